@@ -1,0 +1,188 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/bottomless-dr/bottomless-dr/config"
+	"github.com/bottomless-dr/bottomless-dr/objectstore"
+	"github.com/bottomless-dr/bottomless-dr/replication"
+)
+
+// Budget of one Sync call: it returns after this long so that the workflow sees progress,
+// can honour pause and drain, and keeps its history bounded.
+const syncBudget = 20 * time.Second
+
+// SyncRecorder receives every sync result, for metrics. nil is allowed.
+type SyncRecorder interface {
+	RecordSync(ctx context.Context, database, from, to string, res SyncResult)
+}
+
+// Replicator holds the object-store clients of every region and runs replication activities.
+// It is safe for concurrent use.
+type Replicator struct {
+	cfg       *config.Config
+	stores    map[string]*objectstore.Client
+	transfers map[[2]string]*objectstore.Transfer
+	recorder  SyncRecorder
+}
+
+// NewReplicator returns a Replicator over the given region stores (keyed by region name).
+func NewReplicator(cfg *config.Config, stores map[string]*objectstore.Client, recorder SyncRecorder) *Replicator {
+	r := &Replicator{cfg: cfg, stores: stores, transfers: map[[2]string]*objectstore.Transfer{}, recorder: recorder}
+	for from, src := range stores {
+		for to, dst := range stores {
+			if from != to {
+				r.transfers[[2]string{from, to}] = objectstore.NewTransfer(src, dst,
+					int64(cfg.Replication.MultipartThreshold), int64(cfg.Replication.PartSize))
+			}
+		}
+	}
+	return r
+}
+
+// PrepareInput names a replication to check.
+type PrepareInput struct {
+	Database string `json:"database"`
+	From     string `json:"from"`
+	To       string `json:"to"`
+}
+
+// PrepareResult carries the non-secret settings the workflow needs.
+type PrepareResult struct {
+	RootPath     string        `json:"rootPath"`
+	PollInterval time.Duration `json:"pollInterval"`
+	SettleWindow time.Duration `json:"settleWindow"`
+}
+
+// Prepare checks a replication's input against the configuration and both buckets: the
+// database and regions exist, they differ, and both buckets answer to their credentials.
+// Errors name the field; input errors are not retryable. It writes nothing.
+func (r *Replicator) Prepare(ctx context.Context, in PrepareInput) (PrepareResult, error) {
+	db, err := r.cfg.Database(in.Database)
+	if err != nil {
+		return PrepareResult{}, invalid(err)
+	}
+	if in.From == in.To {
+		return PrepareResult{}, invalid(fmt.Errorf("to: must differ from from (both %q)", in.From))
+	}
+	for _, side := range []struct{ field, region string }{{"from", in.From}, {"to", in.To}} {
+		if _, err := r.cfg.Region(side.region); err != nil {
+			return PrepareResult{}, invalid(fmt.Errorf("%s: %w", side.field, err))
+		}
+		if err := r.stores[side.region].Check(ctx); err != nil {
+			return PrepareResult{}, storeError(side.region, err)
+		}
+	}
+	return PrepareResult{RootPath: db.RootPath, PollInterval: r.cfg.Replication.PollInterval,
+		SettleWindow: r.cfg.Replication.SettleWindow}, nil
+}
+
+// SyncInput asks for one sync of a database from one region to another.
+type SyncInput struct {
+	Database  string    `json:"database"`
+	From      string    `json:"from"`
+	To        string    `json:"to"`
+	Watermark time.Time `json:"watermark"`
+	Drain     bool      `json:"drain"`
+	// Resume is set on the first sync of a run: the previous run may have stopped mid-batch,
+	// so blobs already in the target are checked and skipped rather than copied again.
+	Resume bool `json:"resume"`
+}
+
+// SyncResult is replication.SyncResult: the watermark and counts after the sync.
+type SyncResult = replication.SyncResult
+
+// SyncProgress is the heartbeat of a Sync: counts only, no keys and no credentials.
+type SyncProgress struct {
+	Watermark      time.Time `json:"watermark"`
+	CopiedObjects  int64     `json:"copiedObjects"`
+	CopiedBytes    int64     `json:"copiedBytes"`
+	SkippedObjects int64     `json:"skippedObjects"`
+	Eligible       int       `json:"eligible"`
+}
+
+// Sync copies the eligible source blobs beyond the watermark to the target, in write order,
+// for up to a fixed budget. It heartbeats every second and is idempotent: on a retry (or on
+// a run's first sync) it checks the target first and does not copy a blob twice.
+func (r *Replicator) Sync(ctx context.Context, in SyncInput) (SyncResult, error) {
+	db, err := r.cfg.Database(in.Database)
+	if err != nil {
+		return SyncResult{}, invalid(err)
+	}
+	src, dst, copier := r.stores[in.From], r.stores[in.To], r.transfers[[2]string{in.From, in.To}]
+	if src == nil || dst == nil || copier == nil {
+		return SyncResult{}, invalid(fmt.Errorf("from/to: unknown region pair %q -> %q", in.From, in.To))
+	}
+	rc := r.cfg.Replication
+	info := activity.GetInfo(ctx)
+	var latest atomic.Pointer[SyncProgress]
+	latest.Store(&SyncProgress{Watermark: in.Watermark})
+	stopBeat := heartbeatEverySecond(ctx, func() any { return *latest.Load() })
+	defer stopBeat()
+	res, err := replication.Sync(ctx, src, dst, copier, replication.SyncInput{
+		Database: in.Database, From: in.From, To: in.To, RootPath: db.RootPath,
+		Policy: replication.Policy{SettleWindow: rc.SettleWindow, BatchMaxObjects: rc.BatchMaxObjects,
+			BatchMaxBytes: int64(rc.BatchMaxBytes), Exclude: rc.Exclude},
+		Concurrency: rc.Concurrency, Watermark: in.Watermark, Drain: in.Drain,
+		VerifyExisting: in.Resume || info.Attempt > 1,
+		Budget:         syncBudget, CheckpointEvery: time.Second,
+	}, func(p replication.Progress) {
+		latest.Store(&SyncProgress{Watermark: p.Watermark, CopiedObjects: p.CopiedObjects,
+			CopiedBytes: p.CopiedBytes, SkippedObjects: p.SkippedObjects, Eligible: p.Eligible})
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return res, ctx.Err()
+		}
+		return res, fmt.Errorf("sync %s %s->%s: %w", in.Database, in.From, in.To, err)
+	}
+	if r.recorder != nil {
+		r.recorder.RecordSync(ctx, in.Database, in.From, in.To, res)
+	}
+	return res, nil
+}
+
+// heartbeatEverySecond records details() as the heartbeat every second: it keeps the activity
+// alive while a single large copy runs, shows progress in the UI, and lets Temporal deliver
+// cancellation (which arrives only with a heartbeat).
+func heartbeatEverySecond(ctx context.Context, details func() any) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				activity.RecordHeartbeat(ctx, details())
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+func invalid(err error) error {
+	return temporal.NewNonRetryableApplicationError(err.Error(), ErrInvalidInput, nil)
+}
+
+// storeError names the configuration field to look at when a store refuses us.
+func storeError(region string, err error) error {
+	key := "regions." + region + ".object_store"
+	switch {
+	case errors.Is(err, objectstore.ErrNoBucket):
+		return invalid(fmt.Errorf("%s.bucket: %w", key, err))
+	case errors.Is(err, objectstore.ErrAccessDenied):
+		return invalid(fmt.Errorf("%s credentials (access_key_id_env/secret_access_key_env): %w", key, err))
+	}
+	return fmt.Errorf("%s.endpoint: %w", key, err)
+}

@@ -1,0 +1,237 @@
+// Package config loads and validates bdr.yaml, the one configuration file of
+// bottomless-dr, and resolves the secrets it references.
+//
+// The file is read by Load (viper: the YAML file, then BDR_… environment
+// overrides, then strict decoding and Validate). Everything else in the
+// project receives a *Config and never sees viper. Secrets are never part of
+// a Config: the file names an environment variable or a file holding each
+// secret, and ResolveCredentials/ResolveDSN read them at the moment a client
+// is built, so a Config can be logged, written back (Write) or compared
+// without leaking anything.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Config is the whole of bdr.yaml. The zero value is not valid; start from
+// Default() or Load.
+type Config struct {
+	Temporal    Temporal          `mapstructure:"temporal"`
+	Regions     map[string]Region `mapstructure:"regions"` // region name -> region; names match ^[a-z][a-z0-9_-]{0,31}$
+	Databases   []Database        `mapstructure:"databases"`
+	Replication Replication       `mapstructure:"replication"`
+	Telemetry   Telemetry         `mapstructure:"telemetry"`
+}
+
+// Temporal says where the Temporal frontend is and which namespace and task
+// queue the worker and the bdr CLI use.
+type Temporal struct {
+	Address   string `mapstructure:"address"`
+	Namespace string `mapstructure:"namespace"`
+	TaskQueue string `mapstructure:"task_queue"`
+}
+
+// Region is one place a database can live: an object-store bucket and,
+// optionally, the SingleStore cluster that attaches databases from it.
+type Region struct {
+	ObjectStore ObjectStore  `mapstructure:"object_store"`
+	Database    DatabaseConn `mapstructure:"database"`
+}
+
+// ObjectStore is an S3-compatible bucket. Credentials are referenced by the
+// name of an environment variable (…_env) or a file (…_file), exactly one of
+// the two for each of the key ID and the secret.
+type ObjectStore struct {
+	Endpoint            string `mapstructure:"endpoint"`
+	Region              string `mapstructure:"region"`
+	Bucket              string `mapstructure:"bucket"`
+	PathStyle           bool   `mapstructure:"path_style"`
+	AccessKeyIDEnv      string `mapstructure:"access_key_id_env"`
+	SecretAccessKeyEnv  string `mapstructure:"secret_access_key_env"`
+	AccessKeyIDFile     string `mapstructure:"access_key_id_file"`
+	SecretAccessKeyFile string `mapstructure:"secret_access_key_file"`
+}
+
+// DatabaseConn references the DSN (go-sql-driver/mysql form) of a region's
+// SingleStore cluster: at most one of DSNEnv and DSNFile. It is optional in
+// this release: a region without one can hold replicas but cannot attach.
+type DatabaseConn struct {
+	DSNEnv  string `mapstructure:"dsn_env"`
+	DSNFile string `mapstructure:"dsn_file"`
+}
+
+// Database is one bottomless database to protect. RootPath is the folder,
+// inside every region's bucket, that holds the database's blobs.
+type Database struct {
+	Name     string `mapstructure:"name"`
+	RootPath string `mapstructure:"root_path"`
+}
+
+// Replication tunes the copy loop; see DESIGN section 5 for the semantics.
+type Replication struct {
+	PollInterval       time.Duration `mapstructure:"poll_interval"`
+	SettleWindow       time.Duration `mapstructure:"settle_window"`
+	Concurrency        int           `mapstructure:"concurrency"`
+	BatchMaxObjects    int           `mapstructure:"batch_max_objects"`
+	BatchMaxBytes      ByteSize      `mapstructure:"batch_max_bytes"`
+	Order              string        `mapstructure:"order"`
+	Exclude            []string      `mapstructure:"exclude"`
+	DeleteDelay        time.Duration `mapstructure:"delete_delay"`
+	MultipartThreshold ByteSize      `mapstructure:"multipart_threshold"`
+	PartSize           ByteSize      `mapstructure:"part_size"`
+}
+
+// Telemetry configures traces (OTLP, disabled when OTLPEndpoint is empty) and
+// the Prometheus /metrics listener (disabled when MetricsListen is empty).
+type Telemetry struct {
+	OTLPEndpoint  string `mapstructure:"otlp_endpoint"`
+	MetricsListen string `mapstructure:"metrics_listen"`
+	ServiceName   string `mapstructure:"service_name"`
+}
+
+// Replication orders accepted in replication.order.
+const (
+	OrderSealed = "sealed" // copy in parallel, seal the target to the watermark before attaching
+	OrderStrict = "strict" // stage each batch, then move it into place in write order
+)
+
+// DefaultObjectStoreRegion is the signing region used when a region's
+// object_store.region is empty; S3-compatible stores such as MinIO accept it.
+const DefaultObjectStoreRegion = "us-east-1"
+
+// Default returns the configuration used for every key the file and the
+// environment leave unset. It has no regions and no databases, so it does not
+// pass Validate on its own.
+func Default() Config {
+	return Config{
+		Temporal: Temporal{
+			Address:   "127.0.0.1:7233",
+			Namespace: "default",
+			TaskQueue: "bottomless-dr",
+		},
+		Replication: Replication{
+			PollInterval:    time.Second,
+			SettleWindow:    2 * time.Second,
+			Concurrency:     32,
+			BatchMaxObjects: 1000,
+			BatchMaxBytes:   GiB,
+			Order:           OrderSealed,
+			// Storage locks belong to the cluster that holds them; copying one
+			// would make the target refuse ATTACH (DESIGN 5.4).
+			Exclude:            []string{"*/storage_locks/*"},
+			DeleteDelay:        24 * time.Hour,
+			MultipartThreshold: 64 * MiB,
+			PartSize:           16 * MiB,
+		},
+		Telemetry: Telemetry{
+			MetricsListen: "127.0.0.1:9464",
+			ServiceName:   "bottomless-dr",
+		},
+	}
+}
+
+// fillDefaults sets the per-region defaults that viper cannot express because
+// region names are not known in advance.
+func (c *Config) fillDefaults() {
+	for name, r := range c.Regions {
+		if r.ObjectStore.Region == "" {
+			r.ObjectStore.Region = DefaultObjectStoreRegion
+			c.Regions[name] = r
+		}
+	}
+}
+
+// Database returns the configured database called name.
+func (c *Config) Database(name string) (Database, error) {
+	names := make([]string, 0, len(c.Databases))
+	for _, d := range c.Databases {
+		if d.Name == name {
+			return d, nil
+		}
+		names = append(names, d.Name)
+	}
+	sort.Strings(names)
+	return Database{}, notFoundError(fmt.Sprintf("database: unknown database %q (configured: %s)", name, strings.Join(names, ", ")))
+}
+
+// Region returns the configured region called name.
+func (c *Config) Region(name string) (Region, error) {
+	if r, ok := c.Regions[name]; ok {
+		return r, nil
+	}
+	return Region{}, notFoundError(fmt.Sprintf("region: unknown region %q (configured: %s)", name, strings.Join(c.RegionNames(), ", ")))
+}
+
+// RegionNames returns the configured region names, sorted.
+func (c *Config) RegionNames() []string {
+	names := make([]string, 0, len(c.Regions))
+	for name := range c.Regions {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// notFoundError keeps the exact message callers show to operators while still
+// matching errors.Is(err, fs.ErrNotExist), the project's not-found convention.
+type notFoundError string
+
+func (e notFoundError) Error() string        { return string(e) }
+func (e notFoundError) Is(target error) bool { return target == fs.ErrNotExist }
+
+// FieldError is one validation or decoding problem, named by its full key
+// path in bdr.yaml (for example regions.secondary.object_store.bucket).
+// Validate and Load return these joined with errors.Join.
+type FieldError struct {
+	Key     string
+	Problem string
+}
+
+func (e *FieldError) Error() string { return e.Key + ": " + e.Problem }
+
+// FieldErrors returns every *FieldError inside err (as joined by Validate or
+// Load), in order, so that a caller such as `bdr config check` can list them.
+func FieldErrors(err error) []*FieldError {
+	var out []*FieldError
+	var walk func(error)
+	walk = func(err error) {
+		if err == nil {
+			return
+		}
+		if fe, ok := err.(*FieldError); ok {
+			out = append(out, fe)
+			return
+		}
+		switch u := err.(type) {
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				walk(e)
+			}
+		case interface{ Unwrap() error }:
+			walk(u.Unwrap())
+		}
+	}
+	walk(err)
+	return out
+}
+
+// joinSorted joins field errors in key order so that output is stable across
+// runs (map iteration order would otherwise shuffle it).
+func joinSorted(errs []*FieldError) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
+	all := make([]error, len(errs))
+	for i, e := range errs {
+		all[i] = e
+	}
+	return errors.Join(all...)
+}

@@ -1,0 +1,88 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+)
+
+// Credentials are the S3 access key of one region, read from wherever its
+// ObjectStore points. They are built when a client is created and must not
+// be logged or put into workflow inputs, results or heartbeats; String,
+// GoString and LogValue redact the secret in case one slips into a log line.
+type Credentials struct {
+	AccessKeyID     string
+	SecretAccessKey string
+}
+
+const redacted = "[REDACTED]"
+
+// String shows the key ID and hides the secret.
+func (c Credentials) String() string {
+	return fmt.Sprintf("{AccessKeyID:%s SecretAccessKey:%s}", c.AccessKeyID, redacted)
+}
+
+// GoString hides the secret from %#v too.
+func (c Credentials) GoString() string {
+	return fmt.Sprintf("config.Credentials{AccessKeyID:%q, SecretAccessKey:%q}", c.AccessKeyID, redacted)
+}
+
+// LogValue hides the secret from log/slog.
+func (c Credentials) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("access_key_id", c.AccessKeyID), slog.String("secret_access_key", redacted))
+}
+
+// ResolveCredentials reads the access key ID and secret from the environment
+// variables or files o references (file contents are trimmed of surrounding
+// whitespace, so a trailing newline is harmless). getenv is usually
+// os.Getenv; nil means os.Getenv. Errors name the key and the variable or
+// file, never the value; an empty value is an error.
+func (o ObjectStore) ResolveCredentials(getenv func(string) string) (Credentials, error) {
+	id, errID := resolveSecret("object_store.access_key_id", o.AccessKeyIDEnv, o.AccessKeyIDFile, getenv)
+	secret, errSecret := resolveSecret("object_store.secret_access_key", o.SecretAccessKeyEnv, o.SecretAccessKeyFile, getenv)
+	if err := errors.Join(errID, errSecret); err != nil {
+		return Credentials{}, err
+	}
+	return Credentials{AccessKeyID: id, SecretAccessKey: secret}, nil
+}
+
+// ResolveDSN reads the database DSN from the environment variable or file c
+// references, like ResolveCredentials. A region without either has no
+// database configured, which is an error here: the caller asked for one.
+func (c DatabaseConn) ResolveDSN(getenv func(string) string) (string, error) {
+	return resolveSecret("database.dsn", c.DSNEnv, c.DSNFile, getenv)
+}
+
+// resolveSecret reads one secret from exactly one of env and file. key is the
+// secret's key without the _env/_file suffix, used in error messages.
+func resolveSecret(key, env, file string, getenv func(string) string) (string, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	short := key[strings.LastIndex(key, ".")+1:] // "dsn" in "database.dsn"
+	switch {
+	case env != "" && file != "":
+		return "", fmt.Errorf("config: %s: both %s_env and %s_file are set, set exactly one", key, short, short)
+	case env != "":
+		v := strings.TrimSpace(getenv(env))
+		if v == "" {
+			return "", fmt.Errorf("config: %s_env: environment variable %s is empty or not set", key, env)
+		}
+		return v, nil
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			// *fs.PathError names the file and the cause, not the contents.
+			return "", fmt.Errorf("config: %s_file: %w", key, err)
+		}
+		v := strings.TrimSpace(string(b))
+		if v == "" {
+			return "", fmt.Errorf("config: %s_file: file %s is empty", key, file)
+		}
+		return v, nil
+	default:
+		return "", fmt.Errorf("config: %s: neither %s_env nor %s_file is set", key, short, short)
+	}
+}

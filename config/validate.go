@@ -1,0 +1,284 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"path"
+	"strconv"
+	"strings"
+)
+
+// Patterns quoted in error messages. The checks themselves are written out
+// by hand (isRegionName, isDatabaseName, …) so no regexp state is kept.
+const (
+	regionNamePattern   = `^[a-z][a-z0-9_-]{0,31}$`
+	databaseNamePattern = `^[A-Za-z_][A-Za-z0-9_]{0,63}$`
+	rootPathPattern     = `^[A-Za-z0-9._/-]+$`
+)
+
+// Bounds of S3 multipart uploads: every part but the last must be at least
+// 5 MiB and at most 5 GiB.
+const (
+	minPartSize = 5 * MiB
+	maxPartSize = 5 * GiB
+)
+
+// reservedPrefix is the folder of each bucket where bottomless-dr keeps its
+// own state (watermark, primary, milestones; DESIGN 5.8). No database may
+// live there.
+const reservedPrefix = ".bdr"
+
+// Validate checks every rule of bdr.yaml and returns all problems at once,
+// each a *FieldError naming the full key, joined with errors.Join and sorted
+// by key. It does not modify c and does no I/O (endpoints are not contacted,
+// secrets are not read).
+func (c *Config) Validate() error {
+	var v validator
+	v.temporal(c.Temporal)
+	v.regions(c.Regions)
+	v.databases(c.Databases)
+	v.replication(c.Replication)
+	v.telemetry(c.Telemetry)
+	return joinSorted(v.errs)
+}
+
+type validator struct{ errs []*FieldError }
+
+func (v *validator) add(key, format string, args ...any) {
+	v.errs = append(v.errs, &FieldError{Key: key, Problem: fmt.Sprintf(format, args...)})
+}
+
+func (v *validator) required(key, value string) bool {
+	if strings.TrimSpace(value) == "" {
+		v.add(key, "required")
+		return false
+	}
+	return true
+}
+
+func (v *validator) temporal(t Temporal) {
+	v.required("temporal.address", t.Address)
+	v.required("temporal.namespace", t.Namespace)
+	v.required("temporal.task_queue", t.TaskQueue)
+}
+
+func (v *validator) regions(regions map[string]Region) {
+	// DR needs somewhere to fail over to.
+	if len(regions) < 2 {
+		v.add("regions", "at least two regions required, have %d", len(regions))
+	}
+	for name, r := range regions {
+		key := "regions." + name
+		if !isRegionName(name) {
+			v.add(key, "region name must match %s", regionNamePattern)
+		}
+		v.objectStore(key+".object_store", r.ObjectStore)
+		v.databaseConn(key+".database", r.Database)
+	}
+}
+
+func (v *validator) objectStore(key string, o ObjectStore) {
+	if v.required(key+".endpoint", o.Endpoint) {
+		u, err := url.Parse(o.Endpoint)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			v.add(key+".endpoint", "must be an http:// or https:// URL, got %q", o.Endpoint)
+		}
+	}
+	if v.required(key+".bucket", o.Bucket) && !isBucketName(o.Bucket) {
+		v.add(key+".bucket", "invalid S3 bucket name %q: 3-63 characters of lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit", o.Bucket)
+	}
+	v.secretRef(key, "access_key_id", o.AccessKeyIDEnv, o.AccessKeyIDFile, true)
+	v.secretRef(key, "secret_access_key", o.SecretAccessKeyEnv, o.SecretAccessKeyFile, true)
+}
+
+func (v *validator) databaseConn(key string, d DatabaseConn) {
+	v.secretRef(key, "dsn", d.DSNEnv, d.DSNFile, false)
+}
+
+// secretRef checks a <name>_env / <name>_file pair: exactly one set when
+// required, at most one otherwise, and an env name that a shell can export.
+func (v *validator) secretRef(key, name, env, file string, required bool) {
+	envKey, fileKey := key+"."+name+"_env", key+"."+name+"_file"
+	switch {
+	case env != "" && file != "":
+		v.add(envKey, "set exactly one of %s_env and %s_file, both are set", name, name)
+	case env == "" && file == "" && required:
+		v.add(envKey, "set exactly one of %s_env and %s_file, neither is set", name, name)
+	case env != "" && !isEnvName(env):
+		v.add(envKey, "%q is not an environment variable name", env)
+	case file != "" && strings.TrimSpace(file) != file:
+		v.add(fileKey, "file name %q has leading or trailing spaces", file)
+	}
+}
+
+func (v *validator) databases(dbs []Database) {
+	if len(dbs) == 0 {
+		v.add("databases", "at least one database required")
+	}
+	seenName := map[string]int{}
+	for i, d := range dbs {
+		key := fmt.Sprintf("databases[%d]", i)
+		if v.required(key+".name", d.Name) {
+			if !isDatabaseName(d.Name) {
+				v.add(key+".name", "%q must match %s (it becomes an SQL identifier)", d.Name, databaseNamePattern)
+			}
+			// SingleStore may fold identifier case, so "Sales" and "sales"
+			// could be the same database: refuse both.
+			lower := strings.ToLower(d.Name)
+			if j, dup := seenName[lower]; dup {
+				v.add(key+".name", "duplicate database name %q (also databases[%d])", d.Name, j)
+			} else {
+				seenName[lower] = i
+			}
+		}
+		if v.required(key+".root_path", d.RootPath) {
+			if problem := rootPathProblem(d.RootPath); problem != "" {
+				v.add(key+".root_path", "%q %s", d.RootPath, problem)
+			}
+		}
+	}
+	// Two databases in one folder (or one inside the other) would replicate,
+	// seal and attach each other's blobs.
+	for i := range dbs {
+		for j := 0; j < i; j++ {
+			a, b := dbs[j].RootPath, dbs[i].RootPath
+			if a == "" || b == "" {
+				continue
+			}
+			if a == b || strings.HasPrefix(a, b+"/") || strings.HasPrefix(b, a+"/") {
+				v.add(fmt.Sprintf("databases[%d].root_path", i), "%q overlaps databases[%d].root_path %q", b, j, a)
+			}
+		}
+	}
+}
+
+// rootPathProblem returns why p cannot be a database's root path, or "".
+func rootPathProblem(p string) string {
+	for _, r := range p {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._/-", r)) {
+			return "must match " + rootPathPattern
+		}
+	}
+	if strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/") {
+		return "must not start or end with /"
+	}
+	segs := strings.Split(p, "/")
+	for _, s := range segs {
+		switch s {
+		case "":
+			return "must not contain an empty segment (//)"
+		case ".", "..":
+			return "must not contain . or .. segments"
+		}
+	}
+	if segs[0] == reservedPrefix {
+		return "must not start with " + reservedPrefix + "/ (reserved for bottomless-dr state)"
+	}
+	return ""
+}
+
+func (v *validator) replication(r Replication) {
+	const k = "replication."
+	if r.PollInterval <= 0 {
+		v.add(k+"poll_interval", "must be > 0, got %s", r.PollInterval)
+	}
+	if r.SettleWindow < 0 {
+		v.add(k+"settle_window", "must be >= 0, got %s", r.SettleWindow)
+	}
+	if r.Concurrency < 1 || r.Concurrency > 1024 {
+		v.add(k+"concurrency", "must be between 1 and 1024, got %d", r.Concurrency)
+	}
+	if r.BatchMaxObjects < 1 {
+		v.add(k+"batch_max_objects", "must be >= 1, got %d", r.BatchMaxObjects)
+	}
+	if r.BatchMaxBytes < 1 {
+		v.add(k+"batch_max_bytes", "must be >= 1, got %d", int64(r.BatchMaxBytes))
+	}
+	if r.Order != OrderSealed && r.Order != OrderStrict {
+		v.add(k+"order", "must be %q or %q, got %q", OrderSealed, OrderStrict, r.Order)
+	}
+	for i, p := range r.Exclude {
+		key := fmt.Sprintf("%sexclude[%d]", k, i)
+		if strings.TrimSpace(p) == "" {
+			v.add(key, "pattern must not be empty")
+		} else if _, err := path.Match(p, ""); err != nil {
+			v.add(key, "invalid pattern %q: %v", p, err)
+		}
+	}
+	if r.DeleteDelay < 0 {
+		v.add(k+"delete_delay", "must be >= 0, got %s", r.DeleteDelay)
+	}
+	if r.MultipartThreshold < minPartSize {
+		v.add(k+"multipart_threshold", "must be >= %s (the S3 minimum part size), got %s", minPartSize, r.MultipartThreshold)
+	}
+	if r.PartSize < minPartSize || r.PartSize > maxPartSize {
+		v.add(k+"part_size", "must be between %s and %s (S3 part size limits), got %s", minPartSize, maxPartSize, r.PartSize)
+	}
+}
+
+func (v *validator) telemetry(t Telemetry) {
+	v.required("telemetry.service_name", t.ServiceName)
+	if t.MetricsListen == "" {
+		return // metrics disabled
+	}
+	_, port, err := net.SplitHostPort(t.MetricsListen)
+	if err != nil {
+		v.add("telemetry.metrics_listen", "must be host:port or empty, got %q", t.MetricsListen)
+		return
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		v.add("telemetry.metrics_listen", "port must be a number 0-65535, got %q", port)
+	}
+}
+
+func isRegionName(s string) bool {
+	if len(s) < 1 || len(s) > 32 || !(s[0] >= 'a' && s[0] <= 'z') {
+		return false
+	}
+	for _, r := range s[1:] {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func isDatabaseName(s string) bool { return len(s) <= 64 && isIdentifier(s) }
+
+// isEnvName reports whether s is a POSIX-portable environment variable name.
+func isEnvName(s string) bool { return isIdentifier(s) }
+
+// isIdentifier reports whether s matches ^[A-Za-z_][A-Za-z0-9_]*$.
+func isIdentifier(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		letter := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == '_'
+		if !letter && (i == 0 || !(r >= '0' && r <= '9')) {
+			return false
+		}
+	}
+	return true
+}
+
+// isBucketName applies the S3 general-purpose bucket naming rules that matter
+// for path-style and virtual-hosted access alike.
+func isBucketName(s string) bool {
+	if len(s) < 3 || len(s) > 63 {
+		return false
+	}
+	alnum := func(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' }
+	if !alnum(s[0]) || !alnum(s[len(s)-1]) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !alnum(c) && c != '.' && c != '-' {
+			return false
+		}
+	}
+	// "a..b" is not a valid DNS label sequence, and an IP-shaped name would be
+	// mistaken for an address in virtual-hosted URLs.
+	return !strings.Contains(s, "..") && net.ParseIP(s) == nil
+}

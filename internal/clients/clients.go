@@ -1,0 +1,47 @@
+// Package clients builds the long-lived clients that the worker and the bdr CLI share from a
+// loaded configuration: one object-store client per region (credentials resolved from the
+// environment or files here, and kept only in memory) and the Temporal client.
+package clients
+
+import (
+	"fmt"
+	"os"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/bottomless-dr/bottomless-dr/config"
+	"github.com/bottomless-dr/bottomless-dr/objectstore"
+)
+
+// Stores returns one object-store client per configured region, keyed by region name.
+func Stores(cfg *config.Config) (map[string]*objectstore.Client, error) {
+	stores := make(map[string]*objectstore.Client, len(cfg.Regions))
+	for _, name := range cfg.RegionNames() {
+		os_ := cfg.Regions[name].ObjectStore
+		creds, err := os_.ResolveCredentials(os.Getenv)
+		if err != nil {
+			return nil, fmt.Errorf("regions.%s.object_store: %w", name, err)
+		}
+		c, err := objectstore.New(objectstore.Options{
+			Endpoint: os_.Endpoint, Region: os_.Region, Bucket: os_.Bucket, PathStyle: os_.PathStyle,
+			AccessKeyID: creds.AccessKeyID, SecretAccessKey: creds.SecretAccessKey,
+			MaxConns: cfg.Replication.Concurrency,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("regions.%s.object_store: %w", name, err)
+		}
+		stores[name] = c
+	}
+	return stores, nil
+}
+
+// Temporal dials the Temporal frontend of the configuration.
+func Temporal(cfg *config.Config, opts client.Options) (client.Client, error) {
+	opts.HostPort = cfg.Temporal.Address
+	opts.Namespace = cfg.Temporal.Namespace
+	c, err := client.Dial(opts)
+	if err != nil {
+		return nil, fmt.Errorf("temporal at %s (temporal.address): %w", cfg.Temporal.Address, err)
+	}
+	return c, nil
+}

@@ -1,0 +1,202 @@
+package objectstore
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"golang.org/x/sync/errgroup"
+)
+
+// Blobs up to bufferLimit are read whole into pooled memory before the PUT, so that the SDK can
+// retry the PUT; larger ones up to the multipart threshold stream straight from GET to PUT.
+const bufferLimit = 8 << 20
+
+// partConcurrency is how many parts of one large blob move at once.
+const partConcurrency = 4
+
+// Transfer copies blobs from one store to another through the worker (there is no server-side
+// copy between two stores). Integrity: when the source ETag is a plain MD5 (a single-part
+// upload), the PUT carries it as Content-MD5 and the target refuses a body that differs; each
+// part of a multipart copy carries its own MD5. It is safe for concurrent use.
+type Transfer struct {
+	src, dst           *Client
+	multipartThreshold int64
+	partSize           int64
+	buffers            sync.Pool
+	puts               atomic.Int64
+	bytes              atomic.Int64
+}
+
+// NewTransfer returns a Transfer from src to dst. Blobs larger than multipartThreshold are
+// copied in parts of partSize.
+func NewTransfer(src, dst *Client, multipartThreshold, partSize int64) *Transfer {
+	return &Transfer{src: src, dst: dst, multipartThreshold: multipartThreshold, partSize: partSize,
+		buffers: sync.Pool{New: func() any { return new(bytes.Buffer) }}}
+}
+
+// Stats returns the PUT requests (objects and parts) made and the bytes written so far.
+func (t *Transfer) Stats() (puts, bytes int64) { return t.puts.Load(), t.bytes.Load() }
+
+// Copy copies obj from the source to dstKey in the target with meta as user metadata. It is
+// idempotent: copying again writes the same content under the same key.
+func (t *Transfer) Copy(ctx context.Context, obj Object, dstKey string, meta map[string]string) error {
+	switch {
+	case obj.Size > t.multipartThreshold:
+		return t.copyMultipart(ctx, obj, dstKey, meta)
+	case obj.Size > bufferLimit:
+		return t.copyStream(ctx, obj, dstKey, meta)
+	default:
+		return t.copyBuffered(ctx, obj, dstKey, meta)
+	}
+}
+
+func (t *Transfer) copyBuffered(ctx context.Context, obj Object, dstKey string, meta map[string]string) error {
+	body, info, err := t.src.Get(ctx, obj.Key)
+	if err != nil {
+		return err
+	}
+	buf := t.buffers.Get().(*bytes.Buffer)
+	defer t.buffers.Put(buf)
+	buf.Reset()
+	_, err = buf.ReadFrom(body)
+	body.Close()
+	if err != nil {
+		return fmt.Errorf("objectstore: read %s: %w", obj.Key, err)
+	}
+	if err := checkSameVersion(obj, info); err != nil {
+		return err
+	}
+	sum := md5.Sum(buf.Bytes())
+	if plain, ok := plainMD5(info.ETag); ok && plain != hex.EncodeToString(sum[:]) {
+		return fmt.Errorf("objectstore: read %s: content does not match its ETag %s", obj.Key, info.ETag)
+	}
+	if err := t.dst.put(ctx, dstKey, buf.Bytes(), meta, base64.StdEncoding.EncodeToString(sum[:])); err != nil {
+		return err
+	}
+	t.puts.Add(1)
+	t.bytes.Add(int64(buf.Len()))
+	return nil
+}
+
+func (t *Transfer) copyStream(ctx context.Context, obj Object, dstKey string, meta map[string]string) error {
+	body, info, err := t.src.Get(ctx, obj.Key)
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	if err := checkSameVersion(obj, info); err != nil {
+		return err
+	}
+	in := &s3.PutObjectInput{Bucket: aws.String(t.dst.bucket), Key: aws.String(dstKey),
+		Body: io.NopCloser(body), ContentLength: aws.Int64(info.Size), Metadata: meta}
+	if plain, ok := plainMD5(info.ETag); ok {
+		raw, _ := hex.DecodeString(plain)
+		in.ContentMD5 = aws.String(base64.StdEncoding.EncodeToString(raw))
+	}
+	if _, err := t.dst.s3.PutObject(ctx, in, unsignedPayload); err != nil {
+		return fmt.Errorf("objectstore: put %s: %w", dstKey, normalize(err))
+	}
+	t.puts.Add(1)
+	t.bytes.Add(info.Size)
+	return nil
+}
+
+func (t *Transfer) copyMultipart(ctx context.Context, obj Object, dstKey string, meta map[string]string) error {
+	created, err := t.dst.s3.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
+		Bucket: aws.String(t.dst.bucket), Key: aws.String(dstKey), Metadata: meta})
+	if err != nil {
+		return fmt.Errorf("objectstore: start upload %s: %w", dstKey, normalize(err))
+	}
+	uploadID := created.UploadId
+	abort := func() {
+		// A fresh context: the upload must be aborted even when ctx was cancelled, or its
+		// parts would stay in the bucket (and hold the watermark back) until a lifecycle rule.
+		_, _ = t.dst.s3.AbortMultipartUpload(context.WithoutCancel(ctx), &s3.AbortMultipartUploadInput{
+			Bucket: aws.String(t.dst.bucket), Key: aws.String(dstKey), UploadId: uploadID})
+	}
+	nparts := int((obj.Size + t.partSize - 1) / t.partSize)
+	parts := make([]types.CompletedPart, nparts)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(partConcurrency)
+	for i := 0; i < nparts; i++ {
+		g.Go(func() error {
+			etag, err := t.copyPart(gctx, obj, dstKey, uploadID, i)
+			parts[i] = types.CompletedPart{ETag: etag, PartNumber: aws.Int32(int32(i + 1))}
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		abort()
+		return err
+	}
+	_, err = t.dst.s3.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
+		Bucket: aws.String(t.dst.bucket), Key: aws.String(dstKey), UploadId: uploadID,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}})
+	if err != nil {
+		abort()
+		return fmt.Errorf("objectstore: complete upload %s: %w", dstKey, normalize(err))
+	}
+	return nil
+}
+
+func (t *Transfer) copyPart(ctx context.Context, obj Object, dstKey string, uploadID *string, i int) (*string, error) {
+	offset := int64(i) * t.partSize
+	length := min(t.partSize, obj.Size-offset)
+	body, err := t.src.GetRange(ctx, obj.Key, offset, length)
+	if err != nil {
+		return nil, err
+	}
+	buf := t.buffers.Get().(*bytes.Buffer)
+	defer t.buffers.Put(buf)
+	buf.Reset()
+	_, err = buf.ReadFrom(body)
+	body.Close()
+	if err != nil {
+		return nil, fmt.Errorf("objectstore: read %s part %d: %w", obj.Key, i+1, err)
+	}
+	if int64(buf.Len()) != length {
+		return nil, fmt.Errorf("objectstore: read %s part %d: got %d bytes, want %d (blob changed?)", obj.Key, i+1, buf.Len(), length)
+	}
+	sum := md5.Sum(buf.Bytes())
+	out, err := t.dst.s3.UploadPart(ctx, &s3.UploadPartInput{
+		Bucket: aws.String(t.dst.bucket), Key: aws.String(dstKey), UploadId: uploadID,
+		PartNumber: aws.Int32(int32(i + 1)), Body: bytes.NewReader(buf.Bytes()),
+		ContentLength: aws.Int64(length), ContentMD5: aws.String(base64.StdEncoding.EncodeToString(sum[:])),
+	}, unsignedPayload)
+	if err != nil {
+		return nil, fmt.Errorf("objectstore: upload %s part %d: %w", dstKey, i+1, normalize(err))
+	}
+	t.puts.Add(1)
+	t.bytes.Add(length)
+	return out.ETag, nil
+}
+
+// checkSameVersion refuses to copy a blob that changed between the listing and the GET: the
+// copy would carry the listing's time with another version's content.
+func checkSameVersion(listed Object, got Info) error {
+	if listed.ETag != "" && got.ETag != listed.ETag {
+		return fmt.Errorf("objectstore: %s changed since it was listed (ETag %s, now %s)", listed.Key, listed.ETag, got.ETag)
+	}
+	return nil
+}
+
+// plainMD5 reports whether an ETag is the MD5 of the content (single-part, unencrypted).
+func plainMD5(etag string) (string, bool) {
+	if len(etag) != 32 {
+		return "", false
+	}
+	if _, err := hex.DecodeString(etag); err != nil {
+		return "", false
+	}
+	return etag, true
+}

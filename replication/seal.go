@@ -1,0 +1,79 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+)
+
+// SealResult says what sealing moved aside.
+type SealResult struct {
+	Watermark time.Time `json:"watermark"`
+	MovedKeys []string  `json:"movedKeys,omitempty"`
+	SealedTo  string    `json:"sealedTo,omitempty"` // the prefix they were moved under
+	Checked   int       `json:"checked"`            // blobs whose source time was read
+}
+
+// Seal makes the target under rootPath exactly a prefix of the source's history at watermark
+// w (DESIGN 5.3): blobs copied from beyond w (a batch in flight when the source failed) are
+// moved under SealedPrefix(db, sealID), never deleted. It is idempotent.
+//
+// Only two kinds of blob can be beyond the watermark: those whose copy had started when the
+// record was written (listed in it as Ahead) and those written to the target after it. Only
+// those are inspected; every other blob belongs to the completed prefix.
+func Seal(ctx context.Context, target Store, db, rootPath, sealID string) (SealResult, error) {
+	w, _, err := ReadWatermark(ctx, target, db)
+	if err != nil {
+		return SealResult{}, err
+	}
+	res := SealResult{Watermark: w.Time}
+	var since time.Time
+	if info, err := target.Head(ctx, WatermarkKey(db)); err == nil {
+		since = info.LastModified.Truncate(time.Second)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return res, fmt.Errorf("seal %s: %w", db, err)
+	}
+	listing, err := target.List(ctx, rootPath+"/")
+	if err != nil {
+		return res, fmt.Errorf("seal %s: %w", db, err)
+	}
+	dest := SealedPrefix(db, sealID)
+	ahead := make(map[string]bool, len(w.Ahead))
+	for _, k := range w.Ahead {
+		ahead[k] = true
+	}
+	for _, o := range listing.Objects {
+		if o.LastModified.Before(since) && !ahead[o.Key] {
+			continue
+		}
+		info, err := target.Head(ctx, o.Key)
+		if err != nil {
+			return res, fmt.Errorf("seal %s: %w", db, err)
+		}
+		res.Checked++
+		src, ok := info.Metadata[MetaSourceLastModified]
+		if !ok {
+			continue // not a replicated blob: not ours to move
+		}
+		srcTime, err := time.Parse(time.RFC3339Nano, src)
+		if err != nil {
+			return res, fmt.Errorf("seal %s: %s has a bad %s %q", db, o.Key, MetaSourceLastModified, src)
+		}
+		if !srcTime.After(w.Time) {
+			continue
+		}
+		if err := target.CopyWithin(ctx, o.Key, dest+o.Key, nil); err != nil {
+			return res, fmt.Errorf("seal %s: %w", db, err)
+		}
+		if err := target.Delete(ctx, o.Key); err != nil {
+			return res, fmt.Errorf("seal %s: %w", db, err)
+		}
+		res.MovedKeys = append(res.MovedKeys, o.Key)
+	}
+	if len(res.MovedKeys) > 0 {
+		res.SealedTo = dest
+	}
+	return res, nil
+}

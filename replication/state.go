@@ -1,0 +1,78 @@
+package replication
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+)
+
+// StateRoot is the folder of our own state in every bucket (DESIGN 5.8). It is outside every
+// database's root path (config rejects a root path under it).
+const StateRoot = ".bdr"
+
+// Metadata keys carried by every copied blob (DESIGN 5.2): the source's LastModified and ETag.
+const (
+	MetaSourceLastModified = "bdr-source-last-modified"
+	MetaSourceETag         = "bdr-source-etag"
+)
+
+// WatermarkKey is where the target records its watermark.
+func WatermarkKey(db string) string { return StateRoot + "/" + db + "/watermark.json" }
+
+// SealedPrefix is where sealing moves blobs beyond the watermark; never deleted by us.
+func SealedPrefix(db, sealID string) string { return StateRoot + "/" + db + "/sealed/" + sealID + "/" }
+
+// Watermark is the replication state a target holds: every source blob with LastModified <=
+// Time is in the target with identical content.
+type Watermark struct {
+	Database string    `json:"database"`
+	From     string    `json:"from"`
+	To       string    `json:"to"`
+	Time     time.Time `json:"time"`
+	Key      string    `json:"key,omitempty"` // the last key of the completed prefix
+	// Ahead lists the blobs whose copy had started beyond Time when the record was written;
+	// with the blobs written after the record, they are all a target can hold beyond Time.
+	Ahead         []string  `json:"ahead,omitempty"`
+	CopiedObjects int64     `json:"copiedObjects"`
+	CopiedBytes   int64     `json:"copiedBytes"`
+	WrittenAt     time.Time `json:"writtenAt"` // the worker's clock; informational only
+}
+
+// ReadWatermark reads the target's watermark; found is false when there is none yet.
+func ReadWatermark(ctx context.Context, s Store, db string) (w Watermark, found bool, err error) {
+	data, err := s.GetBytes(ctx, WatermarkKey(db))
+	if errors.Is(err, os.ErrNotExist) {
+		return Watermark{}, false, nil
+	}
+	if err != nil {
+		return Watermark{}, false, fmt.Errorf("read watermark of %s: %w", db, err)
+	}
+	if err := json.Unmarshal(data, &w); err != nil {
+		return Watermark{}, false, fmt.Errorf("read watermark of %s: %s is not valid JSON: %w", db, WatermarkKey(db), err)
+	}
+	return w, true, nil
+}
+
+// WriteWatermark records w in the target. It is a whole-object write under a fixed key, so a
+// retry writes the same thing.
+func WriteWatermark(ctx context.Context, s Store, w Watermark) error {
+	data, err := json.MarshalIndent(w, "", "  ")
+	if err != nil {
+		return fmt.Errorf("write watermark of %s: %w", w.Database, err)
+	}
+	if err := s.PutBytes(ctx, WatermarkKey(w.Database), data, nil); err != nil {
+		return fmt.Errorf("write watermark of %s: %w", w.Database, err)
+	}
+	return nil
+}
+
+// CopyMetadata is the user metadata a copy of obj carries.
+func CopyMetadata(lastModified time.Time, etag string) map[string]string {
+	return map[string]string{
+		MetaSourceLastModified: lastModified.UTC().Format(time.RFC3339Nano),
+		MetaSourceETag:         etag,
+	}
+}

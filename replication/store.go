@@ -1,0 +1,28 @@
+package replication
+
+import (
+	"context"
+
+	"github.com/bottomless-dr/bottomless-dr/objectstore"
+)
+
+// Store is what replication needs of one bucket.
+type Store interface {
+	List(ctx context.Context, prefix string) (objectstore.Listing, error)
+	Uploads(ctx context.Context, prefix string) ([]objectstore.Upload, error)
+	Head(ctx context.Context, key string) (objectstore.Info, error)
+	GetBytes(ctx context.Context, key string) ([]byte, error)
+	PutBytes(ctx context.Context, key string, data []byte, meta map[string]string) error
+	CopyWithin(ctx context.Context, srcKey, dstKey string, meta map[string]string) error
+	Delete(ctx context.Context, key string) error
+}
+
+// Copier copies one source blob to a key of the target store.
+type Copier interface {
+	Copy(ctx context.Context, obj objectstore.Object, dstKey string, meta map[string]string) error
+}
+
+var (
+	_ Store  = (*objectstore.Client)(nil)
+	_ Copier = (*objectstore.Transfer)(nil)
+)

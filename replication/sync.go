@@ -1,0 +1,319 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/bottomless-dr/bottomless-dr/objectstore"
+)
+
+// SyncInput says what one Sync call copies. It names no credentials: the stores are given.
+type SyncInput struct {
+	Database, From, To string
+	RootPath           string
+	Policy             Policy
+	Concurrency        int
+	// Watermark is the caller's last known watermark; the target's own record wins if newer.
+	Watermark time.Time
+	// Drain ignores the settle window: copy everything that exists now.
+	Drain bool
+	// VerifyExisting checks each target blob first and skips one that is already in (same
+	// size and source ETag): used when resuming after a crash, so nothing is copied twice.
+	VerifyExisting bool
+	// Budget bounds how long one call keeps starting copies; what is done is checkpointed.
+	Budget time.Duration
+	// CheckpointEvery bounds how often the watermark record is written while copying.
+	CheckpointEvery time.Duration
+}
+
+// SyncResult is the state after one Sync call.
+type SyncResult struct {
+	Watermark      Watermark `json:"watermark"`
+	CopiedObjects  int64     `json:"copiedObjects"` // by this call
+	CopiedBytes    int64     `json:"copiedBytes"`
+	SkippedObjects int64     `json:"skippedObjects"` // already in the target
+	PendingObjects int64     `json:"pendingObjects"` // source blobs newer than the watermark
+	PendingBytes   int64     `json:"pendingBytes"`
+	TotalObjects   int64     `json:"totalObjects"` // source blobs, excluded ones left out
+	TotalBytes     int64     `json:"totalBytes"`
+	NewestWrite    time.Time `json:"newestWrite"` // newest LastModified in the source
+	StoreTime      time.Time `json:"storeTime"`   // the source's clock at the listing
+	HeldBy         string    `json:"heldBy,omitempty"`
+	CaughtUp       bool      `json:"caughtUp"` // everything eligible at the listing is in
+}
+
+// Progress is reported while a Sync call copies.
+type Progress struct {
+	Watermark      time.Time
+	CopiedObjects  int64
+	CopiedBytes    int64
+	SkippedObjects int64
+	Eligible       int
+}
+
+// Sync copies the eligible source blobs beyond the watermark to the target in write order,
+// in parallel inside a bounded window, and moves the target's watermark record as the
+// completed prefix grows. It is idempotent and resumable: a second call after a crash starts
+// from the target's watermark, and with VerifyExisting skips blobs already copied.
+func Sync(ctx context.Context, src, dst Store, copier Copier, in SyncInput, progress func(Progress)) (SyncResult, error) {
+	stored, _, err := ReadWatermark(ctx, dst, in.Database)
+	if err != nil {
+		return SyncResult{}, err
+	}
+	state := stored
+	state.Database, state.From, state.To = in.Database, in.From, in.To
+	state.Time = later(stored.Time, in.Watermark)
+	prefix := in.RootPath + "/"
+	// Uploads first: an upload completed between the two calls then shows in the listing.
+	// Listed the other way round, it would be in neither and its LastModified (its start,
+	// possibly long ago) could fall behind the watermark: never copied.
+	uploads, err := src.Uploads(ctx, prefix)
+	if err != nil {
+		return SyncResult{}, fmt.Errorf("sync %s: %w", in.Database, err)
+	}
+	listing, err := src.List(ctx, prefix)
+	if err != nil {
+		return SyncResult{}, fmt.Errorf("sync %s: %w", in.Database, err)
+	}
+	policy := in.Policy
+	if in.Drain {
+		policy.SettleWindow = 0
+	}
+	plan := NewPlan(listing, uploads, state.Time, policy)
+	s := &syncer{in: in, dst: dst, copier: copier, progress: progress, state: state, base: state,
+		window:  NewWindow(plan.Eligible, state.Time, plan.Cutoff, max(1, in.Policy.BatchMaxObjects)),
+		carried: carryAhead(stored.Ahead, listing)}
+	copyErr := s.run(ctx)
+	// Checkpoint what is in even after an error, so a retry does not copy it again.
+	if err := s.checkpoint(context.WithoutCancel(ctx)); err != nil && copyErr == nil {
+		copyErr = err
+	}
+	res := SyncResult{
+		Watermark: s.state, CopiedObjects: s.copied, CopiedBytes: s.copiedBytes, SkippedObjects: s.skipped,
+		TotalObjects: plan.TotalObjects, TotalBytes: plan.TotalBytes, NewestWrite: plan.NewestWrite,
+		StoreTime: plan.StoreTime, CaughtUp: copyErr == nil && s.window.Complete(),
+	}
+	// The keys in flight stay in the bucket's record; the result goes into workflow history,
+	// which must stay small.
+	res.Watermark.Ahead = nil
+	res.PendingObjects, res.PendingBytes = Pending(listing, s.state.Time, in.Policy.Exclude)
+	if plan.HeldBy != nil {
+		res.HeldBy = fmt.Sprintf("%s (multipart upload started %s)", plan.HeldBy.Key, plan.HeldBy.Initiated.UTC().Format(time.RFC3339))
+	}
+	return res, copyErr
+}
+
+type syncer struct {
+	in       SyncInput
+	dst      Store
+	copier   Copier
+	progress func(Progress)
+
+	base           Watermark // the record when the call started
+	checkpointMu   sync.Mutex
+	mu             sync.Mutex
+	changed        *sync.Cond
+	window         *Window
+	carried        []carriedKey // the record's Ahead when the call began
+	state          Watermark
+	copied         int64
+	copiedBytes    int64
+	skipped        int64
+	inflightBytes  int64
+	lastCheckpoint time.Time
+}
+
+func (s *syncer) run(ctx context.Context) error {
+	s.changed = sync.NewCond(&s.mu)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	// Wake the dispatcher when copying stops early (a failed copy or a cancelled call).
+	stop := context.AfterFunc(ctx, func() {
+		s.mu.Lock()
+		s.changed.Broadcast()
+		s.mu.Unlock()
+	})
+	defer stop()
+	deadline := time.Now().Add(s.in.Budget)
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	for range max(1, s.in.Concurrency) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				if err := s.copyOne(ctx, i); err != nil {
+					cancel(err)
+				}
+			}
+		}()
+	}
+	s.lastCheckpoint = time.Now()
+	for i := 0; i < s.window.Len(); i++ {
+		if ctx.Err() != nil || (s.in.Budget > 0 && time.Now().After(deadline)) {
+			break
+		}
+		if !s.waitForRoom(ctx, i) {
+			break
+		}
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	return context.Cause(ctx)
+}
+
+// waitForRoom blocks until blob i may start: within the window and the bytes in flight.
+func (s *syncer) waitForRoom(ctx context.Context, i int) bool {
+	size := s.window.Item(i).Size
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for ctx.Err() == nil && !(s.window.CanStart(i) && (s.inflightBytes == 0 || s.inflightBytes+size <= s.in.Policy.BatchMaxBytes)) {
+		s.changed.Wait()
+	}
+	if ctx.Err() != nil {
+		return false
+	}
+	s.inflightBytes += size
+	s.window.Start(i)
+	return true
+}
+
+func (s *syncer) copyOne(ctx context.Context, i int) error {
+	obj := s.window.Item(i)
+	skipped, err := s.transfer(ctx, obj)
+	s.mu.Lock()
+	s.inflightBytes -= obj.Size
+	if err == nil {
+		s.window.Done(i)
+		if skipped {
+			s.skipped++
+		} else {
+			s.copied++
+			s.copiedBytes += obj.Size
+		}
+	}
+	s.changed.Broadcast()
+	due := err == nil && time.Since(s.lastCheckpoint) >= s.in.CheckpointEvery
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if due {
+		return s.checkpoint(ctx)
+	}
+	return nil
+}
+
+// transfer copies obj unless VerifyExisting finds it already in the target.
+func (s *syncer) transfer(ctx context.Context, obj objectstore.Object) (skipped bool, err error) {
+	if s.in.VerifyExisting {
+		info, err := s.dst.Head(ctx, obj.Key)
+		switch {
+		case err == nil && info.Size == obj.Size && info.Metadata[MetaSourceETag] == obj.ETag:
+			return true, nil
+		case err != nil && !errors.Is(err, os.ErrNotExist):
+			return false, fmt.Errorf("sync %s: %w", s.in.Database, err)
+		}
+	}
+	if err := s.copier.Copy(ctx, obj, obj.Key, CopyMetadata(obj.LastModified, obj.ETag)); err != nil {
+		return false, fmt.Errorf("sync %s: %w", s.in.Database, err)
+	}
+	return false, nil
+}
+
+// checkpoint writes the watermark record if the completed prefix moved it. Checkpoints are
+// serialised so that a slower write can never put an older watermark over a newer one.
+func (s *syncer) checkpoint(ctx context.Context) error {
+	s.checkpointMu.Lock()
+	defer s.checkpointMu.Unlock()
+	s.mu.Lock()
+	next := s.state
+	next.Time = s.window.Watermark()
+	next.Key = s.window.LastKey()
+	next.Ahead = s.ahead(next.Time)
+	next.CopiedObjects = s.base.CopiedObjects + s.copied
+	next.CopiedBytes = s.base.CopiedBytes + s.copiedBytes
+	s.lastCheckpoint = time.Now()
+	p := Progress{Watermark: next.Time, CopiedObjects: s.copied, CopiedBytes: s.copiedBytes,
+		SkippedObjects: s.skipped, Eligible: s.window.Len()}
+	s.mu.Unlock()
+	if !next.Time.After(s.state.Time) && equalKeys(next.Ahead, s.state.Ahead) {
+		return nil
+	}
+	next.WrittenAt = time.Now().UTC()
+	if err := WriteWatermark(ctx, s.dst, next); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.state = next
+	s.mu.Unlock()
+	if s.progress != nil {
+		s.progress(p)
+	}
+	return nil
+}
+
+// carriedKey is a key the record listed as Ahead when the call began, with its LastModified
+// in the source listing (listed false if the listing does not show it).
+type carriedKey struct {
+	key          string
+	lastModified time.Time
+	listed       bool
+}
+
+func carryAhead(keys []string, l objectstore.Listing) []carriedKey {
+	if len(keys) == 0 {
+		return nil
+	}
+	lm := make(map[string]time.Time, len(l.Objects))
+	for _, o := range l.Objects {
+		lm[o.Key] = o.LastModified
+	}
+	out := make([]carriedKey, 0, len(keys))
+	for _, k := range keys {
+		t, ok := lm[k]
+		out = append(out, carriedKey{key: k, lastModified: t, listed: ok})
+	}
+	return out
+}
+
+// ahead returns the keys that may be in the target beyond watermark t: those this call
+// started beyond it, and those the record listed when the call began that t has not passed.
+// The latter are kept even when this call does not start them again (it may fail first, or
+// run a smaller window), or a resumed call's record would hide what an earlier one copied
+// from sealing. s.mu is held.
+func (s *syncer) ahead(t time.Time) []string {
+	keys := s.window.Ahead()
+	if len(s.carried) == 0 {
+		return keys
+	}
+	seen := make(map[string]bool, len(keys)+len(s.carried))
+	for _, k := range keys {
+		seen[k] = true
+	}
+	for _, c := range s.carried {
+		if seen[c.key] || (c.listed && !c.lastModified.After(t)) {
+			continue
+		}
+		seen[c.key] = true
+		keys = append(keys, c.key)
+	}
+	return keys
+}
+
+func equalKeys(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

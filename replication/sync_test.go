@@ -1,0 +1,470 @@
+package replication_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"pgregory.net/rapid"
+
+	"github.com/bottomless-dr/bottomless-dr/objectstore"
+	"github.com/bottomless-dr/bottomless-dr/replication"
+)
+
+const (
+	testDB   = "bdb"
+	testRoot = "bdb_folder"
+)
+
+// fatalf is what *testing.T and *rapid.T have in common for these helpers.
+type fatalf interface {
+	Helper()
+	Fatalf(format string, args ...any)
+}
+
+// syncEnv is a source and a target memStore on one clock. Every time Sync writes the target's
+// watermark record, the record is checked against both stores at that instant: DESIGN 5.2
+// holds at every instant, not only when Sync returns.
+type syncEnv struct {
+	clock    *fakeClock
+	src, dst *memStore
+
+	mu         sync.Mutex
+	violations []string
+}
+
+func newSyncEnv(res, tick time.Duration) *syncEnv {
+	clock := newFakeClock(base)
+	clock.SetTick(tick)
+	e := &syncEnv{clock: clock, src: newMemStore(clock, res), dst: newMemStore(clock, res)}
+	e.dst.beforePut = func(key string, data []byte, _ map[string]string) {
+		if key != replication.WatermarkKey(testDB) {
+			return
+		}
+		var w replication.Watermark
+		if err := json.Unmarshal(data, &w); err != nil {
+			e.violate(fmt.Sprintf("watermark record is not JSON: %v", err))
+			return
+		}
+		for _, v := range e.prefixViolations(w.Time) {
+			e.violate("when the watermark record moved to " + w.Time.String() + ": " + v)
+		}
+	}
+	return e
+}
+
+func (e *syncEnv) violate(v string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.violations = append(e.violations, v)
+}
+
+func (e *syncEnv) checkNoViolations(t fatalf) {
+	t.Helper()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.violations) > 0 {
+		t.Fatalf("%d violations of the prefix rule, first: %s", len(e.violations), e.violations[0])
+	}
+}
+
+// prefixViolations lists how the target fails to hold every replicated source blob with
+// LastModified <= w with identical content and the copy metadata.
+func (e *syncEnv) prefixViolations(w time.Time) []string {
+	src, dst := e.src.Snapshot(testRoot+"/"), e.dst.Snapshot(testRoot+"/")
+	var out []string
+	for _, k := range slices.Sorted(mapsKeys(src)) {
+		s := src[k]
+		if replication.Excluded(storageLocks, k) || s.LastModified.After(w) {
+			continue
+		}
+		d, ok := dst[k]
+		switch {
+		case !ok:
+			out = append(out, fmt.Sprintf("%s (source %s) is missing", k, s.LastModified))
+		case !bytes.Equal(d.Data, s.Data):
+			out = append(out, fmt.Sprintf("%s has other content", k))
+		case d.Meta[replication.MetaSourceLastModified] != s.LastModified.UTC().Format(time.RFC3339Nano):
+			out = append(out, fmt.Sprintf("%s has %s %q, want %s", k, replication.MetaSourceLastModified,
+				d.Meta[replication.MetaSourceLastModified], s.LastModified))
+		case d.Meta[replication.MetaSourceETag] != s.ETag:
+			out = append(out, fmt.Sprintf("%s has %s %q, want %q", k, replication.MetaSourceETag, d.Meta[replication.MetaSourceETag], s.ETag))
+		}
+	}
+	return out
+}
+
+func mapsKeys[V any](m map[string]V) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// checkTarget reads the target's watermark record back and checks the prefix rule against it
+// and that it did not move back from prev. It returns the recorded watermark.
+func (e *syncEnv) checkTarget(t fatalf, prev time.Time) time.Time {
+	t.Helper()
+	w, found, err := replication.ReadWatermark(context.Background(), e.dst, testDB)
+	if err != nil {
+		t.Fatalf("read watermark: %v", err)
+	}
+	if !found {
+		w.Time = time.Time{}
+	}
+	if w.Time.Before(prev) {
+		t.Fatalf("recorded watermark moved back from %s to %s", prev, w.Time)
+	}
+	if v := e.prefixViolations(w.Time); len(v) > 0 {
+		t.Fatalf("watermark %s: %s", w.Time, strings.Join(v, "; "))
+	}
+	for k := range e.dst.Snapshot("") {
+		if replication.Excluded(storageLocks, k) {
+			t.Fatalf("%s was copied", k)
+		}
+	}
+	e.checkNoViolations(t)
+	return w.Time
+}
+
+func syncInput(p replication.Policy, concurrency int) replication.SyncInput {
+	return replication.SyncInput{Database: testDB, From: "primary", To: "secondary", RootPath: testRoot,
+		Policy: p, Concurrency: concurrency}
+}
+
+// delayFor returns a copy delay below max that depends only on the key and seed, so that
+// parallel copies finish in an order unrelated to write order.
+func delayFor(seed uint64, max time.Duration) func(string) time.Duration {
+	return func(key string) time.Duration {
+		if max <= 0 {
+			return 0
+		}
+		h := fnv.New64a()
+		fmt.Fprintf(h, "%d/%s", seed, key)
+		return time.Duration(h.Sum64() % uint64(max))
+	}
+}
+
+// TestSyncProperties runs rounds of writes and Sync calls with random concurrency, window,
+// byte budget, out-of-order completion and an injected failure, and checks after each call
+// that the recorded watermark is a prefix of the source and never moves back; after a failure
+// that a resuming call with VerifyExisting completes without copying any completed blob
+// again; and that storage locks are never copied.
+func TestSyncProperties(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		ctx := context.Background()
+		res := rapid.SampledFrom([]time.Duration{time.Millisecond, time.Second}).Draw(t, "resolution")
+		tick := time.Duration(rapid.SampledFrom([]int64{0, 1, 37, 400}).Draw(t, "tickMs")) * time.Millisecond
+		e := newSyncEnv(res, tick)
+		policy := replication.Policy{
+			SettleWindow:    time.Duration(rapid.SampledFrom([]int64{0, 1000, 2000}).Draw(t, "settleMs")) * time.Millisecond,
+			BatchMaxObjects: rapid.IntRange(0, 8).Draw(t, "batchMaxObjects"),
+			BatchMaxBytes:   rapid.SampledFrom([]int64{40, 1 << 30}).Draw(t, "batchMaxBytes"),
+			Exclude:         storageLocks,
+		}
+		delay := delayFor(rapid.Uint64().Draw(t, "delaySeed"),
+			time.Duration(rapid.SampledFrom([]int64{0, 300, 1500}).Draw(t, "maxDelayUs"))*time.Microsecond)
+
+		var wm time.Time
+		inflightAtFailures := 0
+		for round := range rapid.IntRange(1, 3).Draw(t, "rounds") {
+			n := rapid.IntRange(0, 12).Draw(t, "blobs")
+			for i := range n {
+				e.clock.Advance(time.Duration(rapid.SampledFrom([]int64{0, 1, 300, 999, 1000, 1700}).Draw(t, "gapMs")) * time.Millisecond)
+				key := fmt.Sprintf("%s/sid/blob_%d_%02d", testRoot, round, i)
+				if rapid.IntRange(0, 5).Draw(t, "kind") == 0 {
+					key = fmt.Sprintf("%s/sid/storage_locks/%d_%d", testRoot, round, i)
+				}
+				e.src.Put(key, []byte(rapid.StringN(0, 30, -1).Draw(t, "content")))
+			}
+			e.clock.Advance(time.Duration(rapid.Int64Range(0, 4000).Draw(t, "settleMs")) * time.Millisecond)
+
+			copier := &memCopier{src: e.src, dst: e.dst, delay: delay,
+				failOn: rapid.IntRange(0, n+1).Draw(t, "failOn"), failAfterPut: rapid.Bool().Draw(t, "failAfterPut")}
+			in := syncInput(policy, rapid.IntRange(0, 6).Draw(t, "concurrency"))
+			in.VerifyExisting = rapid.Bool().Draw(t, "verifyExisting")
+			in.CheckpointEvery = rapid.SampledFrom([]time.Duration{0, time.Hour}).Draw(t, "checkpointEvery")
+			got, err := replication.Sync(ctx, e.src, e.dst, copier, in, nil)
+			failed, doneAtFailure, inflight := copier.Failure()
+			if failed != (err != nil) || (err != nil && !errors.Is(err, errInjected)) {
+				t.Fatalf("Sync: %v; injected failure: %v", err, failed)
+			}
+			next := e.checkTarget(t, wm)
+			if !got.Watermark.Time.Equal(later(next, in.Watermark)) {
+				t.Fatalf("result watermark %s, recorded %s", got.Watermark.Time, next)
+			}
+			wm = next
+			if err == nil {
+				if !got.CaughtUp {
+					t.Fatalf("not caught up without an error")
+				}
+				continue
+			}
+
+			// Resume after the failure: nothing completed is copied again.
+			inflightAtFailures += inflight
+			in.VerifyExisting = true
+			got, err = replication.Sync(ctx, e.src, e.dst, &memCopier{src: e.src, dst: e.dst, delay: delay}, in, nil)
+			if err != nil {
+				t.Fatalf("resuming Sync: %v", err)
+			}
+			if !got.CaughtUp {
+				t.Fatalf("resuming Sync did not catch up")
+			}
+			wm = e.checkTarget(t, wm)
+			puts := e.dst.Puts(testRoot + "/")
+			for k, n := range doneAtFailure {
+				if strings.HasPrefix(k, testRoot+"/") && puts[k] != n {
+					t.Fatalf("%s was copied before the failure and %d times more after it", k, puts[k]-n)
+				}
+			}
+		}
+
+		// Drain one second later (the store's current second is never settled): everything
+		// not excluded is in, each blob copied exactly once except the copies in flight at a
+		// failure.
+		e.clock.Advance(time.Second)
+		in := syncInput(policy, 4)
+		in.Drain = true
+		got, err := replication.Sync(ctx, e.src, e.dst, &memCopier{src: e.src, dst: e.dst, delay: delay}, in, nil)
+		if err != nil {
+			t.Fatalf("drain: %v", err)
+		}
+		wm = e.checkTarget(t, wm)
+		if !got.CaughtUp || got.PendingObjects != 0 {
+			t.Fatalf("drain: caught up %v, pending %d", got.CaughtUp, got.PendingObjects)
+		}
+		distinct := 0
+		for k, o := range e.src.Snapshot(testRoot + "/") {
+			if replication.Excluded(storageLocks, k) {
+				continue
+			}
+			distinct++
+			if o.LastModified.After(wm) {
+				t.Fatalf("%s at %s beyond the drained watermark %s", k, o.LastModified, wm)
+			}
+		}
+		total := 0
+		for k, n := range e.dst.Puts(testRoot + "/") {
+			total += n
+			if n != 1 {
+				t.Fatalf("%s copied %d times", k, n)
+			}
+		}
+		if total > distinct+inflightAtFailures || total != distinct {
+			t.Fatalf("%d copies of %d blobs (%d in flight at failures)", total, distinct, inflightAtFailures)
+		}
+	})
+}
+
+func TestSyncStorageLocksNeverCopied(t *testing.T) {
+	ctx := context.Background()
+	e := newSyncEnv(time.Millisecond, time.Millisecond)
+	e.src.Put(testRoot+"/sid/blob_1", []byte("one"))
+	e.src.Put(testRoot+"/sid/storage_locks/1_2", []byte("lock"))
+	e.src.Put(testRoot+"/sid/blob_2", []byte("two"))
+	e.src.StartUpload(testRoot+"/sid/storage_locks/3_4", []byte("lock being written"))
+	e.clock.Advance(time.Minute)
+	in := syncInput(replication.Policy{SettleWindow: 2 * time.Second, BatchMaxObjects: 10, BatchMaxBytes: 1 << 20, Exclude: storageLocks}, 4)
+	for _, verify := range []bool{false, true} {
+		in.VerifyExisting, in.Drain = verify, verify
+		got, err := replication.Sync(ctx, e.src, e.dst, &memCopier{src: e.src, dst: e.dst}, in, nil)
+		require.NoError(t, err)
+		assert.Empty(t, got.HeldBy, "an excluded upload holds nothing back")
+		assert.EqualValues(t, 2, got.TotalObjects)
+		assert.EqualValues(t, 6, got.TotalBytes)
+		assert.Zero(t, got.PendingObjects)
+		assert.True(t, got.CaughtUp)
+	}
+	_, ok := e.dst.Get(testRoot + "/sid/storage_locks/1_2")
+	assert.False(t, ok, "storage lock copied")
+	assert.Len(t, e.dst.Snapshot(testRoot+"/"), 2)
+	e.checkTarget(t, time.Time{})
+}
+
+// TestSyncHeldByUpload: a multipart upload begun before other blobs holds the watermark before
+// its start; once completed (listed with the LastModified of its start, in the past), the next
+// Sync copies it and the watermark passes it.
+func TestSyncHeldByUpload(t *testing.T) {
+	for _, res := range []time.Duration{time.Millisecond, time.Second} {
+		t.Run(res.String(), func(t *testing.T) {
+			ctx := context.Background()
+			e := newSyncEnv(res, 10*time.Millisecond)
+			in := syncInput(replication.Policy{SettleWindow: 2 * time.Second, BatchMaxObjects: 2, BatchMaxBytes: 1 << 20, Exclude: storageLocks}, 3)
+			a := e.src.Put(testRoot+"/a", []byte("a"))
+			e.clock.Advance(1200 * time.Millisecond)
+			up := e.src.StartUpload(testRoot+"/big", []byte("big blob"))
+			e.clock.Advance(300 * time.Millisecond)
+			b := e.src.Put(testRoot+"/b", []byte("b"))
+			e.clock.Advance(2 * time.Second)
+			c := e.src.Put(testRoot+"/c", []byte("c"))
+			e.clock.Advance(10 * time.Second)
+
+			got, err := replication.Sync(ctx, e.src, e.dst, &memCopier{src: e.src, dst: e.dst}, in, nil)
+			require.NoError(t, err)
+			w := e.checkTarget(t, time.Time{})
+			assert.True(t, w.Before(up.Initiated.Truncate(time.Second)), "watermark %s not before upload start %s", w, up.Initiated)
+			assert.False(t, w.Before(a.LastModified))
+			assert.Contains(t, got.HeldBy, testRoot+"/big")
+			assert.EqualValues(t, 2, got.PendingObjects, "b and c wait behind the upload")
+
+			// Blobs copied meanwhile (as a previous run might have) do not move it either.
+			for _, o := range []objectstore.Object{b, c} {
+				require.NoError(t, (&memCopier{src: e.src, dst: e.dst}).Copy(ctx, o, o.Key, replication.CopyMetadata(o.LastModified, o.ETag)))
+			}
+			e.clock.Advance(10 * time.Second)
+			in.VerifyExisting = true
+			_, err = replication.Sync(ctx, e.src, e.dst, &memCopier{src: e.src, dst: e.dst}, in, nil)
+			require.NoError(t, err)
+			w = e.checkTarget(t, w)
+			assert.True(t, w.Before(up.Initiated.Truncate(time.Second)), "watermark %s passed upload start %s", w, up.Initiated)
+
+			big := e.src.CompleteUpload(up.UploadID)
+			require.True(t, big.LastModified.Before(b.LastModified))
+			e.clock.Advance(3 * time.Second)
+			got, err = replication.Sync(ctx, e.src, e.dst, &memCopier{src: e.src, dst: e.dst}, in, nil)
+			require.NoError(t, err)
+			w = e.checkTarget(t, w)
+			assert.Empty(t, got.HeldBy)
+			assert.False(t, w.Before(c.LastModified), "watermark %s did not pass the completed upload", w)
+			d, ok := e.dst.Get(big.Key)
+			require.True(t, ok, "completed upload not copied")
+			assert.Equal(t, "big blob", string(d.Data))
+		})
+	}
+}
+
+// TestSyncUploadCompletesDuringListing: a multipart upload begun long ago that completes while
+// Sync lists the source must be seen either as in progress or as a blob; it is never missed.
+func TestSyncUploadCompletesDuringListing(t *testing.T) {
+	for _, res := range []time.Duration{time.Millisecond, time.Second} {
+		t.Run(res.String(), func(t *testing.T) {
+			ctx := context.Background()
+			e := newSyncEnv(res, 10*time.Millisecond)
+			in := syncInput(replication.Policy{SettleWindow: 2 * time.Second, BatchMaxObjects: 4, BatchMaxBytes: 1 << 20}, 2)
+			e.src.Put(testRoot+"/a", []byte("a"))
+			e.clock.Advance(time.Second)
+			up := e.src.StartUpload(testRoot+"/big", []byte("big blob"))
+			e.clock.Advance(time.Second)
+			e.src.Put(testRoot+"/b", []byte("b"))
+			e.clock.Advance(10 * time.Minute) // a long upload
+
+			var once sync.Once
+			e.src.afterList = func(string) { once.Do(func() { e.src.CompleteUpload(up.UploadID) }) }
+			_, err := replication.Sync(ctx, e.src, e.dst, &memCopier{src: e.src, dst: e.dst}, in, nil)
+			require.NoError(t, err)
+			w := e.checkTarget(t, time.Time{})
+
+			e.clock.Advance(time.Minute)
+			_, err = replication.Sync(ctx, e.src, e.dst, &memCopier{src: e.src, dst: e.dst}, in, nil)
+			require.NoError(t, err)
+			w = e.checkTarget(t, w)
+			_, ok := e.dst.Get(testRoot + "/big")
+			assert.True(t, ok, "upload completed during the listing was never copied (watermark %s)", w)
+		})
+	}
+}
+
+// TestSyncDrain: Drain ignores the settle window, not the store's current second.
+func TestSyncDrain(t *testing.T) {
+	for _, res := range []time.Duration{time.Millisecond, time.Second} {
+		t.Run(res.String(), func(t *testing.T) {
+			ctx := context.Background()
+			e := newSyncEnv(res, time.Millisecond)
+			in := syncInput(replication.Policy{SettleWindow: 30 * time.Second, BatchMaxObjects: 4, BatchMaxBytes: 1 << 20}, 2)
+			for i := range 5 {
+				e.src.Put(fmt.Sprintf("%s/blob_%d", testRoot, i), []byte{byte(i)})
+				e.clock.Advance(100 * time.Millisecond)
+			}
+			e.clock.Advance(time.Second)
+
+			got, err := replication.Sync(ctx, e.src, e.dst, &memCopier{src: e.src, dst: e.dst}, in, nil)
+			require.NoError(t, err)
+			assert.Zero(t, got.CopiedObjects, "nothing is settled yet")
+			assert.EqualValues(t, 5, got.PendingObjects)
+
+			in.Drain = true
+			got, err = replication.Sync(ctx, e.src, e.dst, &memCopier{src: e.src, dst: e.dst}, in, nil)
+			require.NoError(t, err)
+			assert.EqualValues(t, 5, got.CopiedObjects)
+			assert.Zero(t, got.PendingObjects)
+			assert.True(t, got.CaughtUp)
+			w := e.checkTarget(t, time.Time{})
+			assert.False(t, w.Before(got.NewestWrite), "drained watermark %s before newest write %s", w, got.NewestWrite)
+			assert.Len(t, e.dst.Snapshot(testRoot+"/"), 5)
+
+			// A blob in the store's current second is not settled even when draining.
+			last := e.src.Put(testRoot+"/now", []byte("now"))
+			got, err = replication.Sync(ctx, e.src, e.dst, &memCopier{src: e.src, dst: e.dst}, in, nil)
+			require.NoError(t, err)
+			assert.Zero(t, got.CopiedObjects)
+			assert.EqualValues(t, 1, got.PendingObjects)
+			assert.True(t, e.checkTarget(t, w).Before(last.LastModified))
+		})
+	}
+}
+
+// TestSyncResumeAfterFailure is one deterministic run of the property: blob c completes,
+// then b fails; the resuming call copies only b.
+func TestSyncResumeAfterFailure(t *testing.T) {
+	ctx := context.Background()
+	e := newSyncEnv(time.Second, 300*time.Millisecond)
+	for _, k := range []string{"a", "b", "c", "d"} {
+		e.src.Put(testRoot+"/"+k, []byte(k))
+		e.clock.Advance(time.Second)
+	}
+	e.clock.Advance(5 * time.Second)
+	cDone := make(chan struct{})
+	copier := &memCopier{src: e.src, dst: e.dst, before: func(ctx context.Context, key string) error {
+		switch key {
+		case testRoot + "/b":
+			<-cDone
+			return errInjected
+		case testRoot + "/a", testRoot + "/d":
+			<-ctx.Done() // still in flight when b fails
+			return ctx.Err()
+		}
+		return nil
+	}}
+	e.dst.beforePut = chainPut(e.dst.beforePut, func(key string) {
+		if key == testRoot+"/c" {
+			close(cDone)
+		}
+	})
+	in := syncInput(replication.Policy{SettleWindow: 2 * time.Second, BatchMaxObjects: 4, BatchMaxBytes: 1 << 20}, 4)
+	_, err := replication.Sync(ctx, e.src, e.dst, copier, in, nil)
+	require.ErrorIs(t, err, errInjected)
+	w := e.checkTarget(t, time.Time{})
+	assert.True(t, w.Before(e.src.Snapshot("")[testRoot+"/a"].LastModified), "a never finished: watermark %s", w)
+
+	in.VerifyExisting = true
+	got, err := replication.Sync(ctx, e.src, e.dst, &memCopier{src: e.src, dst: e.dst}, in, nil)
+	require.NoError(t, err)
+	e.checkTarget(t, w)
+	assert.EqualValues(t, 3, got.CopiedObjects)
+	assert.EqualValues(t, 1, got.SkippedObjects)
+	assert.Equal(t, map[string]int{testRoot + "/a": 1, testRoot + "/b": 1, testRoot + "/c": 1, testRoot + "/d": 1}, e.dst.Puts(testRoot+"/"))
+}
+
+// chainPut runs next after prev in a beforePut hook.
+func chainPut(prev func(string, []byte, map[string]string), next func(key string)) func(string, []byte, map[string]string) {
+	return func(key string, data []byte, meta map[string]string) {
+		if prev != nil {
+			prev(key, data, meta)
+		}
+		next(key)
+	}
+}

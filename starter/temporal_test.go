@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/mock"
+	"github.com/stretchr/testify/require"
+	querypb "go.temporal.io/api/query/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/mocks"
+
+	"github.com/bottomless-dr/bottomless-dr/config"
+	"github.com/bottomless-dr/bottomless-dr/workflows"
+)
+
+// These tests pin what bdr asks of Temporal (IDs, options, error mapping) with the SDK's
+// client mock; the real round trip is covered by test/e2e against a real server.
+
+func TestStartReplicateOptions(t *testing.T) {
+	c := mocks.NewClient(t)
+	run := mocks.NewWorkflowRun(t)
+	run.On("GetID").Return("replicate/bottomless_db/primary->secondary")
+	run.On("GetRunID").Return("run-1")
+	r := routeArgs{db: "bottomless_db", from: "primary", to: "secondary"}
+	c.On("ExecuteWorkflow", mock.Anything, mock.MatchedBy(func(o client.StartWorkflowOptions) bool {
+		db, dbOK := o.TypedSearchAttributes.GetKeyword(workflows.SearchAttrDatabase)
+		state, stateOK := o.TypedSearchAttributes.GetKeyword(workflows.SearchAttrState)
+		return o.ID == "replicate/bottomless_db/primary->secondary" && o.TaskQueue == "tq" &&
+			o.WorkflowExecutionErrorWhenAlreadyStarted &&
+			o.StaticSummary == "replicate bottomless_db: primary → secondary" &&
+			dbOK && db == "bottomless_db" && stateOK && state == workflows.StateStarting
+	}), workflows.ReplicateName, workflows.ReplicateInput{Database: "bottomless_db", From: "primary", To: "secondary"}).
+		Return(run, nil)
+
+	res, err := startReplicate(context.Background(), c, "tq", r)
+	require.NoError(t, err)
+	assert.Equal(t, startResult{WorkflowID: "replicate/bottomless_db/primary->secondary", RunID: "run-1"}, res)
+}
+
+func TestStartReplicateAlreadyRunning(t *testing.T) {
+	c := mocks.NewClient(t)
+	c.On("ExecuteWorkflow", mock.Anything, mock.Anything, mock.Anything, mock.Anything).
+		Return(nil, serviceerror.NewWorkflowExecutionAlreadyStarted("already", "req", "run-0"))
+	_, err := startReplicate(context.Background(), c, "tq", routeArgs{db: "db", from: "a", to: "b"})
+	require.Error(t, err)
+	assert.Equal(t, "replication of db from a to b is already running (workflow ID replicate/db/a->b, run ID run-0)", err.Error())
+}
+
+func TestSendUpdateNotRunning(t *testing.T) {
+	c := mocks.NewClient(t)
+	c.On("UpdateWorkflow", mock.Anything, mock.MatchedBy(func(o client.UpdateWorkflowOptions) bool {
+		return o.WorkflowID == "replicate/db/a->b" && o.UpdateName == workflows.UpdatePause &&
+			o.WaitForStage == client.WorkflowUpdateStageCompleted
+	})).Return(nil, serviceerror.NewNotFound("workflow not found"))
+	_, err := sendUpdate[workflows.Status](context.Background(), c, routeArgs{db: "db", from: "a", to: "b"}, workflows.UpdatePause, workflows.PauseRequest{})
+	require.Error(t, err)
+	assert.Equal(t, "pause: no replication of db from a to b is running (workflow ID replicate/db/a->b)", err.Error())
+}
+
+func TestQueryStatuses(t *testing.T) {
+	cfg := config.Default()
+	cfg.Regions = map[string]config.Region{"primary": {}, "secondary": {}}
+	cfg.Databases = []config.Database{{Name: "a"}, {Name: "b"}}
+
+	running := workflows.Status{State: workflows.StateReplicating, Database: "a", From: "primary", To: "secondary", CopiedObjects: 7}
+	value := mocks.NewEncodedValue(t)
+	value.On("Get", mock.Anything).Run(func(args mock.Arguments) {
+		*args.Get(0).(*workflows.Status) = running
+	}).Return(nil)
+
+	c := mocks.NewClient(t)
+	answer := func(id string, resp *client.QueryWorkflowWithOptionsResponse, err error) {
+		c.On("QueryWorkflowWithOptions", mock.Anything, mock.MatchedBy(func(r *client.QueryWorkflowWithOptionsRequest) bool {
+			return r.WorkflowID == id && r.QueryType == workflows.QueryStatus
+		})).Return(resp, err)
+	}
+	answer("replicate/a/primary->secondary", &client.QueryWorkflowWithOptionsResponse{QueryResult: value}, nil)
+	answer("replicate/a/secondary->primary", nil, serviceerror.NewNotFound("never started"))
+	answer("replicate/b/primary->secondary", &client.QueryWorkflowWithOptionsResponse{QueryRejected: &querypb.QueryRejected{}}, nil)
+	answer("replicate/b/secondary->primary", nil, errors.New("context deadline exceeded"))
+
+	sts, err := queryStatuses(context.Background(), c, &cfg, []string{"a", "b"})
+	require.Error(t, err, "a failed query is reported")
+	assert.Equal(t, "query status of replicate/b/secondary->primary: context deadline exceeded", err.Error())
+	assert.Equal(t, []workflows.Status{
+		running,
+		{State: stateUnknown, Database: "b", From: "secondary", To: "primary",
+			LastError: "query status of replicate/b/secondary->primary: context deadline exceeded"},
+	}, sts, "not found and closed workflows are left out; order is config order")
+}
+
+func TestEndResult(t *testing.T) {
+	assert.Equal(t, "completed", endResult(nil))
+	assert.Equal(t, "failed: boom", endResult(errors.New("boom")))
+}

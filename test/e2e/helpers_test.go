@@ -1,0 +1,229 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"go.temporal.io/sdk/client"
+
+	"github.com/bottomless-dr/bottomless-dr/config"
+	"github.com/bottomless-dr/bottomless-dr/objectstore"
+	"github.com/bottomless-dr/bottomless-dr/replication"
+	"github.com/bottomless-dr/bottomless-dr/test/stack"
+	"github.com/bottomless-dr/bottomless-dr/workflows"
+)
+
+const (
+	db       = "bottomless_db"
+	rootPath = "bottomless_db_folder"
+	bucket   = "bottomless-db-bucket"
+)
+
+// fastConfig makes replication react quickly in tests.
+func fastConfig(c *config.Config) {
+	c.Replication.PollInterval = 200 * time.Millisecond
+	c.Replication.SettleWindow = time.Second
+}
+
+// newStack starts a stack with the worker running.
+func newStack(t *testing.T, configure func(*config.Config)) *stack.Stack {
+	t.Helper()
+	s := stack.New(t, stack.Options{Configure: func(c *config.Config) {
+		fastConfig(c)
+		if configure != nil {
+			configure(c)
+		}
+	}})
+	if err := s.StartWorker(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func temporalClient(t *testing.T, s *stack.Stack) client.Client {
+	t.Helper()
+	c, err := client.Dial(client.Options{HostPort: s.Temporal.Address, Namespace: "default"})
+	if err != nil {
+		t.Fatalf("dial temporal: %v", err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+func startReplicate(t *testing.T, s *stack.Stack, tc client.Client, database string) client.WorkflowRun {
+	t.Helper()
+	run, err := tc.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{
+		ID: workflows.ReplicateID(database, "primary", "secondary"), TaskQueue: s.Config.Temporal.TaskQueue,
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+	}, workflows.ReplicateName, workflows.ReplicateInput{Database: database, From: "primary", To: "secondary"})
+	if err != nil {
+		t.Fatalf("start replicate: %v", err)
+	}
+	t.Cleanup(func() { _ = tc.CancelWorkflow(context.Background(), run.GetID(), "") })
+	return run
+}
+
+func queryStatus(ctx context.Context, tc client.Client, id string) (workflows.Status, error) {
+	v, err := tc.QueryWorkflow(ctx, id, "", workflows.QueryStatus)
+	if err != nil {
+		return workflows.Status{}, err
+	}
+	var st workflows.Status
+	return st, v.Get(&st)
+}
+
+// store returns an objectstore client over a region's bucket with the root credentials: the
+// tests read buckets directly to check what the product claims.
+func store(t *testing.T, m *stack.MinIO) *objectstore.Client {
+	t.Helper()
+	c, err := objectstore.New(objectstore.Options{Endpoint: m.Endpoint, Bucket: bucket, PathStyle: true,
+		AccessKeyID: m.AccessKey, SecretAccessKey: m.SecretKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// waitFor polls cond until it returns true or the timeout passes.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, error)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var lastErr error
+	for time.Now().Before(deadline) {
+		ok, err := cond()
+		if ok {
+			return
+		}
+		lastErr = err
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %s waiting for %s (last error: %v)", timeout, what, lastErr)
+}
+
+// checkPrefix asserts the prefix invariant (DESIGN 5.2) at watermark w: every source blob
+// with LastModified <= w is in the target with the same size and content (same ETag for a
+// single-part copy; the recorded source ETag for a multipart one). It returns how many blobs
+// it checked.
+func checkPrefix(ctx context.Context, src, dst *objectstore.Client, w time.Time) (int, error) {
+	return (&prefixChecker{}).check(ctx, src, dst, w)
+}
+
+// prefixChecker remembers blobs whose multipart copy it verified by HEAD, so that sampling
+// many times stays fast. The writers never overwrite a key, so a verified blob stays so.
+type prefixChecker struct{ verified map[string]string }
+
+func (pc *prefixChecker) check(ctx context.Context, src, dst *objectstore.Client, w time.Time) (int, error) {
+	if pc.verified == nil {
+		pc.verified = map[string]string{}
+	}
+	// Both listings start after w was read, which is all the invariant needs: the source
+	// blobs at or before w existed then, and the target only grows while replication runs.
+	var sl, dl objectstore.Listing
+	var srcErr, dstErr error
+	listed := make(chan struct{})
+	go func() { sl, srcErr = src.List(ctx, rootPath+"/"); close(listed) }()
+	dl, dstErr = dst.List(ctx, rootPath+"/")
+	<-listed
+	if err := errors.Join(srcErr, dstErr); err != nil {
+		return 0, err
+	}
+	target := map[string]objectstore.Object{}
+	for _, o := range dl.Objects {
+		target[o.Key] = o
+	}
+	checked := 0
+	for _, o := range sl.Objects {
+		if o.LastModified.After(w) || replication.Excluded([]string{"*/storage_locks/*"}, o.Key) {
+			continue
+		}
+		got, ok := target[o.Key]
+		if !ok {
+			return checked, fmt.Errorf("watermark %s: source blob %s (LastModified %s) is missing in the target",
+				w.Format(time.RFC3339Nano), o.Key, o.LastModified.Format(time.RFC3339Nano))
+		}
+		if got.Size != o.Size {
+			return checked, fmt.Errorf("%s: target size %d, source %d", o.Key, got.Size, o.Size)
+		}
+		if got.ETag != o.ETag && pc.verified[o.Key+" "+got.ETag] != o.ETag {
+			info, err := dst.Head(ctx, o.Key)
+			if err != nil {
+				return checked, err
+			}
+			if info.Metadata[replication.MetaSourceETag] != o.ETag {
+				return checked, fmt.Errorf("%s: target holds source ETag %q, source has %q", o.Key, info.Metadata[replication.MetaSourceETag], o.ETag)
+			}
+			pc.verified[o.Key+" "+got.ETag] = o.ETag
+		}
+		checked++
+	}
+	return checked, nil
+}
+
+func readWatermark(ctx context.Context, dst *objectstore.Client) (replication.Watermark, error) {
+	w, found, err := replication.ReadWatermark(ctx, dst, db)
+	if err == nil && !found {
+		err = errors.New("no watermark yet")
+	}
+	return w, err
+}
+
+// listKeys returns the keys under prefix in a bucket.
+func listKeys(ctx context.Context, c *objectstore.Client, prefix string) ([]string, error) {
+	l, err := c.List(ctx, prefix)
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]string, len(l.Objects))
+	for i, o := range l.Objects {
+		keys[i] = o.Key
+	}
+	return keys, nil
+}
+
+// historyJSON returns every event of every run of a workflow as the temporal CLI prints it.
+func historyJSON(t *testing.T, s *stack.Stack, id string) string {
+	t.Helper()
+	out, err := s.Temporal.CLI(context.Background(), "workflow", "show", "--workflow-id", id, "--output", "json")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	return string(out)
+}
+
+// assertNoSecrets fails if any store credential of the stack appears in text.
+func assertNoSecrets(t *testing.T, s *stack.Stack, text, where string) {
+	t.Helper()
+	for region, m := range s.MinIO {
+		for _, secret := range []string{m.AccessKey, m.SecretKey} {
+			if strings.Contains(text, secret) {
+				t.Errorf("%s contains a credential of region %s", where, region)
+			}
+		}
+	}
+}
+
+func s3Client(m *stack.MinIO) *s3.Client { return m.S3() }
+
+func enableVersioning(ctx context.Context, m *stack.MinIO) error {
+	_, err := m.S3().PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{Bucket: aws.String(bucket),
+		VersioningConfiguration: &s3types.VersioningConfiguration{Status: s3types.BucketVersioningStatusEnabled}})
+	return err
+}
+
+func mustJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+func putInput(key string, data []byte) *s3.PutObjectInput {
+	return &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(data)}
+}

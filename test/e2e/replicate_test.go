@@ -1,0 +1,67 @@
+package e2e
+
+import (
+	"context"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/bottomless-dr/bottomless-dr/replication"
+	"github.com/bottomless-dr/bottomless-dr/test/workload"
+	"github.com/bottomless-dr/bottomless-dr/workflows"
+)
+
+// TestReplicateInitialSyncAndStatus: blobs written before replication starts all arrive, the
+// watermark record is in the target, the status query reports the sync, and storage locks
+// are never copied.
+func TestReplicateInitialSyncAndStatus(t *testing.T) {
+	ctx := context.Background()
+	s := newStack(t, nil)
+	src, dst := store(t, s.MinIO["primary"]), store(t, s.MinIO["secondary"])
+	res, err := workload.Run(ctx, s3Client(s.MinIO["primary"]), workload.Options{
+		Bucket: bucket, Prefix: rootPath + "/0001", Writers: 4, Duration: 2 * time.Second, LockEvery: 10,
+		Size: func(r *rand.Rand) int { return 1<<10 + r.IntN(16<<10) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc := temporalClient(t, s)
+	run := startReplicate(t, s, tc, db)
+	var st workflows.Status
+	waitFor(t, 2*time.Minute, "initial sync to complete", func() (bool, error) {
+		st, err = queryStatus(ctx, tc, run.GetID())
+		return err == nil && st.InitialSync.Complete && st.PendingObjects == 0, err
+	})
+	w, err := readWatermark(ctx, dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := checkPrefix(ctx, src, dst, w.Time)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blobs := 0
+	for _, c := range res.Written {
+		blobs += c
+	}
+	if n != blobs {
+		t.Errorf("checked %d blobs in the target, the writers wrote %d", n, blobs)
+	}
+	if st.InitialSync.Total != int64(blobs) || st.CopiedObjects != int64(blobs) {
+		t.Errorf("status initialSync %+v copied %d, want total and copied %d", st.InitialSync, st.CopiedObjects, blobs)
+	}
+	if st.State != workflows.StateReplicating || st.Watermark.Time.IsZero() || st.LastSyncAt.IsZero() {
+		t.Errorf("status after initial sync: %s", mustJSON(st))
+	}
+	locks, err := listKeys(ctx, dst, rootPath+"/0001/storage_locks/")
+	if err != nil || len(locks) != 0 {
+		t.Errorf("storage locks in the target: %v (err %v)", locks, err)
+	}
+	srcLocks, _ := listKeys(ctx, src, rootPath+"/0001/storage_locks/")
+	if len(srcLocks) == 0 {
+		t.Error("the workload wrote no storage locks: the exclusion was not exercised")
+	}
+	if !replication.Excluded(s.Config.Replication.Exclude, rootPath+"/0001/storage_locks/1_1") {
+		t.Error("default exclusion does not match a storage lock key")
+	}
+	assertNoSecrets(t, s, historyJSON(t, s, run.GetID()), "Replicate history")
+}

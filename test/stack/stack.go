@@ -1,0 +1,63 @@
+// Package stack starts the real servers that the end-to-end tests and the demo run against
+// (the Temporal dev server, one MinIO per region, one stand-in database per region, the
+// worker) as child processes on free loopback ports, and stops them all on exit.
+//
+// Binaries that take minutes to build (temporal, minio) are built once with `go install` into
+// a cache outside the clone (DESIGN 10), so fresh clones in CI reuse them.
+package stack
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+)
+
+// Pinned versions of the servers the stack runs (DESIGN 10).
+const (
+	TemporalModule = "github.com/temporalio/cli/cmd/temporal@v1.5.1"
+	MinIOModule    = "github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c"
+)
+
+// BinDir returns the cache holding the built servers: $BDR_BIN_DIR, or
+// $HOME/.cache/bottomless-dr/bin.
+func BinDir() string {
+	if dir := os.Getenv("BDR_BIN_DIR"); dir != "" {
+		return dir
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		home = os.TempDir()
+	}
+	return filepath.Join(home, ".cache", "bottomless-dr", "bin")
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// EnsureBinary returns the path of name in BinDir, building module with `go install` first
+// when it is missing. Building takes minutes; it happens once per machine.
+func EnsureBinary(ctx context.Context, name, module string) (string, error) {
+	path := filepath.Join(BinDir(), name)
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	if err := os.MkdirAll(BinDir(), 0o755); err != nil {
+		return "", fmt.Errorf("ensure %s: %w", name, err)
+	}
+	cmd := commandContext(ctx, "go", "install", module)
+	cmd.Env = append(os.Environ(), "GOBIN="+BinDir())
+	cmd.Dir = os.TempDir() // outside any module, so the pinned version is what builds
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go install %s: %w\n%s", module, err, out)
+	}
+	return path, nil
+}

@@ -1,0 +1,204 @@
+package stack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bottomless-dr/bottomless-dr/config"
+)
+
+// Options shape a stack. The zero value is a stack with two regions (primary, secondary),
+// one database (bottomless_db in bottomless_db_folder), no Web UI and no worker started.
+type Options struct {
+	Dir       string   // where data, logs and bdr.yaml go; required
+	Regions   []string // default primary, secondary
+	Databases []config.Database
+	Bucket    string // in every region; default bottomless-db-bucket
+	UI        bool   // serve the Temporal Web UI
+	// Configure may change the configuration before it is written (settle window, …).
+	Configure func(*config.Config)
+	// Logs receives every server's output; default: a file per server under Dir/logs.
+	Logs func(name string) io.Writer
+}
+
+// Stack is a running set of real servers and the bdr.yaml that points at them.
+type Stack struct {
+	Dir        string
+	ConfigPath string
+	Config     *config.Config
+	Temporal   *Temporal
+	MinIO      map[string]*MinIO
+	// Env holds the variables bdr.yaml refers to (the stores' credentials): give them to the
+	// worker and to bdr, never to a workflow.
+	Env    []string
+	BinDir string
+
+	opts   Options
+	worker *Process
+}
+
+// Start starts Temporal and one MinIO per region, creates the buckets, builds the worker and
+// bdr, and writes bdr.yaml. Stop ends everything.
+func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
+	if opts.Dir == "" {
+		return nil, errors.New("stack: Dir is required")
+	}
+	if len(opts.Regions) == 0 {
+		opts.Regions = []string{"primary", "secondary"}
+	}
+	if len(opts.Databases) == 0 {
+		opts.Databases = []config.Database{{Name: "bottomless_db", RootPath: "bottomless_db_folder"}}
+	}
+	if opts.Bucket == "" {
+		opts.Bucket = "bottomless-db-bucket"
+	}
+	if opts.Logs == nil {
+		logDir := filepath.Join(opts.Dir, "logs")
+		if err := os.MkdirAll(logDir, 0o755); err != nil {
+			return nil, err
+		}
+		opts.Logs = func(name string) io.Writer {
+			f, err := os.OpenFile(filepath.Join(logDir, name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+			if err != nil {
+				return io.Discard
+			}
+			return f
+		}
+	}
+	s := &Stack{Dir: opts.Dir, MinIO: map[string]*MinIO{}, BinDir: filepath.Join(opts.Dir, "bin"), opts: opts}
+	defer func() {
+		if err != nil {
+			s.Stop()
+		}
+	}()
+	// Build our binaries while the servers start: both take a while on two cores.
+	built := make(chan error, 1)
+	go func() { built <- BuildBinaries(ctx, s.BinDir) }()
+	if s.Temporal, err = StartTemporal(ctx, opts.UI, opts.Logs("temporal")); err != nil {
+		return nil, err
+	}
+	cfg := config.Default()
+	cfg.Temporal.Address = s.Temporal.Address
+	cfg.Regions = map[string]config.Region{}
+	cfg.Databases = opts.Databases
+	cfg.Telemetry.MetricsListen = ""
+	for _, region := range opts.Regions {
+		m, err := StartMinIO(ctx, filepath.Join(opts.Dir, "minio-"+region), opts.Logs("minio-"+region))
+		if err != nil {
+			return nil, err
+		}
+		s.MinIO[region] = m
+		if err := m.MakeBucket(ctx, opts.Bucket); err != nil {
+			return nil, err
+		}
+		prefix := strings.ToUpper(region)
+		cfg.Regions[region] = config.Region{ObjectStore: config.ObjectStore{
+			Endpoint: m.Endpoint, Region: "us-east-1", Bucket: opts.Bucket, PathStyle: true,
+			AccessKeyIDEnv: prefix + "_AWS_ACCESS_KEY_ID", SecretAccessKeyEnv: prefix + "_AWS_SECRET_ACCESS_KEY",
+		}}
+		s.Env = append(s.Env, prefix+"_AWS_ACCESS_KEY_ID="+m.AccessKey, prefix+"_AWS_SECRET_ACCESS_KEY="+m.SecretKey)
+	}
+	if opts.Configure != nil {
+		opts.Configure(&cfg)
+	}
+	s.Config = &cfg
+	s.ConfigPath = filepath.Join(opts.Dir, "bdr.yaml")
+	if err := config.Write(s.ConfigPath, &cfg); err != nil {
+		return nil, err
+	}
+	if err := <-built; err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// New starts a stack for a test in a temporary directory and stops it at cleanup. Server logs
+// go to files; on failure their tails are printed.
+func New(t testing.TB, opts Options) *Stack {
+	t.Helper()
+	if opts.Dir == "" {
+		opts.Dir = t.TempDir()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	s, err := Start(ctx, opts)
+	if err != nil {
+		t.Fatalf("start stack: %v", err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			s.dumpLogs(t)
+		}
+		s.Stop()
+	})
+	return s
+}
+
+func (s *Stack) dumpLogs(t testing.TB) {
+	logs, _ := filepath.Glob(filepath.Join(s.Dir, "logs", "*.log"))
+	for _, path := range logs {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		if len(data) > 8000 {
+			data = data[len(data)-8000:]
+		}
+		t.Logf("=== %s (tail) ===\n%s", filepath.Base(path), data)
+	}
+}
+
+// StartWorker starts the worker with bdr.yaml and the stores' credentials in its environment.
+func (s *Stack) StartWorker(ctx context.Context) error {
+	if s.worker != nil && !s.worker.Exited() {
+		return errors.New("stack: worker already running")
+	}
+	p, err := startProcess("bdr-worker", filepath.Join(s.BinDir, "bdr-worker"),
+		[]string{"--config", s.ConfigPath}, s.Env, s.opts.Logs("worker"))
+	if err != nil {
+		return err
+	}
+	s.worker = p
+	return nil
+}
+
+// KillWorker ends the worker with SIGKILL, as a crash would.
+func (s *Stack) KillWorker() error { return s.worker.Kill() }
+
+// StopWorker ends the worker gracefully.
+func (s *Stack) StopWorker() error { return s.worker.Stop() }
+
+// Bdr runs the bdr CLI with this stack's config and credentials; it returns stdout and, on
+// failure, an error carrying stderr.
+func (s *Stack) Bdr(ctx context.Context, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, filepath.Join(s.BinDir, "bdr"), append([]string{"--config", s.ConfigPath}, args...)...)
+	cmd.Env = append(os.Environ(), s.Env...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return out, fmt.Errorf("bdr %s: %w: %s", strings.Join(args, " "), err, stderr.String())
+	}
+	return out, nil
+}
+
+// Stop ends every server of the stack; it is safe to call more than once.
+func (s *Stack) Stop() {
+	_ = s.worker.Stop()
+	for _, m := range s.MinIO {
+		if m.proc != nil {
+			_ = m.Stop()
+		}
+	}
+	if s.Temporal != nil {
+		_ = s.Temporal.Stop()
+	}
+}

@@ -1,0 +1,108 @@
+// Command bdr-worker is the bottomless-dr worker: it loads bdr.yaml, builds the region clients
+// once, registers the workflows and activities on the task queue, and serves /metrics.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/contrib/opentelemetry"
+	"go.temporal.io/sdk/interceptor"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/bottomless-dr/bottomless-dr/activities"
+	"github.com/bottomless-dr/bottomless-dr/config"
+	"github.com/bottomless-dr/bottomless-dr/internal/clients"
+	"github.com/bottomless-dr/bottomless-dr/workflows"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "bdr-worker:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	flags := flag.NewFlagSet("bdr-worker", flag.ContinueOnError)
+	configPath := flags.String("config", "bdr.yaml", "path of bdr.yaml (every key can be overridden by BDR_… environment variables)")
+	if err := flags.Parse(args); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	cfg, err := config.Load(*configPath)
+	if err != nil {
+		return err
+	}
+	stores, err := clients.Stores(cfg)
+	if err != nil {
+		return err
+	}
+	metrics, err := newMetrics(cfg.Telemetry.ServiceName)
+	if err != nil {
+		return err
+	}
+	if cfg.Telemetry.MetricsListen != "" {
+		stopMetrics, err := serveMetrics(cfg.Telemetry.MetricsListen, metrics.handler, log)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+	}
+	tracing, err := opentelemetry.NewTracingInterceptor(opentelemetry.TracerOptions{})
+	if err != nil {
+		return fmt.Errorf("tracing: %w", err)
+	}
+	tc, err := clients.Temporal(cfg, client.Options{
+		Logger:       slogAdapter{log},
+		Interceptors: []interceptor.ClientInterceptor{tracing},
+	})
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+	if err := clients.RegisterSearchAttributes(ctx, tc, cfg.Temporal.Namespace); err != nil {
+		log.Warn("search attributes not registered; workflows run without them", "error", err)
+	}
+	w := worker.New(tc, cfg.Temporal.TaskQueue, worker.Options{})
+	w.RegisterWorkflowWithOptions(workflows.Replicate, workflow.RegisterOptions{Name: workflows.ReplicateName})
+	w.RegisterActivity(activities.NewReplicator(cfg, stores, metrics))
+	log.Info("worker starting", "temporal", cfg.Temporal.Address, "namespace", cfg.Temporal.Namespace,
+		"task_queue", cfg.Temporal.TaskQueue, "regions", cfg.RegionNames(), "metrics", cfg.Telemetry.MetricsListen)
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	<-ctx.Done()
+	w.Stop()
+	return nil
+}
+
+// serveMetrics serves /metrics on addr until the returned function is called.
+func serveMetrics(addr string, h http.Handler, log *slog.Logger) (func(), error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("telemetry.metrics_listen %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", h)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics server", "error", err)
+		}
+	}()
+	return func() { _ = srv.Close() }, nil
+}

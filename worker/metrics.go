@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/attribute"
+	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
+	otelmetric "go.opentelemetry.io/otel/metric"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+
+	"github.com/bottomless-dr/bottomless-dr/activities"
+)
+
+// metrics records replication state through OpenTelemetry and exposes it for Prometheus.
+type metrics struct {
+	handler        http.Handler
+	lag            otelmetric.Float64Gauge
+	pendingObjects otelmetric.Int64Gauge
+	pendingBytes   otelmetric.Int64Gauge
+	copiedObjects  otelmetric.Int64Counter
+	copiedBytes    otelmetric.Int64Counter
+	watermark      otelmetric.Float64Gauge
+}
+
+var _ activities.SyncRecorder = (*metrics)(nil)
+
+func newMetrics(service string) (*metrics, error) {
+	registry := prometheus.NewRegistry()
+	exporter, err := otelprom.New(otelprom.WithRegisterer(registry))
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	meter := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exporter)).Meter(service)
+	m := &metrics{handler: promhttp.HandlerFor(registry, promhttp.HandlerOpts{})}
+	var errs [6]error
+	m.lag, errs[0] = meter.Float64Gauge("bdr_replication_lag_seconds", otelmetric.WithDescription("source clock minus the watermark at the last sync: the RPO a failover would have now"), otelmetric.WithUnit("s"))
+	m.pendingObjects, errs[1] = meter.Int64Gauge("bdr_replication_pending_objects", otelmetric.WithDescription("source blobs newer than the watermark"))
+	m.pendingBytes, errs[2] = meter.Int64Gauge("bdr_replication_pending_bytes", otelmetric.WithDescription("bytes of source blobs newer than the watermark"), otelmetric.WithUnit("By"))
+	m.copiedObjects, errs[3] = meter.Int64Counter("bdr_replication_copied_objects", otelmetric.WithDescription("blobs copied to the target"))
+	m.copiedBytes, errs[4] = meter.Int64Counter("bdr_replication_copied_bytes", otelmetric.WithDescription("bytes copied to the target"), otelmetric.WithUnit("By"))
+	m.watermark, errs[5] = meter.Float64Gauge("bdr_replication_watermark_timestamp_seconds", otelmetric.WithDescription("the watermark as a Unix time"), otelmetric.WithUnit("s"))
+	for _, err := range errs {
+		if err != nil {
+			return nil, fmt.Errorf("metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+// RecordSync records the state after one sync.
+func (m *metrics) RecordSync(ctx context.Context, database, from, to string, res activities.SyncResult) {
+	attrs := otelmetric.WithAttributes(attribute.String("database", database), attribute.String("from", from), attribute.String("to", to))
+	m.lag.Record(ctx, max(0, res.StoreTime.Sub(res.Watermark.Time).Seconds()), attrs)
+	m.pendingObjects.Record(ctx, res.PendingObjects, attrs)
+	m.pendingBytes.Record(ctx, res.PendingBytes, attrs)
+	m.copiedObjects.Add(ctx, res.CopiedObjects, attrs)
+	m.copiedBytes.Add(ctx, res.CopiedBytes, attrs)
+	m.watermark.Record(ctx, float64(res.Watermark.Time.UnixNano())/1e9, attrs)
+}

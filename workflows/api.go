@@ -1,0 +1,116 @@
+// Package workflows holds the Temporal workflows of bottomless-dr: deterministic orchestration
+// only (no I/O, no clocks but workflow.Now), and the public contract of DESIGN 4: workflow type
+// names, IDs, inputs, updates, queries and the status they return.
+package workflows
+
+import (
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+)
+
+// Workflow type names, update and query names: an API typed by users in the Temporal UI and
+// the temporal CLI.
+const (
+	ReplicateName = "Replicate"
+	UpdatePause   = "pause"
+	UpdateResume  = "resume"
+	UpdateDrain   = "drain"
+	QueryStatus   = "status"
+)
+
+// Custom search attributes that make every workflow findable in the Temporal UI.
+var (
+	SearchAttrDatabase = temporal.NewSearchAttributeKeyKeyword("BdrDatabase")
+	SearchAttrState    = temporal.NewSearchAttributeKeyKeyword("BdrState")
+)
+
+// ReplicateID is the workflow ID of the replication of db from one region to another. It is
+// deterministic so that a second start of the same replication is rejected.
+func ReplicateID(db, from, to string) string { return fmt.Sprintf("replicate/%s/%s->%s", db, from, to) }
+
+// ReplicateInput starts replication of one database between two regions. It names regions
+// and a database, never credentials.
+type ReplicateInput struct {
+	Database string `json:"database"`
+	From     string `json:"from"`
+	To       string `json:"to"`
+	// State is carried across continue-as-new; nil on the first run.
+	State *ReplicateState `json:"state,omitempty"`
+}
+
+// Replication states, as shown in status and in the BdrState search attribute.
+const (
+	StateStarting    = "starting"
+	StateInitialSync = "initial-sync"
+	StateReplicating = "replicating"
+	StatePaused      = "paused"
+	StateDraining    = "draining"
+	StateFailing     = "failing" // the last sync failed; retrying with backoff
+)
+
+// ReplicateState is what one run hands to the next across continue-as-new.
+type ReplicateState struct {
+	Paused   bool     `json:"paused"`
+	Settings Settings `json:"settings"`
+	Status   Status   `json:"status"`
+}
+
+// Settings are the non-secret settings a run uses, read from the worker's configuration by
+// the Prepare activity (workflows cannot read files).
+type Settings struct {
+	RootPath     string        `json:"rootPath"`
+	PollInterval time.Duration `json:"pollInterval"`
+	SettleWindow time.Duration `json:"settleWindow"`
+}
+
+// Status is the answer of the status query: everything an operator needs at a glance.
+type Status struct {
+	State          string      `json:"state"`
+	Database       string      `json:"database"`
+	From           string      `json:"from"`
+	To             string      `json:"to"`
+	Watermark      Watermark   `json:"watermark"`
+	LastSyncAt     time.Time   `json:"lastSyncAt"`
+	LagSeconds     float64     `json:"lagSeconds"` // source clock at the last sync minus the watermark: the RPO now
+	PendingObjects int64       `json:"pendingObjects"`
+	PendingBytes   int64       `json:"pendingBytes"`
+	CopiedObjects  int64       `json:"copiedObjects"`
+	CopiedBytes    int64       `json:"copiedBytes"`
+	InitialSync    InitialSync `json:"initialSync"`
+	NewestWrite    time.Time   `json:"newestWrite"` // newest blob seen in the source
+	HeldBy         string      `json:"heldBy,omitempty"`
+	LastError      string      `json:"lastError,omitempty"`
+	LastErrorAt    time.Time   `json:"lastErrorAt,omitzero"`
+}
+
+// Watermark is the replicated prefix: every source blob with LastModified <= Time is in the
+// target.
+type Watermark struct {
+	Time time.Time `json:"time"`
+	Key  string    `json:"key,omitempty"`
+}
+
+// InitialSync is the progress of the first full copy.
+type InitialSync struct {
+	Done     int64     `json:"done"`
+	Total    int64     `json:"total"`
+	Complete bool      `json:"complete"`
+	Until    time.Time `json:"until"` // the newest source blob when replication started
+}
+
+// PauseRequest, ResumeRequest and DrainRequest are the inputs of the updates; empty today,
+// structs so that fields can be added without breaking callers.
+type (
+	PauseRequest  struct{}
+	ResumeRequest struct{}
+	DrainRequest  struct{}
+)
+
+// DrainResult is what drain returns: the watermark once everything that existed when the
+// drain began is in the target, and replication is paused.
+type DrainResult struct {
+	Watermark Watermark `json:"watermark"`
+	Status    Status    `json:"status"`
+}

@@ -1,0 +1,327 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/bottomless-dr/bottomless-dr/activities"
+)
+
+// Bounds of one run's history: continue-as-new after this many syncs even when the server does
+// not suggest it, so that replaying a run stays fast.
+const maxSyncsPerRun = 500
+
+// Backoff after a failed sync: doubles from minBackoff up to maxBackoff.
+const (
+	minBackoff = time.Second
+	maxBackoff = 30 * time.Second
+)
+
+// Replicate runs until cancelled: it copies the database's folder from one region's bucket to
+// the other's in write order, advancing the watermark (DESIGN 4, 5). Updates pause, resume and
+// drain; query status. It continues as new to keep its history bounded.
+func Replicate(ctx workflow.Context, in ReplicateInput) error {
+	r := &replicator{in: in, unsure: true}
+	if err := r.setup(ctx); err != nil {
+		return err
+	}
+	return r.run(ctx)
+}
+
+type replicator struct {
+	in       ReplicateInput
+	settings Settings
+	status   Status
+	paused   bool
+
+	drainWanted bool // a drain update is waiting
+	drainDone   bool
+	drainTarget time.Time // copy everything written at or before this source time
+	cancelSync  workflow.CancelFunc
+	syncs       int
+	failures    int
+	// unsure is set when a sync did not finish cleanly (a run's first sync, a failure, a
+	// cancellation): the target may hold blobs beyond the record, so the next sync checks
+	// each blob before copying it instead of copying it twice.
+	unsure       bool
+	lastUIDetail string
+}
+
+func (r *replicator) setup(ctx workflow.Context) error {
+	if err := validateInput(r.in); err != nil {
+		return err
+	}
+	r.status = Status{State: StateStarting, Database: r.in.Database, From: r.in.From, To: r.in.To}
+	if st := r.in.State; st != nil {
+		r.paused, r.settings, r.status = st.Paused, st.Settings, st.Status
+	}
+	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (Status, error) { return r.status, nil }); err != nil {
+		return err
+	}
+	if err := workflow.SetUpdateHandler(ctx, UpdatePause, r.pause); err != nil {
+		return err
+	}
+	if err := workflow.SetUpdateHandler(ctx, UpdateResume, r.resume); err != nil {
+		return err
+	}
+	return workflow.SetUpdateHandler(ctx, UpdateDrain, r.drain)
+}
+
+// validateInput rejects what can be judged without the configuration, naming the field.
+func validateInput(in ReplicateInput) error {
+	var errs []error
+	for field, v := range map[string]string{"database": in.Database, "from": in.From, "to": in.To} {
+		if v == "" {
+			errs = append(errs, fmt.Errorf("%s: required", field))
+		}
+	}
+	if in.From != "" && in.From == in.To {
+		errs = append(errs, fmt.Errorf("to: must differ from from (both %q)", in.From))
+	}
+	if len(errs) > 0 {
+		return temporal.NewNonRetryableApplicationError("invalid input: "+sortedJoin(errs), activities.ErrInvalidInput, nil)
+	}
+	return nil
+}
+
+func (r *replicator) run(ctx workflow.Context) error {
+	prep, err := r.prepare(ctx)
+	if err != nil {
+		return err
+	}
+	r.settings = prep
+	r.setState(ctx, r.currentState())
+	for {
+		if err := r.step(ctx); err != nil {
+			return err
+		}
+		if r.shouldContinueAsNew(ctx) {
+			if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
+				return err
+			}
+			next := r.in
+			next.State = &ReplicateState{Paused: r.paused, Settings: r.settings, Status: r.status}
+			return workflow.NewContinueAsNewError(ctx, Replicate, next)
+		}
+	}
+}
+
+// prepare validates the input against the worker's configuration and both stores.
+func (r *replicator) prepare(ctx workflow.Context) (Settings, error) {
+	var a *activities.Replicator
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 5, NonRetryableErrorTypes: []string{activities.ErrInvalidInput}},
+		Summary:             "check database, regions and buckets",
+	})
+	var res activities.PrepareResult
+	err := workflow.ExecuteActivity(actx, a.Prepare, activities.PrepareInput{Database: r.in.Database, From: r.in.From, To: r.in.To}).Get(ctx, &res)
+	if err != nil {
+		return Settings{}, err
+	}
+	return Settings{RootPath: res.RootPath, PollInterval: res.PollInterval, SettleWindow: res.SettleWindow}, nil
+}
+
+// step does one unit of work: wait while paused, drain when asked, otherwise one sync.
+func (r *replicator) step(ctx workflow.Context) error {
+	if r.paused && !r.drainWanted {
+		r.setState(ctx, StatePaused)
+		if err := workflow.Await(ctx, func() bool { return !r.paused || r.drainWanted }); err != nil {
+			return err
+		}
+		r.setState(ctx, r.currentState())
+		return nil
+	}
+	if r.drainWanted {
+		return r.drainStep(ctx)
+	}
+	res, err := r.sync(ctx, false)
+	if err != nil {
+		return r.backoff(ctx, err)
+	}
+	if res.CaughtUp {
+		// Caught up: wait for the next poll, or less if an update arrives.
+		_, err := workflow.AwaitWithTimeout(ctx, r.settings.PollInterval, func() bool { return r.paused || r.drainWanted })
+		return err
+	}
+	return nil
+}
+
+// drainStep copies with no settle window until everything that existed when the drain began
+// is in, then pauses and releases the drain update.
+func (r *replicator) drainStep(ctx workflow.Context) error {
+	r.setState(ctx, StateDraining)
+	res, err := r.sync(ctx, true)
+	if err != nil {
+		return r.backoff(ctx, err)
+	}
+	if r.drainTarget.IsZero() {
+		// The store's Date header is truncated to the second: a blob written later in that
+		// second may already exist, so the drain covers the whole second.
+		r.drainTarget = res.StoreTime.Truncate(time.Second).Add(time.Second)
+	}
+	if !res.Watermark.Time.Before(r.drainTarget) {
+		r.paused, r.drainWanted, r.drainDone = true, false, true
+		r.drainTarget = time.Time{}
+		r.setState(ctx, StatePaused)
+		return nil
+	}
+	if res.CaughtUp {
+		// The watermark passes the drain's start once the source clock has moved past it.
+		return workflow.Sleep(ctx, 500*time.Millisecond)
+	}
+	return nil
+}
+
+// sync runs one Sync activity and folds its result into the status.
+func (r *replicator) sync(ctx workflow.Context, drain bool) (activities.SyncResult, error) {
+	var a *activities.Replicator
+	actx, cancel := workflow.WithCancel(ctx)
+	r.cancelSync = cancel
+	defer func() { r.cancelSync = nil }()
+	actx = workflow.WithActivityOptions(actx, workflow.ActivityOptions{
+		StartToCloseTimeout: 10 * time.Minute,
+		HeartbeatTimeout:    activities.SyncHeartbeatTimeout,
+		WaitForCancellation: true,
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 3,
+			NonRetryableErrorTypes: []string{activities.ErrInvalidInput}},
+		Summary: "copy eligible blobs in write order",
+	})
+	in := activities.SyncInput{Database: r.in.Database, From: r.in.From, To: r.in.To,
+		Watermark: r.status.Watermark.Time, Drain: drain, Resume: r.unsure}
+	var res activities.SyncResult
+	err := workflow.ExecuteActivity(actx, a.Sync, in).Get(ctx, &res)
+	r.syncs++
+	r.unsure = err != nil
+	if err != nil {
+		var canceled *temporal.CanceledError
+		if errors.As(err, &canceled) && ctx.Err() == nil {
+			return res, nil // cancelled by pause: not a failure
+		}
+		return res, err
+	}
+	r.fold(res)
+	r.failures = 0
+	if !drain {
+		r.setState(ctx, r.currentState())
+	} else {
+		r.updateDetails(ctx)
+	}
+	return res, nil
+}
+
+// fold records a sync result in the status.
+func (r *replicator) fold(res activities.SyncResult) {
+	s := &r.status
+	s.Watermark = Watermark{Time: res.Watermark.Time, Key: res.Watermark.Key}
+	s.LastSyncAt = res.StoreTime
+	s.LagSeconds = max(0, res.StoreTime.Sub(res.Watermark.Time).Seconds())
+	s.PendingObjects, s.PendingBytes = res.PendingObjects, res.PendingBytes
+	s.CopiedObjects, s.CopiedBytes = res.Watermark.CopiedObjects, res.Watermark.CopiedBytes
+	s.NewestWrite, s.HeldBy = res.NewestWrite, res.HeldBy
+	// The initial sync is the backlog found by the first listing: it is complete once the
+	// watermark has passed the newest blob that listing saw.
+	is := &s.InitialSync
+	if !is.Complete {
+		if is.Until.IsZero() {
+			is.Until, is.Total = res.NewestWrite, res.TotalObjects
+		}
+		is.Done = min(is.Total, res.Watermark.CopiedObjects)
+		if !res.Watermark.Time.Before(is.Until) {
+			is.Complete, is.Done = true, is.Total
+		}
+	}
+	s.LastError = ""
+}
+
+// backoff records a failed sync and waits before the next try; replication never gives up
+// on its own (an operator sees the error in status and the UI).
+func (r *replicator) backoff(ctx workflow.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	r.failures++
+	r.status.LastError = err.Error()
+	r.status.LastErrorAt = workflow.Now(ctx)
+	r.setState(ctx, StateFailing)
+	wait := minBackoff << min(r.failures-1, 5)
+	_, werr := workflow.AwaitWithTimeout(ctx, min(wait, maxBackoff), func() bool { return r.paused || r.drainWanted })
+	return werr
+}
+
+func (r *replicator) currentState() string {
+	switch {
+	case r.paused:
+		return StatePaused
+	case !r.status.InitialSync.Complete:
+		return StateInitialSync
+	}
+	return StateReplicating
+}
+
+// setState records the state in status, the search attribute and the UI's current details.
+func (r *replicator) setState(ctx workflow.Context, state string) {
+	if state == StateReplicating || state == StateInitialSync {
+		state = r.currentState()
+	}
+	if r.status.State != state {
+		r.status.State = state
+		// Search attributes must be registered on the namespace; without them replication
+		// still runs, so the error is logged rather than failing the workflow.
+		if err := workflow.UpsertTypedSearchAttributes(ctx, SearchAttrDatabase.ValueSet(r.in.Database), SearchAttrState.ValueSet(state)); err != nil {
+			workflow.GetLogger(ctx).Warn("upsert search attributes", "error", err)
+		}
+	}
+	r.updateDetails(ctx)
+}
+
+func (r *replicator) updateDetails(ctx workflow.Context) {
+	s := r.status
+	detail := fmt.Sprintf("**%s** %s: %s → %s  \nwatermark %s · lag %.1fs · pending %d objects (%s) · copied %d",
+		s.State, s.Database, s.From, s.To, s.Watermark.Time.UTC().Format(time.RFC3339), s.LagSeconds,
+		s.PendingObjects, humanBytes(s.PendingBytes), s.CopiedObjects)
+	if !s.InitialSync.Complete && s.InitialSync.Total > 0 {
+		detail += fmt.Sprintf("  \ninitial sync %d/%d", s.InitialSync.Done, s.InitialSync.Total)
+	}
+	if s.LastError != "" {
+		detail += "  \nlast error: " + s.LastError
+	}
+	if detail != r.lastUIDetail {
+		workflow.SetCurrentDetails(ctx, detail)
+		r.lastUIDetail = detail
+	}
+}
+
+func (r *replicator) shouldContinueAsNew(ctx workflow.Context) bool {
+	return r.syncs >= maxSyncsPerRun || workflow.GetInfo(ctx).GetContinueAsNewSuggested()
+}
+
+// pause stops copying after the sync in flight is cancelled; it returns the status once paused.
+func (r *replicator) pause(ctx workflow.Context, _ PauseRequest) (Status, error) {
+	r.paused = true
+	if r.cancelSync != nil {
+		r.cancelSync()
+	}
+	err := workflow.Await(ctx, func() bool { return r.status.State == StatePaused })
+	return r.status, err
+}
+
+// resume starts copying again; it returns at once.
+func (r *replicator) resume(ctx workflow.Context, _ ResumeRequest) (Status, error) {
+	r.paused = false
+	return r.status, nil
+}
+
+// drain copies everything that exists in the source now, then pauses; it returns the
+// watermark reached.
+func (r *replicator) drain(ctx workflow.Context, _ DrainRequest) (DrainResult, error) {
+	r.drainWanted, r.drainDone = true, false
+	if err := workflow.Await(ctx, func() bool { return r.drainDone }); err != nil {
+		return DrainResult{}, err
+	}
+	return DrainResult{Watermark: r.status.Watermark, Status: r.status}, nil
+}
