@@ -58,12 +58,17 @@ func (c *Client) Get(ctx context.Context, key string) (io.ReadCloser, Info, erro
 	return out.Body, info, nil
 }
 
-// GetRange opens length bytes of a blob from offset.
-func (c *Client) GetRange(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
-	out, err := c.s3.GetObject(ctx, &s3.GetObjectInput{
+// GetRange opens length bytes of a blob from offset. With etag set, the store refuses the
+// read if the blob is no longer that version, so the parts of one copy never mix versions.
+func (c *Client) GetRange(ctx context.Context, key, etag string, offset, length int64) (io.ReadCloser, error) {
+	in := &s3.GetObjectInput{
 		Bucket: aws.String(c.bucket), Key: aws.String(key),
 		Range: aws.String(fmt.Sprintf("bytes=%d-%d", offset, offset+length-1)),
-	})
+	}
+	if etag != "" {
+		in.IfMatch = aws.String(`"` + etag + `"`)
+	}
+	out, err := c.s3.GetObject(ctx, in)
 	if err != nil {
 		return nil, fmt.Errorf("objectstore: get %s [%d+%d]: %w", key, offset, length, normalize(err))
 	}

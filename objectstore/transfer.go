@@ -152,7 +152,7 @@ func (t *Transfer) copyMultipart(ctx context.Context, obj Object, dstKey string,
 func (t *Transfer) copyPart(ctx context.Context, obj Object, dstKey string, uploadID *string, i int) (*string, error) {
 	offset := int64(i) * t.partSize
 	length := min(t.partSize, obj.Size-offset)
-	body, err := t.src.GetRange(ctx, obj.Key, offset, length)
+	body, err := t.src.GetRange(ctx, obj.Key, obj.ETag, offset, length)
 	if err != nil {
 		return nil, err
 	}

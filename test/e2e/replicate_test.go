@@ -2,11 +2,17 @@ package e2e
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"math/rand/v2"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/bottomless-dr/bottomless-dr/config"
 	"github.com/bottomless-dr/bottomless-dr/replication"
+	"github.com/bottomless-dr/bottomless-dr/test/stack"
 	"github.com/bottomless-dr/bottomless-dr/test/workload"
 	"github.com/bottomless-dr/bottomless-dr/workflows"
 )
@@ -16,7 +22,12 @@ import (
 // are never copied.
 func TestReplicateInitialSyncAndStatus(t *testing.T) {
 	ctx := context.Background()
-	s := newStack(t, nil)
+	metricsPort, err := stack.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", metricsPort)
+	s := newStack(t, func(c *config.Config) { c.Telemetry.MetricsListen = metricsAddr })
 	src, dst := store(t, s.MinIO["primary"]), store(t, s.MinIO["secondary"])
 	res, err := workload.Run(ctx, s3Client(s.MinIO["primary"]), workload.Options{
 		Bucket: bucket, Prefix: rootPath + "/0001", Writers: 4, Duration: 2 * time.Second, LockEvery: 10,
@@ -64,4 +75,41 @@ func TestReplicateInitialSyncAndStatus(t *testing.T) {
 		t.Error("default exclusion does not match a storage lock key")
 	}
 	assertNoSecrets(t, s, historyJSON(t, s, run.GetID()), "Replicate history")
+
+	// The worker's /metrics shows the same state for Prometheus.
+	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`bdr_replication_lag_seconds{`, `bdr_replication_pending_objects{`, `bdr_replication_pending_bytes{`,
+		fmt.Sprintf(`bdr_replication_copied_objects_total{database="bottomless_db",from="primary",`),
+		`bdr_replication_copied_bytes_total{`, `bdr_replication_watermark_timestamp_seconds{`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("/metrics:\n%s", body)
+	}
+	if got := metricValue(string(body), "bdr_replication_copied_objects_total"); got != float64(blobs) {
+		t.Errorf("/metrics counts %v blobs copied, want %d", got, blobs)
+	}
+}
+
+// metricValue sums a metric's samples in Prometheus text format.
+func metricValue(text, name string) float64 {
+	var total float64
+	for _, line := range strings.Split(text, "\n") {
+		if strings.HasPrefix(line, name+"{") || strings.HasPrefix(line, name+" ") {
+			fields := strings.Fields(line)
+			var v float64
+			fmt.Sscan(fields[len(fields)-1], &v)
+			total += v
+		}
+	}
+	return total
 }

@@ -1,0 +1,155 @@
+package objectstore_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/bottomless-dr/bottomless-dr/objectstore"
+	"github.com/bottomless-dr/bottomless-dr/test/stack"
+	"github.com/bottomless-dr/bottomless-dr/test/workload"
+)
+
+// The tests run against real MinIO servers: what they check is how a real store answers.
+
+func newClient(t *testing.T, m *stack.MinIO, bucket string) *objectstore.Client {
+	t.Helper()
+	c, err := objectstore.New(objectstore.Options{Endpoint: m.Endpoint, Bucket: bucket, PathStyle: true,
+		AccessKeyID: m.AccessKey, SecretAccessKey: m.SecretKey, MaxConns: 16})
+	require.NoError(t, err)
+	return c
+}
+
+func TestClientAgainstMinIO(t *testing.T) {
+	ctx := context.Background()
+	m := stack.NewMinIO(t)
+	require.NoError(t, m.MakeBucket(ctx, "objects"))
+	c := newClient(t, m, "objects")
+	require.NoError(t, c.Check(ctx))
+
+	t.Run("errors are normalised", func(t *testing.T) {
+		_, err := c.Head(ctx, "absent")
+		require.ErrorIs(t, err, os.ErrNotExist)
+		_, err = c.GetBytes(ctx, "absent")
+		require.ErrorIs(t, err, os.ErrNotExist)
+		require.NoError(t, c.Delete(ctx, "absent"), "deleting an absent blob is not an error")
+		require.ErrorIs(t, newClient(t, m, "no-such-bucket").Check(ctx), objectstore.ErrNoBucket)
+		bad, err := objectstore.New(objectstore.Options{Endpoint: m.Endpoint, Bucket: "objects", PathStyle: true,
+			AccessKeyID: "nobody", SecretAccessKey: "wrong"})
+		require.NoError(t, err)
+		err = bad.Check(ctx)
+		require.ErrorIs(t, err, objectstore.ErrAccessDenied)
+		require.NotContains(t, err.Error(), "wrong")
+		_, err = objectstore.New(objectstore.Options{Endpoint: "not a url", Bucket: "objects"})
+		require.Error(t, err)
+	})
+
+	t.Run("listing reads every page, in key order, with the store's clock", func(t *testing.T) {
+		for i := range 1203 {
+			require.NoError(t, c.PutBytes(ctx, fmt.Sprintf("many/%05d", i), []byte{byte(i)}, nil))
+		}
+		require.NoError(t, c.PutBytes(ctx, "other/x", []byte("x"), nil))
+		l, err := c.List(ctx, "many/")
+		require.NoError(t, err)
+		require.Len(t, l.Objects, 1203)
+		for i, o := range l.Objects {
+			require.Equal(t, fmt.Sprintf("many/%05d", i), o.Key)
+		}
+		require.WithinDuration(t, time.Now(), l.StoreTime, 5*time.Second)
+		now, err := c.Now(ctx)
+		require.NoError(t, err)
+		require.WithinDuration(t, time.Now(), now, 5*time.Second)
+	})
+
+	t.Run("metadata, copy within the bucket", func(t *testing.T) {
+		require.NoError(t, c.PutBytes(ctx, "meta/a", []byte("hello"), map[string]string{"bdr-source-etag": "abc"}))
+		info, err := c.Head(ctx, "meta/a")
+		require.NoError(t, err)
+		require.Equal(t, "abc", info.Metadata["bdr-source-etag"])
+		require.EqualValues(t, 5, info.Size)
+		require.NoError(t, c.CopyWithin(ctx, "meta/a", "meta/b with space", nil))
+		got, err := c.GetBytes(ctx, "meta/b with space")
+		require.NoError(t, err)
+		require.Equal(t, "hello", string(got))
+		info, err = c.Head(ctx, "meta/b with space")
+		require.NoError(t, err)
+		require.Equal(t, "abc", info.Metadata["bdr-source-etag"], "a copy keeps the metadata")
+	})
+
+	t.Run("uploads in progress are listed under a folder prefix", func(t *testing.T) {
+		s3c := m.S3()
+		key := "uploads/folder/slow"
+		up, err := s3c.CreateMultipartUpload(ctx, createUpload("objects", key))
+		require.NoError(t, err)
+		uploads, err := c.Uploads(ctx, "uploads/")
+		require.NoError(t, err)
+		require.Len(t, uploads, 1)
+		require.Equal(t, key, uploads[0].Key)
+		require.Equal(t, *up.UploadId, uploads[0].UploadID)
+		none, err := c.Uploads(ctx, "elsewhere/")
+		require.NoError(t, err)
+		require.Empty(t, none)
+	})
+}
+
+// TestTransferBetweenStores copies blobs of every size class (buffered, streamed, multipart)
+// from one MinIO server to another and checks content, metadata and the PUT count.
+func TestTransferBetweenStores(t *testing.T) {
+	ctx := context.Background()
+	a, b := stack.NewMinIO(t), stack.NewMinIO(t)
+	require.NoError(t, a.MakeBucket(ctx, "src"))
+	require.NoError(t, b.MakeBucket(ctx, "dst"))
+	src, dst := newClient(t, a, "src"), newClient(t, b, "dst")
+	const threshold, part = 12 << 20, 5 << 20
+	tr := objectstore.NewTransfer(src, dst, threshold, part)
+	sizes := []int{0, 1, 64 << 10, 8<<20 + 1 /* streamed */, threshold + 1 /* 3 parts */}
+	wantPuts := 0
+	for i, size := range sizes {
+		key := fmt.Sprintf("blob-%d", i)
+		data := workload.Content(1, i, size)
+		require.NoError(t, src.PutBytes(ctx, key, data, nil))
+		l, err := src.List(ctx, key)
+		require.NoError(t, err)
+		require.Len(t, l.Objects, 1)
+		require.NoError(t, tr.Copy(ctx, l.Objects[0], key, map[string]string{"bdr-source-etag": l.Objects[0].ETag}))
+		got, err := dst.GetBytes(ctx, key)
+		require.NoError(t, err)
+		require.True(t, bytes.Equal(data, got), "blob of %d bytes differs after the copy", size)
+		info, err := dst.Head(ctx, key)
+		require.NoError(t, err)
+		require.Equal(t, l.Objects[0].ETag, info.Metadata["bdr-source-etag"])
+		if size > threshold {
+			wantPuts += (size + part - 1) / part
+		} else {
+			wantPuts++
+		}
+	}
+	puts, _ := tr.Stats()
+	require.EqualValues(t, wantPuts, puts)
+	uploads, err := dst.Uploads(ctx, "")
+	require.NoError(t, err)
+	require.Empty(t, uploads, "no multipart upload left behind")
+
+	// A blob that changed after it was listed is refused, not copied with the wrong identity.
+	require.NoError(t, src.PutBytes(ctx, "changing", []byte("v1"), nil))
+	l, err := src.List(ctx, "changing")
+	require.NoError(t, err)
+	require.NoError(t, src.PutBytes(ctx, "changing", []byte("v2"), nil))
+	err = tr.Copy(ctx, l.Objects[0], "changing", nil)
+	require.ErrorContains(t, err, "changed since it was listed")
+
+	// The same for a multipart copy: the parts are read only from the listed version.
+	big := workload.Content(2, 0, threshold+1)
+	require.NoError(t, src.PutBytes(ctx, "changing-big", big, nil))
+	l, err = src.List(ctx, "changing-big")
+	require.NoError(t, err)
+	require.NoError(t, src.PutBytes(ctx, "changing-big", workload.Content(3, 0, threshold+1), nil))
+	require.Error(t, tr.Copy(ctx, l.Objects[0], "changing-big", nil))
+	_, err = dst.Head(ctx, "changing-big")
+	require.ErrorIs(t, err, os.ErrNotExist, "nothing written for a blob that changed mid-copy")
+}

@@ -1,0 +1,178 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/bottomless-dr/bottomless-dr/activities"
+	"github.com/bottomless-dr/bottomless-dr/replication"
+)
+
+var t0 = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+
+func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterWorkflowWithOptions(Replicate, workflow.RegisterOptions{Name: ReplicateName})
+	var a *activities.Replicator
+	env.RegisterActivity(a)
+	env.OnActivity(a.Prepare, mock.Anything, mock.Anything).Return(activities.PrepareResult{
+		RootPath: "folder", PollInterval: time.Second, SettleWindow: 2 * time.Second}, nil)
+	return env
+}
+
+// syncing answers Sync with a watermark that advances by one second per call, all caught up.
+func syncing(calls *[]activities.SyncInput) func(context.Context, activities.SyncInput) (activities.SyncResult, error) {
+	return func(_ context.Context, in activities.SyncInput) (activities.SyncResult, error) {
+		*calls = append(*calls, in)
+		n := len(*calls)
+		w := t0.Add(time.Duration(n) * time.Second)
+		return activities.SyncResult{Watermark: replication.Watermark{Time: w, CopiedObjects: int64(10 * n)},
+			StoreTime: w.Add(2 * time.Second), NewestWrite: t0.Add(3 * time.Second), TotalObjects: 30,
+			CaughtUp: true}, nil
+	}
+}
+
+func update(t *testing.T, env *testsuite.TestWorkflowEnvironment, name string, arg any, result any) {
+	env.UpdateWorkflow(name, "", &testsuite.TestUpdateCallback{
+		OnReject: func(err error) { t.Errorf("%s rejected: %v", name, err) },
+		OnAccept: func() {},
+		OnComplete: func(v any, err error) {
+			require.NoError(t, err, name)
+			if result != nil {
+				switch r := result.(type) {
+				case *Status:
+					*r = v.(Status)
+				case *DrainResult:
+					*r = v.(DrainResult)
+				}
+			}
+		},
+	}, arg)
+}
+
+func TestReplicateStatusPauseResumeDrain(t *testing.T) {
+	env := newEnv(t)
+	var a *activities.Replicator
+	var calls []activities.SyncInput
+	env.OnActivity(a.Sync, mock.Anything, mock.Anything).Return(syncing(&calls))
+	var afterPause, afterResume Status
+	var drained DrainResult
+	var syncsWhilePaused int
+	env.RegisterDelayedCallback(func() {
+		st := queryStatus(t, env)
+		require.True(t, st.InitialSync.Complete, "initial sync after the watermark passed the newest write")
+		require.Equal(t, StateReplicating, st.State)
+		update(t, env, UpdatePause, PauseRequest{}, &afterPause)
+	}, 10*time.Second)
+	env.RegisterDelayedCallback(func() { syncsWhilePaused = len(calls) }, 11*time.Second)
+	env.RegisterDelayedCallback(func() {
+		require.Equal(t, syncsWhilePaused, len(calls), "no sync while paused")
+		update(t, env, UpdateResume, ResumeRequest{}, &afterResume)
+	}, time.Minute)
+	env.RegisterDelayedCallback(func() { update(t, env, UpdateDrain, DrainRequest{}, &drained) }, 2*time.Minute)
+	env.RegisterDelayedCallback(func() {
+		require.Equal(t, StatePaused, queryStatus(t, env).State)
+		env.CancelWorkflow()
+	}, 3*time.Minute)
+	env.ExecuteWorkflow(Replicate, ReplicateInput{Database: "db", From: "primary", To: "secondary"})
+	require.True(t, env.IsWorkflowCompleted())
+	require.Equal(t, StatePaused, afterPause.State)
+	require.False(t, drained.Watermark.Time.IsZero())
+	require.Equal(t, StatePaused, drained.Status.State)
+	require.True(t, calls[0].Resume, "a run's first sync verifies what is already in the target")
+	require.False(t, calls[1].Resume)
+	var sawDrain bool
+	for _, c := range calls {
+		sawDrain = sawDrain || c.Drain
+	}
+	require.True(t, sawDrain, "drain ran a sync without the settle window")
+}
+
+func queryStatus(t *testing.T, env *testsuite.TestWorkflowEnvironment) Status {
+	t.Helper()
+	v, err := env.QueryWorkflow(QueryStatus)
+	require.NoError(t, err)
+	var st Status
+	require.NoError(t, v.Get(&st))
+	return st
+}
+
+func TestReplicateRecordsFailuresAndVerifiesAfterThem(t *testing.T) {
+	env := newEnv(t)
+	var a *activities.Replicator
+	var calls []activities.SyncInput
+	ok := syncing(&calls)
+	failures := 0
+	env.OnActivity(a.Sync, mock.Anything, mock.Anything).Return(func(ctx context.Context, in activities.SyncInput) (activities.SyncResult, error) {
+		if len(calls) == 2 && failures < 1 {
+			failures++
+			calls = append(calls, in)
+			return activities.SyncResult{}, temporal.NewNonRetryableApplicationError("store down", "test", nil)
+		}
+		return ok(ctx, in)
+	})
+	var during Status
+	env.RegisterDelayedCallback(func() { during = queryStatus(t, env) }, 2500*time.Millisecond)
+	env.RegisterDelayedCallback(func() { env.CancelWorkflow() }, 30*time.Second)
+	env.ExecuteWorkflow(Replicate, ReplicateInput{Database: "db", From: "primary", To: "secondary"})
+	require.Contains(t, during.LastError, "store down")
+	require.Equal(t, StateFailing, during.State)
+	require.True(t, calls[3].Resume, "the sync after a failure checks the target before copying")
+	require.Empty(t, queryStatusOrEmpty(env).LastError, "a later success clears the error")
+}
+
+func queryStatusOrEmpty(env *testsuite.TestWorkflowEnvironment) Status {
+	v, err := env.QueryWorkflow(QueryStatus)
+	if err != nil {
+		return Status{}
+	}
+	var st Status
+	_ = v.Get(&st)
+	return st
+}
+
+func TestReplicateContinuesAsNewWithItsState(t *testing.T) {
+	env := newEnv(t)
+	var a *activities.Replicator
+	var calls []activities.SyncInput
+	env.OnActivity(a.Sync, mock.Anything, mock.Anything).Return(syncing(&calls))
+	env.ExecuteWorkflow(Replicate, ReplicateInput{Database: "db", From: "primary", To: "secondary"})
+	err := env.GetWorkflowError()
+	var can *workflow.ContinueAsNewError
+	require.True(t, errors.As(err, &can), "want continue-as-new, got %v", err)
+	require.Len(t, calls, maxSyncsPerRun)
+	var next ReplicateInput
+	require.NoError(t, converterDecode(can, &next))
+	require.NotNil(t, next.State)
+	require.Equal(t, t0.Add(maxSyncsPerRun*time.Second), next.State.Status.Watermark.Time)
+	require.True(t, next.State.Status.InitialSync.Complete)
+}
+
+func TestReplicateRejectsBadInput(t *testing.T) {
+	for _, tc := range []struct {
+		in   ReplicateInput
+		want string
+	}{
+		{ReplicateInput{From: "primary", To: "secondary"}, "database: required"},
+		{ReplicateInput{Database: "db", From: "primary", To: "primary"}, "to: must differ from from"},
+		{ReplicateInput{Database: "db", From: "primary"}, "to: required"},
+	} {
+		env := newEnv(t)
+		env.ExecuteWorkflow(Replicate, tc.in)
+		err := env.GetWorkflowError()
+		require.Error(t, err)
+		require.True(t, strings.Contains(err.Error(), tc.want), "%v does not contain %q", err, tc.want)
+		var app *temporal.ApplicationError
+		require.True(t, errors.As(err, &app) && app.NonRetryable())
+	}
+}
