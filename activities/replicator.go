@@ -129,7 +129,7 @@ func (r *Replicator) Sync(ctx context.Context, in SyncInput) (SyncResult, error)
 	res, err := replication.Sync(ctx, src, dst, copier, replication.SyncInput{
 		Database: in.Database, From: in.From, To: in.To, RootPath: db.RootPath,
 		Policy: replication.Policy{SettleWindow: rc.SettleWindow, BatchMaxObjects: rc.BatchMaxObjects,
-			BatchMaxBytes: int64(rc.BatchMaxBytes), Exclude: rc.Exclude},
+			BatchMaxBytes: int64(rc.BatchMaxBytes), Exclude: rc.Exclude, Strict: rc.Order == config.OrderStrict},
 		Concurrency: rc.Concurrency, Watermark: in.Watermark, Drain: in.Drain,
 		VerifyExisting: in.Resume || info.Attempt > 1,
 		Budget:         syncBudget, CheckpointEvery: time.Second,

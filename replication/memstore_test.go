@@ -94,6 +94,8 @@ type memStore struct {
 	afterList func(kind string)
 	beforePut func(key string, data []byte, meta map[string]string)
 	afterPut  func(key string)
+	// afterCopyWithin runs after a server-side copy is stored, outside the store's lock.
+	afterCopyWithin func(key string)
 }
 
 type memUpload struct {
@@ -212,6 +214,11 @@ func (s *memStore) CopyWithin(ctx context.Context, srcKey, dstKey string, meta m
 	}
 	s.objects[dstKey] = memObject{Data: slices.Clone(o.Data), LastModified: s.lastModified(),
 		ETag: o.ETag, Meta: lowerKeys(meta)}
+	if after := s.afterCopyWithin; after != nil {
+		s.mu.Unlock()
+		after(dstKey)
+		s.mu.Lock()
+	}
 	return nil
 }
 

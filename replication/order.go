@@ -15,6 +15,11 @@ type Policy struct {
 	BatchMaxObjects int
 	BatchMaxBytes   int64
 	Exclude         []string // globs; '*' matches any run of characters, '/' included
+	// Strict keeps the target a prefix of the source at every instant (order: strict): blobs
+	// are copied in parallel into a staging area and moved into place one by one, in order.
+	// Otherwise (order: sealed) they are copied into place in parallel, and a target is made
+	// a prefix by sealing it before anything attaches.
+	Strict bool
 }
 
 // Plan is the next stretch of work: the eligible blobs beyond the watermark, in write order.

@@ -22,6 +22,9 @@ const (
 // WatermarkKey is where the target records its watermark.
 func WatermarkKey(db string) string { return StateRoot + "/" + db + "/watermark.json" }
 
+// StagingPrefix is where order: strict copies blobs before moving them into place.
+func StagingPrefix(db string) string { return StateRoot + "/" + db + "/staging/" }
+
 // SealedPrefix is where sealing moves blobs beyond the watermark; never deleted by us.
 func SealedPrefix(db, sealID string) string { return StateRoot + "/" + db + "/sealed/" + sealID + "/" }
 

@@ -79,6 +79,13 @@ func Sync(ctx context.Context, src, dst Store, copier Copier, in SyncInput, prog
 	if err != nil {
 		return SyncResult{}, fmt.Errorf("sync %s: %w", in.Database, err)
 	}
+	if in.Policy.Strict && in.VerifyExisting {
+		// A strict call that stopped early may have left staged copies; they are copied
+		// again if still needed, so they can go.
+		if err := clearPrefix(ctx, dst, StagingPrefix(in.Database)); err != nil {
+			return SyncResult{}, fmt.Errorf("sync %s: clear staging: %w", in.Database, err)
+		}
+	}
 	policy := in.Policy
 	if in.Drain {
 		policy.SettleWindow = 0
@@ -124,6 +131,8 @@ type syncer struct {
 	copiedBytes    int64
 	skipped        int64
 	inflightBytes  int64
+	stage          []uint8 // order: strict only
+	copiersDone    bool
 	lastCheckpoint time.Time
 }
 
@@ -152,6 +161,13 @@ func (s *syncer) run(ctx context.Context) error {
 			}
 		}()
 	}
+	promoted := make(chan error, 1)
+	if s.in.Policy.Strict {
+		s.stage = make([]uint8, s.window.Len())
+		go func() { promoted <- s.promote(ctx) }()
+	} else {
+		promoted <- nil
+	}
 	s.lastCheckpoint = time.Now()
 	for i := 0; i < s.window.Len(); i++ {
 		if ctx.Err() != nil || (s.in.Budget > 0 && time.Now().After(deadline)) {
@@ -164,6 +180,13 @@ func (s *syncer) run(ctx context.Context) error {
 	}
 	close(jobs)
 	wg.Wait()
+	s.mu.Lock()
+	s.copiersDone = true
+	s.changed.Broadcast()
+	s.mu.Unlock()
+	if err := <-promoted; err != nil {
+		cancel(err)
+	}
 	return context.Cause(ctx)
 }
 
@@ -183,13 +206,27 @@ func (s *syncer) waitForRoom(ctx context.Context, i int) bool {
 	return true
 }
 
+// Where a blob of the window stands in order: strict.
+const (
+	notCopied uint8 = iota
+	staged          // in the staging area, to be moved into place
+	inPlace         // at its own key
+)
+
 func (s *syncer) copyOne(ctx context.Context, i int) error {
 	obj := s.window.Item(i)
 	skipped, err := s.transfer(ctx, obj)
 	s.mu.Lock()
 	s.inflightBytes -= obj.Size
 	if err == nil {
-		s.window.Done(i)
+		switch {
+		case !s.in.Policy.Strict:
+			s.window.Done(i)
+		case skipped:
+			s.stage[i] = inPlace
+		default:
+			s.stage[i] = staged
+		}
 		if skipped {
 			s.skipped++
 		} else {
@@ -198,18 +235,60 @@ func (s *syncer) copyOne(ctx context.Context, i int) error {
 		}
 	}
 	s.changed.Broadcast()
-	due := err == nil && time.Since(s.lastCheckpoint) >= s.in.CheckpointEvery
 	s.mu.Unlock()
 	if err != nil {
 		return err
 	}
+	return s.maybeCheckpoint(ctx)
+}
+
+func (s *syncer) maybeCheckpoint(ctx context.Context) error {
+	s.mu.Lock()
+	due := time.Since(s.lastCheckpoint) >= s.in.CheckpointEvery
+	s.mu.Unlock()
 	if due {
 		return s.checkpoint(ctx)
 	}
 	return nil
 }
 
-// transfer copies obj unless VerifyExisting finds it already in the target.
+// promote moves staged blobs into place strictly in write order (order: strict), so the
+// target never holds a blob without every blob before it. It returns when the copiers are
+// done and every blob they copied is in place, or on the first error.
+func (s *syncer) promote(ctx context.Context) error {
+	for next := 0; next < s.window.Len(); next++ {
+		s.mu.Lock()
+		for ctx.Err() == nil && s.stage[next] == notCopied && !s.copiersDone {
+			s.changed.Wait()
+		}
+		state := s.stage[next]
+		s.mu.Unlock()
+		if ctx.Err() != nil || state == notCopied {
+			return nil
+		}
+		if state == staged {
+			key := s.window.Item(next).Key
+			stagingKey := StagingPrefix(s.in.Database) + key
+			if err := s.dst.CopyWithin(ctx, stagingKey, key, nil); err != nil {
+				return fmt.Errorf("sync %s: move into place: %w", s.in.Database, err)
+			}
+			if err := s.dst.Delete(ctx, stagingKey); err != nil {
+				return fmt.Errorf("sync %s: %w", s.in.Database, err)
+			}
+		}
+		s.mu.Lock()
+		s.window.Done(next)
+		s.changed.Broadcast()
+		s.mu.Unlock()
+		if err := s.maybeCheckpoint(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// transfer copies obj unless VerifyExisting finds it already in the target. In order: strict
+// it copies to the staging area; promote moves it into place.
 func (s *syncer) transfer(ctx context.Context, obj objectstore.Object) (skipped bool, err error) {
 	if s.in.VerifyExisting {
 		info, err := s.dst.Head(ctx, obj.Key)
@@ -220,7 +299,11 @@ func (s *syncer) transfer(ctx context.Context, obj objectstore.Object) (skipped 
 			return false, fmt.Errorf("sync %s: %w", s.in.Database, err)
 		}
 	}
-	if err := s.copier.Copy(ctx, obj, obj.Key, CopyMetadata(obj.LastModified, obj.ETag)); err != nil {
+	dstKey := obj.Key
+	if s.in.Policy.Strict {
+		dstKey = StagingPrefix(s.in.Database) + obj.Key
+	}
+	if err := s.copier.Copy(ctx, obj, dstKey, CopyMetadata(obj.LastModified, obj.ETag)); err != nil {
 		return false, fmt.Errorf("sync %s: %w", s.in.Database, err)
 	}
 	return false, nil
@@ -316,4 +399,18 @@ func equalKeys(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// clearPrefix deletes every blob under prefix.
+func clearPrefix(ctx context.Context, s Store, prefix string) error {
+	l, err := s.List(ctx, prefix)
+	if err != nil {
+		return err
+	}
+	for _, o := range l.Objects {
+		if err := s.Delete(ctx, o.Key); err != nil {
+			return err
+		}
+	}
+	return nil
 }
