@@ -56,9 +56,10 @@ type PrepareInput struct {
 
 // PrepareResult carries the non-secret settings the workflow needs.
 type PrepareResult struct {
-	RootPath     string        `json:"rootPath"`
-	PollInterval time.Duration `json:"pollInterval"`
-	SettleWindow time.Duration `json:"settleWindow"`
+	RootPath            string        `json:"rootPath"`
+	PollInterval        time.Duration `json:"pollInterval"`
+	SettleWindow        time.Duration `json:"settleWindow"`
+	AntiEntropyInterval time.Duration `json:"antiEntropyInterval"`
 }
 
 // Prepare checks a replication's input against the configuration and both buckets: the
@@ -81,7 +82,7 @@ func (r *Replicator) Prepare(ctx context.Context, in PrepareInput) (PrepareResul
 		}
 	}
 	return PrepareResult{RootPath: db.RootPath, PollInterval: r.cfg.Replication.PollInterval,
-		SettleWindow: r.cfg.Replication.SettleWindow}, nil
+		SettleWindow: r.cfg.Replication.SettleWindow, AntiEntropyInterval: r.cfg.Replication.AntiEntropyInterval}, nil
 }
 
 // SyncInput asks for one sync of a database from one region to another.
@@ -116,9 +117,9 @@ func (r *Replicator) Sync(ctx context.Context, in SyncInput) (SyncResult, error)
 	if err != nil {
 		return SyncResult{}, invalid(err)
 	}
-	src, dst, copier := r.stores[in.From], r.stores[in.To], r.transfers[[2]string{in.From, in.To}]
-	if src == nil || dst == nil || copier == nil {
-		return SyncResult{}, invalid(fmt.Errorf("from/to: unknown region pair %q -> %q", in.From, in.To))
+	src, dst, copier, err := r.pair(in.From, in.To)
+	if err != nil {
+		return SyncResult{}, err
 	}
 	rc := r.cfg.Replication
 	info := activity.GetInfo(ctx)
@@ -147,6 +148,46 @@ func (r *Replicator) Sync(ctx context.Context, in SyncInput) (SyncResult, error)
 		r.recorder.RecordSync(ctx, in.Database, in.From, in.To, res)
 	}
 	return res, nil
+}
+
+// pair returns the stores and the copier between two regions.
+func (r *Replicator) pair(from, to string) (src, dst *objectstore.Client, copier *objectstore.Transfer, err error) {
+	src, dst, copier = r.stores[from], r.stores[to], r.transfers[[2]string{from, to}]
+	if src == nil || dst == nil || copier == nil {
+		return nil, nil, nil, invalid(fmt.Errorf("from/to: unknown region pair %q -> %q", from, to))
+	}
+	return src, dst, copier, nil
+}
+
+// VerifyInput names the replication whose target is compared with its source.
+type VerifyInput struct {
+	Database string `json:"database"`
+	From     string `json:"from"`
+	To       string `json:"to"`
+}
+
+// VerifyReport is replication.VerifyReport.
+type VerifyReport = replication.VerifyReport
+
+// Verify runs the anti-entropy pass: every source blob at or before the target's watermark
+// is compared with the target, and a missing or different one is copied again and reported.
+// It is idempotent and heartbeats while it works.
+func (r *Replicator) Verify(ctx context.Context, in VerifyInput) (VerifyReport, error) {
+	db, err := r.cfg.Database(in.Database)
+	if err != nil {
+		return VerifyReport{}, invalid(err)
+	}
+	src, dst, copier, err := r.pair(in.From, in.To)
+	if err != nil {
+		return VerifyReport{}, err
+	}
+	stopBeat := heartbeatEverySecond(ctx, func() any { return nil })
+	defer stopBeat()
+	report, err := replication.Verify(ctx, src, dst, copier, in.Database, db.RootPath, r.cfg.Replication.Exclude)
+	if err != nil {
+		return report, fmt.Errorf("verify %s %s->%s: %w", in.Database, in.From, in.To, err)
+	}
+	return report, nil
 }
 
 // heartbeatEverySecond records details() as the heartbeat every second: it keeps the activity

@@ -86,6 +86,9 @@ type Replication struct {
 	DeleteDelay        time.Duration `mapstructure:"delete_delay"`
 	MultipartThreshold ByteSize      `mapstructure:"multipart_threshold"`
 	PartSize           ByteSize      `mapstructure:"part_size"`
+	// AntiEntropyInterval is how often a full comparison of source and target runs to find
+	// and repair any blob the incremental path missed (DESIGN 5.1); 0 turns it off.
+	AntiEntropyInterval time.Duration `mapstructure:"anti_entropy_interval"`
 }
 
 // Telemetry configures traces (OTLP, disabled when OTLPEndpoint is empty) and
@@ -125,10 +128,11 @@ func Default() Config {
 			Order:           OrderSealed,
 			// Storage locks belong to the cluster that holds them; copying one
 			// would make the target refuse ATTACH (DESIGN 5.4).
-			Exclude:            []string{"*/storage_locks/*"},
-			DeleteDelay:        24 * time.Hour,
-			MultipartThreshold: 64 * MiB,
-			PartSize:           16 * MiB,
+			Exclude:             []string{"*/storage_locks/*"},
+			DeleteDelay:         24 * time.Hour,
+			MultipartThreshold:  64 * MiB,
+			PartSize:            16 * MiB,
+			AntiEntropyInterval: time.Hour,
 		},
 		Telemetry: Telemetry{
 			MetricsListen: "127.0.0.1:9464",

@@ -62,16 +62,17 @@ func TestDefault(t *testing.T) {
 	c := config.Default()
 	assert.Equal(t, config.Temporal{Address: "127.0.0.1:7233", Namespace: "default", TaskQueue: "bottomless-dr"}, c.Temporal)
 	assert.Equal(t, config.Replication{
-		PollInterval:       time.Second,
-		SettleWindow:       2 * time.Second,
-		Concurrency:        32,
-		BatchMaxObjects:    1000,
-		BatchMaxBytes:      config.GiB,
-		Order:              "sealed",
-		Exclude:            []string{"*/storage_locks/*"},
-		DeleteDelay:        24 * time.Hour,
-		MultipartThreshold: 64 * config.MiB,
-		PartSize:           16 * config.MiB,
+		PollInterval:        time.Second,
+		SettleWindow:        2 * time.Second,
+		Concurrency:         32,
+		BatchMaxObjects:     1000,
+		BatchMaxBytes:       config.GiB,
+		Order:               "sealed",
+		Exclude:             []string{"*/storage_locks/*"},
+		DeleteDelay:         24 * time.Hour,
+		MultipartThreshold:  64 * config.MiB,
+		PartSize:            16 * config.MiB,
+		AntiEntropyInterval: time.Hour,
 	}, c.Replication)
 	assert.Equal(t, config.Telemetry{MetricsListen: "127.0.0.1:9464", ServiceName: "bottomless-dr"}, c.Telemetry)
 	assert.Empty(t, c.Regions)

@@ -206,6 +206,9 @@ func (v *validator) replication(r Replication) {
 			v.add(key, "invalid pattern %q: %v", p, err)
 		}
 	}
+	if r.AntiEntropyInterval < 0 {
+		v.add(k+"anti_entropy_interval", "must be >= 0 (0 turns it off), got %s", r.AntiEntropyInterval)
+	}
 	if r.DeleteDelay < 0 {
 		v.add(k+"delete_delay", "must be >= 0, got %s", r.DeleteDelay)
 	}

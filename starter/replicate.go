@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/vbauerster/mpb/v8"
@@ -92,6 +93,7 @@ func (a *app) replicateCmd() *cobra.Command {
 		a.replicateUpdateCmd(workflows.UpdatePause, "Pause replication once the batch in flight is in", "paused"),
 		a.replicateUpdateCmd(workflows.UpdateResume, "Resume a paused replication", "resumed"),
 		a.replicateUpdateCmd(workflows.UpdateDrain, "Copy everything that exists now, then pause; prints the watermark", "drained"),
+		a.replicateVerifyCmd(),
 		a.replicateStopCmd(),
 	)
 	return cmd
@@ -206,6 +208,50 @@ func (a *app) replicateUpdateCmd(update, short, pastTense string) *cobra.Command
 	}
 	r.addFlags(cmd)
 	return cmd
+}
+
+// replicateVerifyCmd runs the anti-entropy pass now: every source blob at or before the
+// watermark is compared with the target, and what differs is copied again and reported.
+func (a *app) replicateVerifyCmd() *cobra.Command {
+	var r routeArgs
+	cmd := &cobra.Command{
+		Use:   workflows.UpdateVerify + " DB",
+		Short: "Compare source and target now, repair and report what differs",
+		Args:  exactArgs("DB"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r.db = args[0]
+			ctx := cmd.Context()
+			_, c, err := a.connect(ctx, r)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			done := a.spinner(ctx, fmt.Sprintf("%s %s", workflows.UpdateVerify, r.id()))
+			res, err := sendUpdate[workflows.Verified](ctx, c, r, workflows.UpdateVerify, workflows.VerifyRequest{})
+			done()
+			if err != nil {
+				return err
+			}
+			if a.json {
+				return writeJSON(a.stdout, res, false)
+			}
+			return writeVerified(a.stdout, r, res)
+		},
+	}
+	r.addFlags(cmd)
+	return cmd
+}
+
+// writeVerified is the text output of replicate verify.
+func writeVerified(w io.Writer, r routeArgs, v workflows.Verified) error {
+	_, err := fmt.Fprintf(w, "verified %s at watermark %s: %d blobs checked, %d missing, %d different, %d repaired\n",
+		r, v.Watermark.UTC().Format(time.RFC3339), v.Checked, v.Missing, v.Mismatched, v.Repaired)
+	for _, k := range v.RepairedKeys {
+		if err == nil {
+			_, err = fmt.Fprintf(w, "  repaired %s\n", k)
+		}
+	}
+	return err
 }
 
 // sendUpdate sends the update name with req to the running replication r and waits until the

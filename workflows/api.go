@@ -17,6 +17,7 @@ const (
 	UpdatePause   = "pause"
 	UpdateResume  = "resume"
 	UpdateDrain   = "drain"
+	UpdateVerify  = "verify"
 	QueryStatus   = "status"
 )
 
@@ -47,6 +48,7 @@ const (
 	StateReplicating = "replicating"
 	StatePaused      = "paused"
 	StateDraining    = "draining"
+	StateVerifying   = "verifying" // the anti-entropy pass is comparing source and target
 	StateFailing     = "failing" // the last sync failed; retrying with backoff
 )
 
@@ -63,6 +65,8 @@ type Settings struct {
 	RootPath     string        `json:"rootPath"`
 	PollInterval time.Duration `json:"pollInterval"`
 	SettleWindow time.Duration `json:"settleWindow"`
+	// AntiEntropyInterval is how often the full comparison runs; 0: only on request.
+	AntiEntropyInterval time.Duration `json:"antiEntropyInterval"`
 }
 
 // Status is the answer of the status query: everything an operator needs at a glance.
@@ -81,6 +85,7 @@ type Status struct {
 	InitialSync    InitialSync `json:"initialSync"`
 	NewestWrite    time.Time   `json:"newestWrite"` // newest blob seen in the source
 	HeldBy         string      `json:"heldBy,omitempty"`
+	LastVerify     *Verified   `json:"lastVerify,omitempty"`
 	LastError      string      `json:"lastError,omitempty"`
 	LastErrorAt    time.Time   `json:"lastErrorAt,omitzero"`
 }
@@ -100,12 +105,25 @@ type InitialSync struct {
 	Until    time.Time `json:"until"` // the newest source blob when replication started
 }
 
-// PauseRequest, ResumeRequest and DrainRequest are the inputs of the updates; empty today,
-// structs so that fields can be added without breaking callers.
+// Verified is the result of the last anti-entropy pass: a full comparison of every source
+// blob at or before the watermark with the target, repairing what differed.
+type Verified struct {
+	At           time.Time `json:"at"`
+	Watermark    time.Time `json:"watermark"`
+	Checked      int       `json:"checked"`
+	Missing      int       `json:"missing"`
+	Mismatched   int       `json:"mismatched"`
+	Repaired     int       `json:"repaired"`
+	RepairedKeys []string  `json:"repairedKeys,omitempty"`
+}
+
+// PauseRequest, ResumeRequest, DrainRequest and VerifyRequest are the inputs of the updates;
+// empty today, structs so that fields can be added without breaking callers.
 type (
 	PauseRequest  struct{}
 	ResumeRequest struct{}
 	DrainRequest  struct{}
+	VerifyRequest struct{}
 )
 
 // DrainResult is what drain returns: the watermark once everything that existed when the

@@ -38,12 +38,15 @@ type replicator struct {
 	status   Status
 	paused   bool
 
-	drainWanted bool // a drain update is waiting
-	drainDone   bool
-	drainTarget time.Time // copy everything written at or before this source time
-	cancelSync  workflow.CancelFunc
-	syncs       int
-	failures    int
+	verifyWanted bool // a verify update is waiting
+	verifyRuns   int  // anti-entropy passes done by this run
+	lastVerifyAt time.Time
+	drainWanted  bool // a drain update is waiting
+	drainDone    bool
+	drainTarget  time.Time // copy everything written at or before this source time
+	cancelSync   workflow.CancelFunc
+	syncs        int
+	failures     int
 	// unsure is set when a sync did not finish cleanly (a run's first sync, a failure, a
 	// cancellation): the target may hold blobs beyond the record, so the next sync checks
 	// each blob before copying it instead of copying it twice.
@@ -66,6 +69,9 @@ func (r *replicator) setup(ctx workflow.Context) error {
 		return err
 	}
 	if err := workflow.SetUpdateHandler(ctx, UpdateResume, r.resume); err != nil {
+		return err
+	}
+	if err := workflow.SetUpdateHandler(ctx, UpdateVerify, r.verify); err != nil {
 		return err
 	}
 	return workflow.SetUpdateHandler(ctx, UpdateDrain, r.drain)
@@ -94,6 +100,10 @@ func (r *replicator) run(ctx workflow.Context) error {
 		return err
 	}
 	r.settings = prep
+	r.lastVerifyAt = workflow.Now(ctx) // the first periodic pass is one interval after start
+	if v := r.status.LastVerify; v != nil {
+		r.lastVerifyAt = v.At
+	}
 	r.setState(ctx, r.currentState())
 	for {
 		if err := r.step(ctx); err != nil {
@@ -123,14 +133,18 @@ func (r *replicator) prepare(ctx workflow.Context) (Settings, error) {
 	if err != nil {
 		return Settings{}, err
 	}
-	return Settings{RootPath: res.RootPath, PollInterval: res.PollInterval, SettleWindow: res.SettleWindow}, nil
+	return Settings{RootPath: res.RootPath, PollInterval: res.PollInterval, SettleWindow: res.SettleWindow,
+		AntiEntropyInterval: res.AntiEntropyInterval}, nil
 }
 
 // step does one unit of work: wait while paused, drain when asked, otherwise one sync.
 func (r *replicator) step(ctx workflow.Context) error {
+	if r.verifyWanted || r.verifyDue(ctx) {
+		return r.verifyStep(ctx)
+	}
 	if r.paused && !r.drainWanted {
 		r.setState(ctx, StatePaused)
-		if err := workflow.Await(ctx, func() bool { return !r.paused || r.drainWanted }); err != nil {
+		if err := workflow.Await(ctx, func() bool { return !r.paused || r.drainWanted || r.verifyWanted }); err != nil {
 			return err
 		}
 		r.setState(ctx, r.currentState())
@@ -145,9 +159,47 @@ func (r *replicator) step(ctx workflow.Context) error {
 	}
 	if res.CaughtUp {
 		// Caught up: wait for the next poll, or less if an update arrives.
-		_, err := workflow.AwaitWithTimeout(ctx, r.settings.PollInterval, func() bool { return r.paused || r.drainWanted })
+		_, err := workflow.AwaitWithTimeout(ctx, r.settings.PollInterval, func() bool { return r.paused || r.drainWanted || r.verifyWanted })
 		return err
 	}
+	return nil
+}
+
+// verifyDue reports whether the periodic anti-entropy pass is due. Replication that is paused
+// is left alone: its target is not changing.
+func (r *replicator) verifyDue(ctx workflow.Context) bool {
+	every := r.settings.AntiEntropyInterval
+	return every > 0 && !r.paused && r.status.InitialSync.Complete && workflow.Now(ctx).Sub(r.lastVerifyAt) >= every
+}
+
+// verifyStep runs the anti-entropy pass and records its report in the status.
+func (r *replicator) verifyStep(ctx workflow.Context) error {
+	previous := r.status.State
+	r.setState(ctx, StateVerifying)
+	var a *activities.Replicator
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: time.Hour,
+		HeartbeatTimeout:    activities.SyncHeartbeatTimeout,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 3, NonRetryableErrorTypes: []string{activities.ErrInvalidInput}},
+		Summary:             "compare source and target, repair differences",
+	})
+	var report activities.VerifyReport
+	err := workflow.ExecuteActivity(actx, a.Verify, activities.VerifyInput{Database: r.in.Database, From: r.in.From, To: r.in.To}).Get(ctx, &report)
+	r.lastVerifyAt = workflow.Now(ctx)
+	r.verifyWanted = false
+	r.verifyRuns++
+	if err != nil {
+		r.status.LastVerify = nil
+		r.setState(ctx, previous)
+		return r.backoff(ctx, fmt.Errorf("verify: %w", err))
+	}
+	r.status.LastVerify = &Verified{At: r.lastVerifyAt, Watermark: report.Watermark, Checked: report.Checked,
+		Missing: report.Missing, Mismatched: report.Mismatched, Repaired: report.Repaired, RepairedKeys: report.RepairedKey}
+	if report.Repaired > 0 {
+		workflow.GetLogger(ctx).Warn("anti-entropy repaired blobs the incremental path missed",
+			"repaired", report.Repaired, "keys", report.RepairedKey)
+	}
+	r.setState(ctx, previous)
 	return nil
 }
 
@@ -308,6 +360,19 @@ func (r *replicator) pause(ctx workflow.Context, _ PauseRequest) (Status, error)
 	}
 	err := workflow.Await(ctx, func() bool { return r.status.State == StatePaused })
 	return r.status, err
+}
+
+// verify runs the anti-entropy pass now and returns its report.
+func (r *replicator) verify(ctx workflow.Context, _ VerifyRequest) (Verified, error) {
+	r.verifyWanted = true
+	runs := r.verifyRuns
+	if err := workflow.Await(ctx, func() bool { return r.verifyRuns > runs }); err != nil {
+		return Verified{}, err
+	}
+	if r.status.LastVerify == nil {
+		return Verified{}, fmt.Errorf("verify of %s failed: %s", r.in.Database, r.status.LastError)
+	}
+	return *r.status.LastVerify, nil
 }
 
 // resume starts copying again; it returns at once.

@@ -176,3 +176,27 @@ func TestReplicateRejectsBadInput(t *testing.T) {
 		require.True(t, errors.As(err, &app) && app.NonRetryable())
 	}
 }
+
+func TestReplicateRunsAntiEntropyPeriodically(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterWorkflowWithOptions(Replicate, workflow.RegisterOptions{Name: ReplicateName})
+	var a *activities.Replicator
+	env.RegisterActivity(a)
+	env.OnActivity(a.Prepare, mock.Anything, mock.Anything).Return(activities.PrepareResult{
+		RootPath: "folder", PollInterval: time.Second, SettleWindow: 2 * time.Second, AntiEntropyInterval: time.Minute}, nil)
+	var calls []activities.SyncInput
+	env.OnActivity(a.Sync, mock.Anything, mock.Anything).Return(syncing(&calls))
+	verifies := 0
+	env.OnActivity(a.Verify, mock.Anything, mock.Anything).Return(func(context.Context, activities.VerifyInput) (activities.VerifyReport, error) {
+		verifies++
+		return activities.VerifyReport{Checked: 30, Missing: 1, Repaired: 1, RepairedKey: []string{"folder/x"}}, nil
+	})
+	env.RegisterDelayedCallback(func() { env.CancelWorkflow() }, 150*time.Second)
+	env.ExecuteWorkflow(Replicate, ReplicateInput{Database: "db", From: "primary", To: "secondary"})
+	require.Equal(t, 2, verifies, "one pass per minute over two and a half minutes")
+	st := queryStatusOrEmpty(env)
+	require.NotNil(t, st.LastVerify)
+	require.Equal(t, 1, st.LastVerify.Repaired)
+	require.Equal(t, []string{"folder/x"}, st.LastVerify.RepairedKeys)
+}

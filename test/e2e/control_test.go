@@ -121,5 +121,28 @@ func TestControlThroughTemporalCLIAndBdr(t *testing.T) {
 	if !strings.Contains(string(out), drained.Watermark.Time.Format("2006-01-02T15:04")) {
 		t.Errorf("temporal drain output does not carry the watermark: %s", out)
 	}
+
+	// Anti-entropy: a blob lost from the target behind our back is found and copied again.
+	lost := workload.Key(rootPath+"/0001", 0, 3)
+	if err := dst.Delete(ctx, lost); err != nil {
+		t.Fatal(err)
+	}
+	out, err = s.Bdr(ctx, "--json", "replicate", "verify", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var verified workflows.Verified
+	if err := json.Unmarshal(out, &verified); err != nil {
+		t.Fatalf("bdr replicate verify --json: %v: %s", err, out)
+	}
+	if verified.Checked != 50 || verified.Missing != 1 || verified.Repaired != 1 || len(verified.RepairedKeys) != 1 || verified.RepairedKeys[0] != lost {
+		t.Errorf("verify report %+v, want 50 checked and %s missing and repaired", verified, lost)
+	}
+	if _, err := dst.Head(ctx, lost); err != nil {
+		t.Errorf("the lost blob is still missing after verify: %v", err)
+	}
+	if st := status(); st.LastVerify == nil || st.LastVerify.Repaired != 1 {
+		t.Errorf("status does not show the last verify: %+v", st.LastVerify)
+	}
 	assertNoSecrets(t, s, historyJSON(t, s, id), "Replicate history")
 }
