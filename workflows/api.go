@@ -49,7 +49,7 @@ const (
 	StatePaused      = "paused"
 	StateDraining    = "draining"
 	StateVerifying   = "verifying" // the anti-entropy pass is comparing source and target
-	StateFailing     = "failing" // the last sync failed; retrying with backoff
+	StateFailing     = "failing"   // the last sync failed; retrying with backoff
 )
 
 // ReplicateState is what one run hands to the next across continue-as-new.
