@@ -3,6 +3,7 @@ SHELL := /bin/bash
 BIN_DIR ?= $(HOME)/.cache/bottomless-dr/bin
 TEMPORAL_MODULE := github.com/temporalio/cli/cmd/temporal@v1.5.1
 MINIO_MODULE := github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c
+WORKFLOWCHECK_MODULE := go.temporal.io/sdk/contrib/tools/workflowcheck@v0.6.0
 UNIT_PKGS = $$(go list ./... | grep -v /test/e2e)
 
 .PHONY: demo test unit e2e bench tools build vet fmt
@@ -14,9 +15,11 @@ demo: tools
 ## test: vet, unit tests (race detector) and end-to-end tests against real servers
 test: tools vet unit e2e
 
-vet:
+vet: $(BIN_DIR)/workflowcheck
 	@test -z "$$(gofmt -l . | tee /dev/stderr)" || (echo "gofmt: files above need formatting" && exit 1)
 	go vet ./...
+	@# Workflow code must be deterministic: no map iteration, clocks, goroutines or I/O.
+	@out="$$($(BIN_DIR)/workflowcheck ./workflows/... 2>&1)"; if [ -n "$$out" ]; then echo "$$out"; exit 1; fi
 
 unit:
 	go test -race -count=1 -timeout 15m $(UNIT_PKGS)
@@ -34,13 +37,16 @@ build:
 	go build -o bin/bdr ./starter
 
 ## tools: build the temporal CLI and MinIO once into $(BIN_DIR) (several minutes the first time)
-tools: $(BIN_DIR)/temporal $(BIN_DIR)/minio
+tools: $(BIN_DIR)/temporal $(BIN_DIR)/minio $(BIN_DIR)/workflowcheck
 
 $(BIN_DIR)/temporal:
 	mkdir -p $(BIN_DIR) && cd /tmp && GOBIN=$(BIN_DIR) go install $(TEMPORAL_MODULE)
 
 $(BIN_DIR)/minio:
 	mkdir -p $(BIN_DIR) && cd /tmp && GOBIN=$(BIN_DIR) go install $(MINIO_MODULE)
+
+$(BIN_DIR)/workflowcheck:
+	mkdir -p $(BIN_DIR) && cd /tmp && GOBIN=$(BIN_DIR) go install $(WORKFLOWCHECK_MODULE)
 
 fmt:
 	gofmt -w .

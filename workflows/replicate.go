@@ -80,9 +80,9 @@ func (r *replicator) setup(ctx workflow.Context) error {
 // validateInput rejects what can be judged without the configuration, naming the field.
 func validateInput(in ReplicateInput) error {
 	var errs []error
-	for field, v := range map[string]string{"database": in.Database, "from": in.From, "to": in.To} {
-		if v == "" {
-			errs = append(errs, fmt.Errorf("%s: required", field))
+	for _, f := range []struct{ name, value string }{{"database", in.Database}, {"from", in.From}, {"to", in.To}} {
+		if f.value == "" {
+			errs = append(errs, fmt.Errorf("%s: required", f.name))
 		}
 	}
 	if in.From != "" && in.From == in.To {
