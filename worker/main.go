@@ -62,7 +62,16 @@ func run(ctx context.Context, args []string) error {
 		}
 		defer stopMetrics()
 	}
-	tracing, err := opentelemetry.NewTracingInterceptor(opentelemetry.TracerOptions{})
+	tracer, shutdownTracing, err := newTracer(ctx, cfg.Telemetry.OTLPEndpoint, cfg.Telemetry.ServiceName)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = shutdownTracing(flushCtx)
+	}()
+	tracing, err := opentelemetry.NewTracingInterceptor(opentelemetry.TracerOptions{Tracer: tracer})
 	if err != nil {
 		return fmt.Errorf("tracing: %w", err)
 	}

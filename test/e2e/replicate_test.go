@@ -27,7 +27,11 @@ func TestReplicateInitialSyncAndStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	metricsAddr := fmt.Sprintf("127.0.0.1:%d", metricsPort)
-	s := newStack(t, func(c *config.Config) { c.Telemetry.MetricsListen = metricsAddr })
+	traces, otlpEndpoint := startTraceSink(t)
+	s := newStack(t, func(c *config.Config) {
+		c.Telemetry.MetricsListen = metricsAddr
+		c.Telemetry.OTLPEndpoint = otlpEndpoint
+	})
 	src, dst := store(t, s.MinIO["primary"]), store(t, s.MinIO["secondary"])
 	res, err := workload.Run(ctx, s3Client(s.MinIO["primary"]), workload.Options{
 		Bucket: bucket, Prefix: rootPath + "/0001", Writers: 4, Duration: 2 * time.Second, LockEvery: 10,
@@ -98,6 +102,12 @@ func TestReplicateInitialSyncAndStatus(t *testing.T) {
 	if got := metricValue(string(body), "bdr_replication_copied_objects_total"); got != float64(blobs) {
 		t.Errorf("/metrics counts %v blobs copied, want %d", got, blobs)
 	}
+
+	// Every activity is traced (Temporal's OTel interceptor) and exported over OTLP.
+	waitFor(t, 30*time.Second, "Sync and Prepare spans at the OTLP receiver", func() (bool, error) {
+		return traces.count("RunActivity:Sync") > 0 && traces.count("RunActivity:Prepare") > 0, nil
+	})
+	assertNoSecrets(t, s, traces.dump(), "exported spans")
 }
 
 // metricValue sums a metric's samples in Prometheus text format.
