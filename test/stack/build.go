@@ -30,7 +30,7 @@ type buildResult struct {
 	err  error
 }
 
-// BuildBinaries builds bdr-worker and bdr from this repository into dir, once per process and
+// BuildBinaries builds bdr-worker, bdr and the stand-in database from this repository into dir, once per process and
 // dir. Go's build cache makes a rebuild of unchanged code quick.
 func BuildBinaries(ctx context.Context, dir string) error {
 	v, _ := buildOnce.LoadOrStore(dir, &buildResult{})
@@ -42,10 +42,10 @@ func BuildBinaries(ctx context.Context, dir string) error {
 			return
 		}
 		// One go build for both: the packages they share are compiled once.
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", dir+string(filepath.Separator), "./worker", "./starter")
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", dir+string(filepath.Separator), "./worker", "./starter", "./test/standin/cmd/standin")
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
-			res.err = fmt.Errorf("go build ./worker ./starter: %w\n%s", err, out)
+			res.err = fmt.Errorf("go build ./worker ./starter ./test/standin/cmd/standin: %w\n%s", err, out)
 			return
 		}
 		// go build names a binary after its folder; ours are called bdr-worker and bdr.

@@ -23,6 +23,9 @@ type Options struct {
 	Databases []config.Database
 	Bucket    string // in every region; default bottomless-db-bucket
 	UI        bool   // serve the Temporal Web UI
+	// Standins starts one stand-in bottomless database per region (test/standin); its DSN is
+	// referenced from bdr.yaml as <REGION>_DB_DSN.
+	Standins bool
 	// Configure may change the configuration before it is written (settle window, …).
 	Configure func(*config.Config)
 	// Logs receives every server's output; default: a file per server under Dir/logs.
@@ -36,6 +39,7 @@ type Stack struct {
 	Config     *config.Config
 	Temporal   *Temporal
 	MinIO      map[string]*MinIO
+	Standin    map[string]*Standin // with Options.Standins
 	// Env holds the variables bdr.yaml refers to (the stores' credentials): give them to the
 	// worker and to bdr, never to a workflow.
 	Env    []string
@@ -73,7 +77,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 			return f
 		}
 	}
-	s := &Stack{Dir: opts.Dir, MinIO: map[string]*MinIO{}, BinDir: filepath.Join(opts.Dir, "bin"), opts: opts}
+	s := &Stack{Dir: opts.Dir, MinIO: map[string]*MinIO{}, Standin: map[string]*Standin{}, BinDir: filepath.Join(opts.Dir, "bin"), opts: opts}
 	defer func() {
 		if err != nil {
 			s.Stop()
@@ -106,15 +110,29 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		}}
 		s.Env = append(s.Env, prefix+"_AWS_ACCESS_KEY_ID="+m.AccessKey, prefix+"_AWS_SECRET_ACCESS_KEY="+m.SecretKey)
 	}
+	if err := <-built; err != nil {
+		return nil, err
+	}
+	if opts.Standins {
+		for _, region := range opts.Regions {
+			db, err := StartStandin(ctx, s.BinDir, filepath.Join(opts.Dir, "standin-"+region), opts.Logs("standin-"+region))
+			if err != nil {
+				return nil, err
+			}
+			s.Standin[region] = db
+			prefix := strings.ToUpper(region)
+			r := cfg.Regions[region]
+			r.Database = config.DatabaseConn{DSNEnv: prefix + "_DB_DSN"}
+			cfg.Regions[region] = r
+			s.Env = append(s.Env, prefix+"_DB_DSN="+db.DSN(""))
+		}
+	}
 	if opts.Configure != nil {
 		opts.Configure(&cfg)
 	}
 	s.Config = &cfg
 	s.ConfigPath = filepath.Join(opts.Dir, "bdr.yaml")
 	if err := config.Write(s.ConfigPath, &cfg); err != nil {
-		return nil, err
-	}
-	if err := <-built; err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -193,6 +211,9 @@ func (s *Stack) Bdr(ctx context.Context, args ...string) ([]byte, error) {
 // Stop ends every server of the stack; it is safe to call more than once.
 func (s *Stack) Stop() {
 	_ = s.worker.Stop()
+	for _, db := range s.Standin {
+		_ = db.Stop()
+	}
 	for _, m := range s.MinIO {
 		if m.proc != nil {
 			_ = m.Stop()

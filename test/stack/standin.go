@@ -1,0 +1,50 @@
+package stack
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"path/filepath"
+	"time"
+)
+
+// Standin is one running stand-in bottomless database (test/standin): one region's database
+// cluster, speaking the MySQL protocol.
+type Standin struct {
+	Addr         string // host:port
+	RootUser     string
+	RootPassword string
+	proc         *Process
+}
+
+// StartStandin starts the stand-in built into binDir, keeping its cluster state in stateDir.
+func StartStandin(ctx context.Context, binDir, stateDir string, logw io.Writer) (*Standin, error) {
+	port, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	s := &Standin{Addr: fmt.Sprintf("127.0.0.1:%d", port), RootUser: "root", RootPassword: randomHex(12)}
+	p, err := startProcess("standin "+s.Addr, filepath.Join(binDir, "standin"), []string{
+		"--listen", s.Addr, "--state-dir", stateDir, "--root-user", s.RootUser, "--root-password", s.RootPassword,
+	}, nil, logw)
+	if err != nil {
+		return nil, err
+	}
+	s.proc = p
+	if err := waitTCP(ctx, p, s.Addr, 60*time.Second); err != nil {
+		_ = p.Kill()
+		return nil, err
+	}
+	return s, nil
+}
+
+// DSN returns a go-sql-driver/mysql DSN for the root user; database may be empty.
+func (s *Standin) DSN(database string) string {
+	return fmt.Sprintf("%s:%s@tcp(%s)/%s?interpolateParams=false", s.RootUser, s.RootPassword, s.Addr, database)
+}
+
+// Stop ends the stand-in gracefully.
+func (s *Standin) Stop() error { return s.proc.Stop() }
+
+// Kill ends the stand-in with SIGKILL.
+func (s *Standin) Kill() error { return s.proc.Kill() }
