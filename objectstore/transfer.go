@@ -65,14 +65,11 @@ func (t *Transfer) copyBuffered(ctx context.Context, obj Object, dstKey string, 
 	if err != nil {
 		return err
 	}
-	buf := t.buffers.Get().(*bytes.Buffer)
-	defer t.buffers.Put(buf)
-	buf.Reset()
-	_, err = buf.ReadFrom(body)
-	body.Close()
+	buf, err := t.readAll(body, obj.Key)
 	if err != nil {
-		return fmt.Errorf("objectstore: read %s: %w", obj.Key, err)
+		return err
 	}
+	defer t.buffers.Put(buf)
 	if err := checkSameVersion(obj, info); err != nil {
 		return err
 	}
@@ -156,14 +153,11 @@ func (t *Transfer) copyPart(ctx context.Context, obj Object, dstKey string, uplo
 	if err != nil {
 		return nil, err
 	}
-	buf := t.buffers.Get().(*bytes.Buffer)
-	defer t.buffers.Put(buf)
-	buf.Reset()
-	_, err = buf.ReadFrom(body)
-	body.Close()
+	buf, err := t.readAll(body, fmt.Sprintf("%s part %d", obj.Key, i+1))
 	if err != nil {
-		return nil, fmt.Errorf("objectstore: read %s part %d: %w", obj.Key, i+1, err)
+		return nil, err
 	}
+	defer t.buffers.Put(buf)
 	if int64(buf.Len()) != length {
 		return nil, fmt.Errorf("objectstore: read %s part %d: got %d bytes, want %d (blob changed?)", obj.Key, i+1, buf.Len(), length)
 	}
@@ -179,6 +173,18 @@ func (t *Transfer) copyPart(ctx context.Context, obj Object, dstKey string, uplo
 	t.puts.Add(1)
 	t.bytes.Add(length)
 	return out.ETag, nil
+}
+
+// readAll reads and closes body into a pooled buffer; the caller puts the buffer back.
+func (t *Transfer) readAll(body io.ReadCloser, what string) (*bytes.Buffer, error) {
+	defer body.Close()
+	buf := t.buffers.Get().(*bytes.Buffer)
+	buf.Reset()
+	if _, err := buf.ReadFrom(body); err != nil {
+		t.buffers.Put(buf)
+		return nil, fmt.Errorf("objectstore: read %s: %w", what, err)
+	}
+	return buf, nil
 }
 
 // checkSameVersion refuses to copy a blob that changed between the listing and the GET: the

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/bottomless-dr/bottomless-dr/internal/units"
 	"io"
 	"strings"
 	"text/tabwriter"
@@ -42,20 +43,6 @@ func writeJSON(w io.Writer, v any, compact bool) error {
 	return nil
 }
 
-// humanBytes formats n bytes with binary units: "512 B", "1.5 KiB", "3.0 GiB".
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
-
 // formatLag formats a replication lag in seconds: "0.4s", "12s", "3m05s", "2h07m". The lag is
 // the RPO right now, so sub-second precision matters only while it is small.
 func formatLag(seconds float64) string {
@@ -84,7 +71,7 @@ func formatTime(t time.Time) string {
 
 // formatCount formats a number of objects and their size: "120 (40.0 MiB)".
 func formatCount(objects, bytes int64) string {
-	return fmt.Sprintf("%d (%s)", objects, humanBytes(bytes))
+	return fmt.Sprintf("%d (%s)", objects, units.Bytes(bytes))
 }
 
 // route is the "from→to" of a replication.

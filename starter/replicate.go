@@ -106,19 +106,8 @@ type startResult struct {
 }
 
 func (a *app) replicateStartCmd() *cobra.Command {
-	var r routeArgs
-	cmd := &cobra.Command{
-		Use:   "start DB",
-		Short: "Start replicating DB from one region to another",
-		Args:  exactArgs("DB"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			r.db = args[0]
-			ctx := cmd.Context()
-			cfg, c, err := a.connect(ctx, r)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
+	return a.routeCmd("start", "Start replicating DB from one region to another",
+		func(ctx context.Context, cfg *config.Config, c client.Client, r routeArgs) error {
 			res, err := startReplicate(ctx, c, cfg.Temporal.TaskQueue, r)
 			if err != nil {
 				return err
@@ -127,6 +116,25 @@ func (a *app) replicateStartCmd() *cobra.Command {
 				return writeJSON(a.stdout, res, false)
 			}
 			return writeStarted(a.stdout, r, res)
+		})
+}
+
+// routeCmd builds a replicate subcommand over one route (DB, --from, --to): it checks the
+// route against the configuration before any connection, dials Temporal, and calls run.
+func (a *app) routeCmd(name, short string, run func(ctx context.Context, cfg *config.Config, c client.Client, r routeArgs) error) *cobra.Command {
+	var r routeArgs
+	cmd := &cobra.Command{
+		Use:   name + " DB",
+		Short: short,
+		Args:  exactArgs("DB"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r.db = args[0]
+			cfg, c, err := a.connect(cmd.Context(), r)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			return run(cmd.Context(), cfg, c, r)
 		},
 	}
 	r.addFlags(cmd)
@@ -170,62 +178,37 @@ func writeStarted(w io.Writer, r routeArgs, res startResult) error {
 // replicateUpdateCmd builds pause, resume and drain: each sends its update and waits for it to
 // complete. pastTense is the verb of the text output ("paused …").
 func (a *app) replicateUpdateCmd(update, short, pastTense string) *cobra.Command {
-	var r routeArgs
-	cmd := &cobra.Command{
-		Use:   update + " DB",
-		Short: short,
-		Args:  exactArgs("DB"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			r.db = args[0]
-			ctx := cmd.Context()
-			_, c, err := a.connect(ctx, r)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			done := a.spinner(ctx, fmt.Sprintf("%s %s", update, r.id()))
-			var res workflows.DrainResult
-			switch update {
-			case workflows.UpdatePause:
-				res.Status, err = sendUpdate[workflows.Status](ctx, c, r, update, workflows.PauseRequest{})
-			case workflows.UpdateResume:
-				res.Status, err = sendUpdate[workflows.Status](ctx, c, r, update, workflows.ResumeRequest{})
-			case workflows.UpdateDrain:
-				res, err = sendUpdate[workflows.DrainResult](ctx, c, r, update, workflows.DrainRequest{})
-			}
-			done()
-			if err != nil {
-				return err
-			}
-			switch {
-			case a.json && update == workflows.UpdateDrain:
-				return writeJSON(a.stdout, res, false)
-			case a.json:
-				return writeJSON(a.stdout, res.Status, false)
-			}
-			return writeUpdated(a.stdout, pastTense, r, res, update == workflows.UpdateDrain)
-		},
-	}
-	r.addFlags(cmd)
-	return cmd
+	return a.routeCmd(update, short, func(ctx context.Context, _ *config.Config, c client.Client, r routeArgs) error {
+		done := a.spinner(ctx, fmt.Sprintf("%s %s", update, r.id()))
+		var res workflows.DrainResult
+		var err error
+		switch update {
+		case workflows.UpdatePause:
+			res.Status, err = sendUpdate[workflows.Status](ctx, c, r, update, workflows.PauseRequest{})
+		case workflows.UpdateResume:
+			res.Status, err = sendUpdate[workflows.Status](ctx, c, r, update, workflows.ResumeRequest{})
+		case workflows.UpdateDrain:
+			res, err = sendUpdate[workflows.DrainResult](ctx, c, r, update, workflows.DrainRequest{})
+		}
+		done()
+		if err != nil {
+			return err
+		}
+		switch {
+		case a.json && update == workflows.UpdateDrain:
+			return writeJSON(a.stdout, res, false)
+		case a.json:
+			return writeJSON(a.stdout, res.Status, false)
+		}
+		return writeUpdated(a.stdout, pastTense, r, res, update == workflows.UpdateDrain)
+	})
 }
 
 // replicateVerifyCmd runs the anti-entropy pass now: every source blob at or before the
 // watermark is compared with the target, and what differs is copied again and reported.
 func (a *app) replicateVerifyCmd() *cobra.Command {
-	var r routeArgs
-	cmd := &cobra.Command{
-		Use:   workflows.UpdateVerify + " DB",
-		Short: "Compare source and target now, repair and report what differs",
-		Args:  exactArgs("DB"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			r.db = args[0]
-			ctx := cmd.Context()
-			_, c, err := a.connect(ctx, r)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
+	return a.routeCmd(workflows.UpdateVerify, "Compare source and target now, repair and report what differs",
+		func(ctx context.Context, _ *config.Config, c client.Client, r routeArgs) error {
 			done := a.spinner(ctx, fmt.Sprintf("%s %s", workflows.UpdateVerify, r.id()))
 			res, err := sendUpdate[workflows.Verified](ctx, c, r, workflows.UpdateVerify, workflows.VerifyRequest{})
 			done()
@@ -236,10 +219,7 @@ func (a *app) replicateVerifyCmd() *cobra.Command {
 				return writeJSON(a.stdout, res, false)
 			}
 			return writeVerified(a.stdout, r, res)
-		},
-	}
-	r.addFlags(cmd)
-	return cmd
+		})
 }
 
 // writeVerified is the text output of replicate verify.
@@ -306,20 +286,9 @@ type stopResult struct {
 }
 
 func (a *app) replicateStopCmd() *cobra.Command {
-	var r routeArgs
 	var noWait bool
-	cmd := &cobra.Command{
-		Use:   "stop DB",
-		Short: "Stop replicating DB: cancel the workflow and wait for it to end",
-		Args:  exactArgs("DB"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			r.db = args[0]
-			ctx := cmd.Context()
-			_, c, err := a.connect(ctx, r)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
+	cmd := a.routeCmd("stop", "Stop replicating DB: cancel the workflow and wait for it to end",
+		func(ctx context.Context, _ *config.Config, c client.Client, r routeArgs) error {
 			if err := c.CancelWorkflow(ctx, r.id(), ""); err != nil {
 				return notRunning(err, r, "stop")
 			}
@@ -335,11 +304,9 @@ func (a *app) replicateStopCmd() *cobra.Command {
 			if a.json {
 				return writeJSON(a.stdout, res, false)
 			}
-			_, err = fmt.Fprintf(a.stdout, "stopped %s (workflow ID %s): %s\n", r, res.WorkflowID, res.Result)
+			_, err := fmt.Fprintf(a.stdout, "stopped %s (workflow ID %s): %s\n", r, res.WorkflowID, res.Result)
 			return err
-		},
-	}
-	r.addFlags(cmd)
+		})
 	cmd.Flags().BoolVar(&noWait, "no-wait", false, "return once cancellation is requested instead of waiting for the workflow to end")
 	return cmd
 }

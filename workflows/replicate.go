@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/bottomless-dr/bottomless-dr/activities"
+	"github.com/bottomless-dr/bottomless-dr/internal/units"
 )
 
 // Bounds of one run's history: continue-as-new after this many syncs even when the server does
@@ -335,7 +336,7 @@ func (r *replicator) updateDetails(ctx workflow.Context) {
 	s := r.status
 	detail := fmt.Sprintf("**%s** %s: %s → %s  \nwatermark %s · lag %.1fs · pending %d objects (%s) · copied %d",
 		s.State, s.Database, s.From, s.To, s.Watermark.Time.UTC().Format(time.RFC3339), s.LagSeconds,
-		s.PendingObjects, humanBytes(s.PendingBytes), s.CopiedObjects)
+		s.PendingObjects, units.Bytes(s.PendingBytes), s.CopiedObjects)
 	if !s.InitialSync.Complete && s.InitialSync.Total > 0 {
 		detail += fmt.Sprintf("  \ninitial sync %d/%d", s.InitialSync.Done, s.InitialSync.Total)
 	}

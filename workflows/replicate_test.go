@@ -19,14 +19,18 @@ import (
 
 var t0 = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 
-func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
+var defaultPrepared = activities.PrepareResult{RootPath: "folder", PollInterval: time.Second, SettleWindow: 2 * time.Second}
+
+func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment { return newEnvWith(defaultPrepared) }
+
+// newEnvWith returns a test environment whose Prepare activity answers prepared.
+func newEnvWith(prepared activities.PrepareResult) *testsuite.TestWorkflowEnvironment {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
 	env.RegisterWorkflowWithOptions(Replicate, workflow.RegisterOptions{Name: ReplicateName})
 	var a *activities.Replicator
 	env.RegisterActivity(a)
-	env.OnActivity(a.Prepare, mock.Anything, mock.Anything).Return(activities.PrepareResult{
-		RootPath: "folder", PollInterval: time.Second, SettleWindow: 2 * time.Second}, nil)
+	env.OnActivity(a.Prepare, mock.Anything, mock.Anything).Return(prepared, nil)
 	return env
 }
 
@@ -178,13 +182,10 @@ func TestReplicateRejectsBadInput(t *testing.T) {
 }
 
 func TestReplicateRunsAntiEntropyPeriodically(t *testing.T) {
-	var s testsuite.WorkflowTestSuite
-	env := s.NewTestWorkflowEnvironment()
-	env.RegisterWorkflowWithOptions(Replicate, workflow.RegisterOptions{Name: ReplicateName})
+	prepared := defaultPrepared
+	prepared.AntiEntropyInterval = time.Minute
+	env := newEnvWith(prepared)
 	var a *activities.Replicator
-	env.RegisterActivity(a)
-	env.OnActivity(a.Prepare, mock.Anything, mock.Anything).Return(activities.PrepareResult{
-		RootPath: "folder", PollInterval: time.Second, SettleWindow: 2 * time.Second, AntiEntropyInterval: time.Minute}, nil)
 	var calls []activities.SyncInput
 	env.OnActivity(a.Sync, mock.Anything, mock.Anything).Return(syncing(&calls))
 	verifies := 0

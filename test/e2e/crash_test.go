@@ -12,7 +12,6 @@ import (
 
 	"github.com/bottomless-dr/bottomless-dr/config"
 	"github.com/bottomless-dr/bottomless-dr/test/workload"
-	"github.com/bottomless-dr/bottomless-dr/workflows"
 )
 
 // TestWorkerCrashDuringInitialSync kills the worker with SIGKILL 10 times at random points of
@@ -59,19 +58,8 @@ func TestWorkerCrashDuringInitialSync(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var st workflows.Status
-	waitFor(t, 5*time.Minute, "initial sync to complete after the crashes", func() (bool, error) {
-		st, err = queryStatus(ctx, tc, run.GetID())
-		return err == nil && st.InitialSync.Complete && st.PendingObjects == 0, err
-	})
-	w, err := readWatermark(ctx, dst)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := checkPrefix(ctx, src, dst, w.Time)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := waitCaughtUp(t, tc, run.GetID(), 5*time.Minute)
+	n := checkAllAtWatermark(t, src, dst)
 	if n != 5000 {
 		t.Errorf("%d blobs in the target after the crashes, want 5000", n)
 	}

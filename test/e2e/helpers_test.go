@@ -227,3 +227,32 @@ func mustJSON(v any) string {
 func putInput(key string, data []byte) *s3.PutObjectInput {
 	return &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(data)}
 }
+
+// waitCaughtUp waits until the replication's initial sync is complete and nothing is pending,
+// and returns its status.
+func waitCaughtUp(t *testing.T, tc client.Client, id string, timeout time.Duration) workflows.Status {
+	t.Helper()
+	var st workflows.Status
+	waitFor(t, timeout, "replication to catch up", func() (bool, error) {
+		var err error
+		st, err = queryStatus(context.Background(), tc, id)
+		return err == nil && st.InitialSync.Complete && st.PendingObjects == 0, err
+	})
+	return st
+}
+
+// checkAllAtWatermark reads the target's watermark and checks the prefix invariant at it,
+// returning how many blobs it covers.
+func checkAllAtWatermark(t *testing.T, src, dst *objectstore.Client) int {
+	t.Helper()
+	ctx := context.Background()
+	w, err := readWatermark(ctx, dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := checkPrefix(ctx, src, dst, w.Time)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}

@@ -41,19 +41,8 @@ func TestReplicateInitialSyncAndStatus(t *testing.T) {
 	}
 	tc := temporalClient(t, s)
 	run := startReplicate(t, s, tc, db)
-	var st workflows.Status
-	waitFor(t, 2*time.Minute, "initial sync to complete", func() (bool, error) {
-		st, err = queryStatus(ctx, tc, run.GetID())
-		return err == nil && st.InitialSync.Complete && st.PendingObjects == 0, err
-	})
-	w, err := readWatermark(ctx, dst)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := checkPrefix(ctx, src, dst, w.Time)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := waitCaughtUp(t, tc, run.GetID(), 2*time.Minute)
+	n := checkAllAtWatermark(t, src, dst)
 	blobs := 0
 	for _, c := range res.Written {
 		blobs += c

@@ -63,17 +63,8 @@ func TestStrictOrderIsAPrefixAtEveryInstant(t *testing.T) {
 	if !sawBlobs {
 		t.Fatal("no blob reached the target while sampling")
 	}
-	waitFor(t, 2*time.Minute, "replication to catch up", func() (bool, error) {
-		st, err := queryStatus(ctx, tc, run.GetID())
-		return err == nil && st.InitialSync.Complete && st.PendingObjects == 0, err
-	})
-	w, err := readWatermark(ctx, dst)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := checkPrefix(ctx, src, dst, w.Time); err != nil {
-		t.Fatal(err)
-	}
+	waitCaughtUp(t, tc, run.GetID(), 2*time.Minute)
+	checkAllAtWatermark(t, src, dst)
 	staged, err := listKeys(ctx, dst, replication.StagingPrefix(db))
 	if err != nil || len(staged) != 0 {
 		t.Errorf("staging area not empty after catching up: %d blobs (%v)", len(staged), err)
