@@ -27,9 +27,11 @@ unit:
 e2e:
 	go test -count=1 -timeout 30m ./test/e2e/
 
-## bench: initial sync and lag benchmarks against rclone and a raw PUT ceiling
+## bench: initial sync and lag against rclone and a raw PUT ceiling; the stand-in's commit and attach rates
 bench: tools
 	go run ./bench
+	@echo "stand-in database: single-row INSERT commits (one log PUT each), ATTACH of 10,000 log chunks"
+	go test -run '^$$' -bench . -benchtime 1x ./test/standin/
 
 ## build: the worker and the bdr CLI into ./bin
 build:

@@ -60,6 +60,11 @@ func TestControlThroughTemporalCLIAndBdr(t *testing.T) {
 	if st := status(); st.State != workflows.StatePaused {
 		t.Fatalf("after pause: state %q", st.State)
 	}
+	// The search attributes make it findable as an operator would look in the UI.
+	waitFor(t, 30*time.Second, "the workflow to be listed as paused by its search attributes", func() (bool, error) {
+		out, err := s.Temporal.CLI(ctx, "workflow", "list", "--query", "BdrDatabase = '"+db+"' AND BdrState = 'paused'")
+		return err == nil && strings.Contains(string(out), id), err
+	})
 	before, _ := listKeys(ctx, dst, rootPath+"/")
 	if _, err := workload.Run(ctx, s3Client(s.MinIO["primary"]), workload.Options{Bucket: bucket,
 		Prefix: rootPath + "/0002", Writers: 1, PerWriter: 10}); err != nil {
