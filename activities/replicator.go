@@ -190,6 +190,21 @@ func (r *Replicator) Verify(ctx context.Context, in VerifyInput) (VerifyReport, 
 	return report, nil
 }
 
+// RecordMilestone records a milestone in every region's bucket and returns those regions. It
+// is idempotent: the record is a whole object under a key made of the names.
+func (r *Replicator) RecordMilestone(ctx context.Context, m replication.Milestone) ([]string, error) {
+	if _, err := r.cfg.Database(m.Database); err != nil {
+		return nil, invalid(err)
+	}
+	regions := r.cfg.RegionNames()
+	for _, region := range regions {
+		if err := replication.WriteMilestone(ctx, r.stores[region], m); err != nil {
+			return nil, fmt.Errorf("region %s: %w", region, err)
+		}
+	}
+	return regions, nil
+}
+
 // heartbeatEverySecond records details() as the heartbeat every second: it keeps the activity
 // alive while a single large copy runs, shows progress in the UI, and lets Temporal deliver
 // cancellation (which arrives only with a heartbeat).

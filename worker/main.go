@@ -87,8 +87,16 @@ func run(ctx context.Context, args []string) error {
 		log.Warn("search attributes not registered; workflows run without them", "error", err)
 	}
 	w := worker.New(tc, cfg.Temporal.TaskQueue, worker.Options{})
+	dsns, err := clients.DSNs(cfg)
+	if err != nil {
+		return err
+	}
+	cluster := activities.NewCluster(cfg, dsns)
+	defer activities.CloseCluster(cluster)
 	w.RegisterWorkflowWithOptions(workflows.Replicate, workflow.RegisterOptions{Name: workflows.ReplicateName})
+	w.RegisterWorkflowWithOptions(workflows.CreateMilestone, workflow.RegisterOptions{Name: workflows.CreateMilestoneName})
 	w.RegisterActivity(activities.NewReplicator(cfg, stores, metrics))
+	w.RegisterActivity(cluster)
 	log.Info("worker starting", "temporal", cfg.Temporal.Address, "namespace", cfg.Temporal.Namespace,
 		"task_queue", cfg.Temporal.TaskQueue, "regions", cfg.RegionNames(), "metrics", cfg.Telemetry.MetricsListen)
 	if err := w.Start(); err != nil {

@@ -35,6 +35,24 @@ func Stores(cfg *config.Config) (map[string]*objectstore.Client, error) {
 	return stores, nil
 }
 
+// DSNs returns the database DSN of every region that configures one, keyed by region name.
+// A DSN holds a password: it stays in the worker's memory and is never logged.
+func DSNs(cfg *config.Config) (map[string]string, error) {
+	dsns := map[string]string{}
+	for _, name := range cfg.RegionNames() {
+		conn := cfg.Regions[name].Database
+		if conn.DSNEnv == "" && conn.DSNFile == "" {
+			continue
+		}
+		dsn, err := conn.ResolveDSN(os.Getenv)
+		if err != nil {
+			return nil, fmt.Errorf("regions.%s.database: %w", name, err)
+		}
+		dsns[name] = dsn
+	}
+	return dsns, nil
+}
+
 // Temporal dials the Temporal frontend of the configuration.
 func Temporal(cfg *config.Config, opts client.Options) (client.Client, error) {
 	opts.HostPort = cfg.Temporal.Address

@@ -1,0 +1,99 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/bottomless-dr/bottomless-dr/config"
+	"github.com/bottomless-dr/bottomless-dr/database"
+)
+
+// Cluster runs database operations in the regions' database clusters. Connections are opened
+// on first use and kept: a region whose database is down must not stop the worker from
+// starting (it is the region a failover leaves). It is safe for concurrent use.
+type Cluster struct {
+	cfg    *config.Config
+	dsns   map[string]string // region -> DSN, resolved at start; never in inputs or results
+	mu     sync.Mutex
+	conns  map[string]*database.Client
+	openFn func(ctx context.Context, dsn string) (*database.Client, error)
+}
+
+// NewCluster returns a Cluster over the given DSNs (keyed by region name).
+func NewCluster(cfg *config.Config, dsns map[string]string) *Cluster {
+	return &Cluster{cfg: cfg, dsns: dsns, conns: map[string]*database.Client{}, openFn: database.Open}
+}
+
+// CloseCluster closes every connection of c. It is a function, not a method: every exported
+// method of an activity struct is registered as an activity.
+func CloseCluster(c *Cluster) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, conn := range c.conns {
+		_ = conn.Close()
+	}
+}
+
+func (c *Cluster) client(ctx context.Context, region string) (*database.Client, error) {
+	if _, err := c.cfg.Region(region); err != nil {
+		return nil, invalid(fmt.Errorf("region: %w", err))
+	}
+	dsn, ok := c.dsns[region]
+	if !ok {
+		return nil, invalid(fmt.Errorf("regions.%s.database.dsn_env: not configured: this region has no database connection", region))
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if conn, ok := c.conns[region]; ok {
+		return conn, nil
+	}
+	conn, err := c.openFn(ctx, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("database of region %s: %w", region, err)
+	}
+	c.conns[region] = conn
+	return conn, nil
+}
+
+// CreateMilestoneInput names a milestone to create.
+type CreateMilestoneInput struct {
+	Database string `json:"database"`
+	Region   string `json:"region"`
+	Name     string `json:"name"`
+}
+
+// MilestoneCreated is the milestone's time as the database reports it.
+type MilestoneCreated struct {
+	Time time.Time `json:"time"`
+}
+
+// CreateMilestone runs CREATE MILESTONE in the region's database and reads the milestone's
+// time back. Running it again with the same name moves the milestone to now, as SingleStore
+// does for a reused name: the record written afterwards carries the final time.
+func (c *Cluster) CreateMilestone(ctx context.Context, in CreateMilestoneInput) (MilestoneCreated, error) {
+	if _, err := c.cfg.Database(in.Database); err != nil {
+		return MilestoneCreated{}, invalid(err)
+	}
+	conn, err := c.client(ctx, in.Region)
+	if err != nil {
+		return MilestoneCreated{}, err
+	}
+	if err := conn.CreateMilestone(ctx, in.Database, in.Name); err != nil {
+		if database.IsInvalid(err) {
+			return MilestoneCreated{}, invalid(err)
+		}
+		return MilestoneCreated{}, err
+	}
+	milestones, err := conn.Milestones(ctx, in.Database)
+	if err != nil {
+		return MilestoneCreated{}, err
+	}
+	for _, m := range milestones {
+		if m.Name == in.Name {
+			return MilestoneCreated{Time: m.Time}, nil
+		}
+	}
+	return MilestoneCreated{}, fmt.Errorf("milestone %s of %s: created but not listed in information_schema.MV_MILESTONES", in.Name, in.Database)
+}
