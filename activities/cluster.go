@@ -15,15 +15,17 @@ import (
 // starting (it is the region a failover leaves). It is safe for concurrent use.
 type Cluster struct {
 	cfg    *config.Config
-	dsns   map[string]string // region -> DSN, resolved at start; never in inputs or results
+	dsns   map[string]string               // region -> DSN, resolved at start; never in inputs or results
+	creds  map[string]database.Credentials // region -> its object store's credentials, for ATTACH
 	mu     sync.Mutex
 	conns  map[string]*database.Client
 	openFn func(ctx context.Context, dsn string) (*database.Client, error)
 }
 
-// NewCluster returns a Cluster over the given DSNs (keyed by region name).
-func NewCluster(cfg *config.Config, dsns map[string]string) *Cluster {
-	return &Cluster{cfg: cfg, dsns: dsns, conns: map[string]*database.Client{}, openFn: database.Open}
+// NewCluster returns a Cluster over the given DSNs and object-store credentials (both keyed by
+// region name).
+func NewCluster(cfg *config.Config, dsns map[string]string, creds map[string]database.Credentials) *Cluster {
+	return &Cluster{cfg: cfg, dsns: dsns, creds: creds, conns: map[string]*database.Client{}, openFn: database.Open}
 }
 
 // CloseCluster closes every connection of c. It is a function, not a method: every exported

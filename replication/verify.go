@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"github.com/bottomless-dr/bottomless-dr/objectstore"
 )
 
 // maxReportedKeys bounds the keys a Verify report lists: it goes into workflow history.
@@ -19,6 +21,8 @@ type VerifyReport struct {
 	Mismatched  int       `json:"mismatched"` // present with another size or content
 	Repaired    int       `json:"repaired"`
 	RepairedKey []string  `json:"repairedKeys,omitempty"` // the first few
+	// DifferingKeys are the first few keys found missing or different (repaired or not).
+	DifferingKeys []string `json:"differingKeys,omitempty"`
 }
 
 // Verify is the anti-entropy pass (DESIGN 5.1): it compares every source blob at or before the
@@ -32,47 +36,11 @@ func Verify(ctx context.Context, src, dst Store, copier Copier, db, rootPath str
 	if err != nil || !found {
 		return VerifyReport{}, err // nothing replicated yet: nothing to compare
 	}
-	report := VerifyReport{Watermark: w.Time}
-	sl, err := src.List(ctx, rootPath+"/")
+	report, differing, err := compare(ctx, src, dst, db, rootPath, exclude, w.Time)
 	if err != nil {
-		return report, fmt.Errorf("verify %s: %w", db, err)
+		return report, err
 	}
-	dl, err := dst.List(ctx, rootPath+"/")
-	if err != nil {
-		return report, fmt.Errorf("verify %s: %w", db, err)
-	}
-	target := make(map[string]int, len(dl.Objects))
-	for i, o := range dl.Objects {
-		target[o.Key] = i
-	}
-	globs := compileGlobs(exclude)
-	for _, o := range sl.Objects {
-		if o.LastModified.After(w.Time) || excluded(globs, o.Key) {
-			continue
-		}
-		report.Checked++
-		i, ok := target[o.Key]
-		same := false
-		if ok {
-			got := dl.Objects[i]
-			same = got.Size == o.Size && got.ETag == o.ETag
-			if !same && got.Size == o.Size {
-				// A multipart copy has its own ETag; it records the source's.
-				info, err := dst.Head(ctx, o.Key)
-				if err != nil && !errors.Is(err, os.ErrNotExist) {
-					return report, fmt.Errorf("verify %s: %w", db, err)
-				}
-				same = err == nil && info.Metadata[MetaSourceETag] == o.ETag
-			}
-		}
-		if same {
-			continue
-		}
-		if ok {
-			report.Mismatched++
-		} else {
-			report.Missing++
-		}
+	for _, o := range differing {
 		if err := copier.Copy(ctx, o, o.Key, CopyMetadata(o.LastModified, o.ETag)); err != nil {
 			return report, fmt.Errorf("verify %s: repair: %w", db, err)
 		}
@@ -82,4 +50,61 @@ func Verify(ctx context.Context, src, dst Store, copier Copier, db, rootPath str
 		}
 	}
 	return report, nil
+}
+
+// Compare checks every source blob, whatever the watermark, against the target and repairs
+// nothing: the proof a planned switchover needs that the target holds the whole source
+// (RPO 0). Report.Missing and Report.Mismatched are both 0 when it does.
+func Compare(ctx context.Context, src, dst Store, db, rootPath string, exclude []string) (VerifyReport, error) {
+	report, _, err := compare(ctx, src, dst, db, rootPath, exclude, time.Time{})
+	return report, err
+}
+
+// compare returns the source blobs (at or before upTo, or all when upTo is zero) that are
+// missing from the target or differ from it, by size and content: the ETag, or for a
+// multipart copy the source ETag it records.
+func compare(ctx context.Context, src, dst Store, db, rootPath string, exclude []string, upTo time.Time) (VerifyReport, []objectstore.Object, error) {
+	report := VerifyReport{Watermark: upTo}
+	sl, err := src.List(ctx, rootPath+"/")
+	if err != nil {
+		return report, nil, fmt.Errorf("compare %s: %w", db, err)
+	}
+	dl, err := dst.List(ctx, rootPath+"/")
+	if err != nil {
+		return report, nil, fmt.Errorf("compare %s: %w", db, err)
+	}
+	target := make(map[string]objectstore.Object, len(dl.Objects))
+	for _, o := range dl.Objects {
+		target[o.Key] = o
+	}
+	globs := compileGlobs(exclude)
+	var differing []objectstore.Object
+	for _, o := range sl.Objects {
+		if (!upTo.IsZero() && o.LastModified.After(upTo)) || excluded(globs, o.Key) {
+			continue
+		}
+		report.Checked++
+		got, ok := target[o.Key]
+		same := ok && got.Size == o.Size && got.ETag == o.ETag
+		if ok && !same && got.Size == o.Size {
+			info, err := dst.Head(ctx, o.Key)
+			if err != nil && !errors.Is(err, os.ErrNotExist) {
+				return report, nil, fmt.Errorf("compare %s: %w", db, err)
+			}
+			same = err == nil && info.Metadata[MetaSourceETag] == o.ETag
+		}
+		switch {
+		case same:
+			continue
+		case ok:
+			report.Mismatched++
+		default:
+			report.Missing++
+		}
+		differing = append(differing, o)
+		if len(report.DifferingKeys) < maxReportedKeys {
+			report.DifferingKeys = append(report.DifferingKeys, o.Key)
+		}
+	}
+	return report, differing, nil
 }

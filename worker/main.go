@@ -23,6 +23,7 @@ import (
 
 	"github.com/bottomless-dr/bottomless-dr/activities"
 	"github.com/bottomless-dr/bottomless-dr/config"
+	"github.com/bottomless-dr/bottomless-dr/database"
 	"github.com/bottomless-dr/bottomless-dr/internal/clients"
 	"github.com/bottomless-dr/bottomless-dr/workflows"
 )
@@ -91,10 +92,20 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	cluster := activities.NewCluster(cfg, dsns)
+	storeCreds, err := clients.StoreCredentials(cfg)
+	if err != nil {
+		return err
+	}
+	attachCreds := map[string]database.Credentials{}
+	for region, c := range storeCreds {
+		attachCreds[region] = database.Credentials{AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey}
+	}
+	cluster := activities.NewCluster(cfg, dsns, attachCreds)
 	defer activities.CloseCluster(cluster)
 	w.RegisterWorkflowWithOptions(workflows.Replicate, workflow.RegisterOptions{Name: workflows.ReplicateName})
 	w.RegisterWorkflowWithOptions(workflows.CreateMilestone, workflow.RegisterOptions{Name: workflows.CreateMilestoneName})
+	w.RegisterWorkflowWithOptions(workflows.Failover, workflow.RegisterOptions{Name: workflows.FailoverName})
+	w.RegisterActivity(&activities.Control{Temporal: tc})
 	w.RegisterActivity(activities.NewReplicator(cfg, stores, metrics))
 	w.RegisterActivity(cluster)
 	log.Info("worker starting", "temporal", cfg.Temporal.Address, "namespace", cfg.Temporal.Namespace,

@@ -35,6 +35,20 @@ func Stores(cfg *config.Config) (map[string]*objectstore.Client, error) {
 	return stores, nil
 }
 
+// StoreCredentials returns the resolved object-store credentials of every region: the worker
+// passes them to ATTACH (CREDENTIALS '…'), built from its configuration, never from input.
+func StoreCredentials(cfg *config.Config) (map[string]config.Credentials, error) {
+	creds := map[string]config.Credentials{}
+	for _, name := range cfg.RegionNames() {
+		c, err := cfg.Regions[name].ObjectStore.ResolveCredentials(os.Getenv)
+		if err != nil {
+			return nil, fmt.Errorf("regions.%s.object_store: %w", name, err)
+		}
+		creds[name] = c
+	}
+	return creds, nil
+}
+
 // DSNs returns the database DSN of every region that configures one, keyed by region name.
 // A DSN holds a password: it stays in the worker's memory and is never logged.
 func DSNs(cfg *config.Config) (map[string]string, error) {

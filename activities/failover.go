@@ -1,0 +1,262 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+
+	"github.com/bottomless-dr/bottomless-dr/database"
+	"github.com/bottomless-dr/bottomless-dr/replication"
+)
+
+// RegionDatabase names a database in a region.
+type RegionDatabase struct {
+	Database string `json:"database"`
+	Region   string `json:"region"`
+}
+
+// Health checks that the region's database cluster answers.
+func (c *Cluster) Health(ctx context.Context, in RegionDatabase) error {
+	conn, err := c.client(ctx, in.Region)
+	if err != nil {
+		return err
+	}
+	return conn.Health(ctx)
+}
+
+// Detach detaches the database in the region: its outstanding changes are uploaded, a
+// milestone is made and its storage lock is released (DESIGN 6). It is idempotent: a
+// database that is not attached there is already detached.
+func (c *Cluster) Detach(ctx context.Context, in RegionDatabase) error {
+	conn, attached, err := c.attached(ctx, in)
+	if err != nil || !attached {
+		return err
+	}
+	return conn.Detach(ctx, in.Database, false)
+}
+
+// Attach attaches the database in the region from that region's bucket, at latest. The
+// location and credentials come from the worker's configuration, never from the input. It is
+// idempotent: a database already attached there is left as it is.
+func (c *Cluster) Attach(ctx context.Context, in RegionDatabase) error {
+	conn, attached, err := c.attached(ctx, in)
+	if err != nil || attached {
+		return err
+	}
+	db, err := c.cfg.Database(in.Database)
+	if err != nil {
+		return invalid(err)
+	}
+	store := c.cfg.Regions[in.Region].ObjectStore
+	creds, ok := c.creds[in.Region]
+	if !ok {
+		return invalid(fmt.Errorf("regions.%s.object_store: no credentials for ATTACH", in.Region))
+	}
+	err = conn.Attach(ctx, database.AttachSpec{
+		Database: in.Database, Bucket: store.Bucket, Path: db.RootPath,
+		Store: database.StoreConfig{Region: store.Region, EndpointURL: store.Endpoint, ForcePathStyle: store.PathStyle},
+		Creds: creds,
+	})
+	if database.IsInvalid(err) {
+		return invalid(err)
+	}
+	return err
+}
+
+// attached reports whether the database is attached in the region.
+func (c *Cluster) attached(ctx context.Context, in RegionDatabase) (*database.Client, bool, error) {
+	if _, err := c.cfg.Database(in.Database); err != nil {
+		return nil, false, invalid(err)
+	}
+	conn, err := c.client(ctx, in.Region)
+	if err != nil {
+		return nil, false, err
+	}
+	names, err := conn.Databases(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	for _, n := range names {
+		if n == in.Database {
+			return conn, true, nil
+		}
+	}
+	return conn, false, nil
+}
+
+// ValidateInput lists read-only queries to run against an attached database.
+type ValidateInput struct {
+	RegionDatabase
+	Queries []string `json:"queries"`
+}
+
+// QueryResult is database.QueryResult.
+type QueryResult = database.QueryResult
+
+// Validate runs the read-only validation queries against the region's database; a query
+// that is not read-only is refused before anything runs.
+func (c *Cluster) Validate(ctx context.Context, in ValidateInput) ([]QueryResult, error) {
+	conn, err := c.client(ctx, in.Region)
+	if err != nil {
+		return nil, err
+	}
+	res, err := conn.Validate(ctx, in.Queries)
+	if database.IsInvalid(err) {
+		return nil, invalid(err)
+	}
+	return res, err
+}
+
+// CompareInput names a replication whose target is compared with its whole source.
+type CompareInput = VerifyInput
+
+// CompareAll compares every source blob with the target and repairs nothing: zero missing and
+// zero different proves the target holds the whole source (RPO 0).
+func (r *Replicator) CompareAll(ctx context.Context, in CompareInput) (VerifyReport, error) {
+	db, err := r.cfg.Database(in.Database)
+	if err != nil {
+		return VerifyReport{}, invalid(err)
+	}
+	src, dst, _, err := r.pair(in.From, in.To)
+	if err != nil {
+		return VerifyReport{}, err
+	}
+	stopBeat := heartbeatEverySecond(ctx, func() any { return nil })
+	defer stopBeat()
+	return replication.Compare(ctx, src, dst, in.Database, db.RootPath, r.cfg.Replication.Exclude)
+}
+
+// RemoveLocks deletes the storage locks under the database's folder in the region's bucket,
+// so that the database can be attached there. Only call it once the owner of the locks is
+// fenced (detached) or declared lost (DESIGN 5.4). It returns the keys removed.
+func (r *Replicator) RemoveLocks(ctx context.Context, in RegionDatabase) ([]string, error) {
+	db, err := r.cfg.Database(in.Database)
+	if err != nil {
+		return nil, invalid(err)
+	}
+	store, ok := r.stores[in.Region]
+	if !ok {
+		return nil, invalid(fmt.Errorf("region: unknown region %q", in.Region))
+	}
+	l, err := store.List(ctx, db.RootPath+"/")
+	if err != nil {
+		return nil, err
+	}
+	var removed []string
+	for _, o := range l.Objects {
+		if replication.Excluded([]string{"*/storage_locks/*"}, o.Key) {
+			if err := store.Delete(ctx, o.Key); err != nil {
+				return removed, err
+			}
+			removed = append(removed, o.Key)
+		}
+	}
+	return removed, nil
+}
+
+// CurrentPrimary reads the recorded primary of a database from every region's bucket that
+// answers and returns the newest record; found is false when none was ever recorded.
+func (r *Replicator) CurrentPrimary(ctx context.Context, database string) (CurrentPrimaryResult, error) {
+	if _, err := r.cfg.Database(database); err != nil {
+		return CurrentPrimaryResult{}, invalid(err)
+	}
+	var best CurrentPrimaryResult
+	var lastErr error
+	for _, region := range r.cfg.RegionNames() {
+		p, found, err := replication.ReadPrimary(ctx, r.stores[region], database)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		if found && (!best.Found || p.Since.After(best.Primary.Since)) {
+			best = CurrentPrimaryResult{Primary: p, Found: true}
+		}
+	}
+	if !best.Found && lastErr != nil {
+		return best, lastErr
+	}
+	return best, nil
+}
+
+// CurrentPrimaryResult is the recorded primary, if any.
+type CurrentPrimaryResult struct {
+	Primary replication.Primary `json:"primary"`
+	Found   bool                `json:"found"`
+}
+
+// RecordPrimary writes the primary record to every region's bucket and returns those regions.
+// A region whose bucket does not answer is skipped and left out of the result: the failed
+// region is exactly the one that may not answer.
+func (r *Replicator) RecordPrimary(ctx context.Context, p replication.Primary) ([]string, error) {
+	var recorded []string
+	for _, region := range r.cfg.RegionNames() {
+		if err := replication.WritePrimary(ctx, r.stores[region], p); err != nil {
+			activity.GetLogger(ctx).Warn("primary not recorded", "region", region, "error", err)
+			continue
+		}
+		recorded = append(recorded, region)
+	}
+	if len(recorded) == 0 {
+		return nil, fmt.Errorf("record primary of %s: no bucket answered", p.Database)
+	}
+	return recorded, nil
+}
+
+// Control sends updates to other workflows (activities may call Temporal; workflows cannot
+// send an update themselves).
+type Control struct {
+	Temporal client.Client
+}
+
+// CheckRunning returns nil if the workflow is running, and a non-retryable error naming it
+// otherwise.
+func (c *Control) CheckRunning(ctx context.Context, workflowID string) error {
+	d, err := c.Temporal.DescribeWorkflowExecution(ctx, workflowID, "")
+	var notFound *serviceerror.NotFound
+	if errors.As(err, &notFound) {
+		return invalid(fmt.Errorf("replication %s is not running: start it (bdr replicate start) and let it catch up first", workflowID))
+	}
+	if err != nil {
+		return fmt.Errorf("describe %s: %w", workflowID, err)
+	}
+	if s := d.GetWorkflowExecutionInfo().GetStatus(); s != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		return invalid(fmt.Errorf("replication %s is not running (%s): start it and let it catch up first", workflowID, s))
+	}
+	return nil
+}
+
+// DrainInput names the replication workflow to drain and its update.
+type DrainInput struct {
+	WorkflowID string `json:"workflowId"`
+	UpdateName string `json:"updateName"`
+}
+
+// DrainOutcome is the part of the drain update's result a failover needs.
+type DrainOutcome struct {
+	Watermark struct {
+		Time time.Time `json:"time"`
+	} `json:"watermark"`
+}
+
+// DrainReplication asks the running replication to copy everything that exists now and
+// pause, and waits for it. It is idempotent: draining a drained replication returns at once.
+func (c *Control) DrainReplication(ctx context.Context, in DrainInput) (DrainOutcome, error) {
+	stopBeat := heartbeatEverySecond(ctx, func() any { return nil })
+	defer stopBeat()
+	h, err := c.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: in.WorkflowID,
+		UpdateName: in.UpdateName, Args: []any{struct{}{}}, WaitForStage: client.WorkflowUpdateStageCompleted})
+	var out DrainOutcome
+	if err == nil {
+		err = h.Get(ctx, &out)
+	}
+	if err != nil {
+		return out, fmt.Errorf("drain replication %s: %w", in.WorkflowID, err)
+	}
+	return out, nil
+}

@@ -1,0 +1,121 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bottomless-dr/bottomless-dr/replication"
+	"github.com/bottomless-dr/bottomless-dr/test/stack"
+	"github.com/bottomless-dr/bottomless-dr/workflows"
+)
+
+// TestPlannedFailoverUnderLoad: SQL writers commit into the primary while `bdr failover`
+// switches the database over to the secondary. Every row acknowledged before the switchover
+// is in the secondary (at most the one statement in flight more), the secondary takes writes
+// afterwards, the reported RPO is 0 with the comparison that proves it, the new primary is
+// recorded in both buckets, and a second failover to the same region is refused.
+func TestPlannedFailoverUnderLoad(t *testing.T) {
+	ctx := context.Background()
+	s := stack.New(t, stack.Options{Standins: true, Configure: fastConfig})
+	if err := s.StartWorker(ctx); err != nil {
+		t.Fatal(err)
+	}
+	primary, secondary := openDB(t, s.Standin["primary"].DSN("")), openDB(t, s.Standin["secondary"].DSN(""))
+	if _, err := primary.Exec("CREATE DATABASE " + db + " " + onS3(s.MinIO["primary"])); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := primary.Exec("CREATE TABLE " + db + ".t (writer INT NOT NULL, seq INT NOT NULL, PRIMARY KEY (writer, seq))"); err != nil {
+		t.Fatal(err)
+	}
+	tc := temporalClient(t, s)
+	startReplicate(t, s, tc, db)
+
+	const writers = 4
+	acked := make([]int, writers)
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Write until the database goes away under the switchover.
+			for seq := 0; seq < 100000; seq++ {
+				if _, err := primary.Exec(fmt.Sprintf("INSERT INTO %s.t (writer, seq) VALUES (%d, %d)", db, w, seq)); err != nil {
+					return
+				}
+				acked[w] = seq + 1
+			}
+		}()
+	}
+	time.Sleep(3 * time.Second)
+	out, err := s.Bdr(ctx, "--json", "failover", db, "--from", "primary", "--to", "secondary",
+		"--validate", "SELECT COUNT(*) FROM "+db+".t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	var res workflows.FailoverResult
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	t.Logf("failover: RPO %.0fs RTO %.2fs, %d blobs compared, steps %+v", res.RPOSeconds, res.RTOSeconds, res.Compared.Checked, res.Steps)
+	if res.NewPrimary != "secondary" || res.RPOSeconds != 0 || res.Compared.Checked == 0 || res.Compared.Missing != 0 || res.Compared.Mismatched != 0 {
+		t.Errorf("failover result: %s", out)
+	}
+	if res.RTOSeconds <= 0 || len(res.Steps) < 8 {
+		t.Errorf("RTO %.2f and its split %+v", res.RTOSeconds, res.Steps)
+	}
+	if len(res.Validation) != 2 || res.Validation[1].Rows != 1 {
+		t.Errorf("validation results: %+v", res.Validation)
+	}
+
+	got := rowsPerWriter(t, secondary, db)
+	total := 0
+	for w := range writers {
+		if got[w] < acked[w] || got[w] > acked[w]+1 {
+			t.Errorf("writer %d: %d rows in the secondary, %d acknowledged in the primary", w, got[w], acked[w])
+		}
+		total += got[w]
+	}
+	if total == 0 {
+		t.Fatal("no rows were written before the switchover")
+	}
+	if _, err := secondary.Exec(fmt.Sprintf("INSERT INTO %s.t (writer, seq) VALUES (99, 0)", db)); err != nil {
+		t.Errorf("the new primary does not take writes: %v", err)
+	}
+	for region, m := range s.MinIO {
+		p, found, err := replication.ReadPrimary(ctx, store(t, m), db)
+		if err != nil || !found || p.Region != "secondary" {
+			t.Errorf("primary recorded in %s: %+v %v %v", region, p, found, err)
+		}
+	}
+	list, _ := replication.ListMilestones(ctx, store(t, s.MinIO["secondary"]), db)
+	if len(list) == 0 || list[len(list)-1].Name != res.Milestone {
+		t.Errorf("the failover's milestone %s is not recorded: %+v", res.Milestone, list)
+	}
+
+	// Refused: a failover to the current primary, and input that names nothing real.
+	if _, err := s.Bdr(ctx, "failover", db, "--from", "primary", "--to", "secondary"); err == nil || !strings.Contains(err.Error(), "already the primary") {
+		t.Errorf("failover to the current primary: %v", err)
+	}
+	for _, tc2 := range []struct{ input, want string }{
+		{`{"database":"nope","from":"primary","to":"secondary","mode":"planned"}`, `database: unknown database "nope"`},
+		{`{"database":"` + db + `","from":"primary","to":"secondary","mode":"sideways"}`, `mode: must be "planned" or "unplanned"`},
+		{`{"database":"` + db + `","from":"secondary","to":"secondary","mode":"planned"}`, `to: must differ from from`},
+	} {
+		id := workflows.FailoverID("bad") + time.Now().Format("150405.000000")
+		if out, err := s.Temporal.CLI(ctx, "workflow", "start", "--type", workflows.FailoverName,
+			"--task-queue", s.Config.Temporal.TaskQueue, "--workflow-id", id, "--input", tc2.input); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		err := tc.GetWorkflow(ctx, id, "").Get(ctx, nil)
+		if err == nil || !strings.Contains(err.Error(), tc2.want) {
+			t.Errorf("input %s: %v, want %q", tc2.input, err, tc2.want)
+		}
+	}
+	assertNoSecrets(t, s, historyJSON(t, s, workflows.FailoverID(db)), "Failover history")
+}
