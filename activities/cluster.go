@@ -14,18 +14,25 @@ import (
 // on first use and kept: a region whose database is down must not stop the worker from
 // starting (it is the region a failover leaves). It is safe for concurrent use.
 type Cluster struct {
-	cfg    *config.Config
-	dsns   map[string]string               // region -> DSN, resolved at start; never in inputs or results
-	creds  map[string]database.Credentials // region -> its object store's credentials, for ATTACH
-	mu     sync.Mutex
-	conns  map[string]*database.Client
-	openFn func(ctx context.Context, dsn string) (*database.Client, error)
+	cfg   *config.Config
+	dsns  map[string]string               // region -> DSN, resolved at start; never in inputs or results
+	creds map[string]database.Credentials // region -> its object store's credentials, for ATTACH
+	// passwords of migrated users, resolved from the configuration's secret references.
+	passwords func(user, host string) (string, bool)
+	mu        sync.Mutex
+	conns     map[string]*database.Client
+	openFn    func(ctx context.Context, dsn string) (*database.Client, error)
 }
 
 // NewCluster returns a Cluster over the given DSNs and object-store credentials (both keyed by
-// region name).
-func NewCluster(cfg *config.Config, dsns map[string]string, creds map[string]database.Credentials) *Cluster {
-	return &Cluster{cfg: cfg, dsns: dsns, creds: creds, conns: map[string]*database.Client{}, openFn: database.Open}
+// region name); passwords looks up a migrated user's password (nil: none known).
+func NewCluster(cfg *config.Config, dsns map[string]string, creds map[string]database.Credentials,
+	passwords func(user, host string) (string, bool)) *Cluster {
+	if passwords == nil {
+		passwords = func(string, string) (string, bool) { return "", false }
+	}
+	return &Cluster{cfg: cfg, dsns: dsns, creds: creds, passwords: passwords,
+		conns: map[string]*database.Client{}, openFn: database.Open}
 }
 
 // CloseCluster closes every connection of c. It is a function, not a method: every exported

@@ -28,6 +28,22 @@ type Config struct {
 	Databases   []Database        `mapstructure:"databases"`
 	Replication Replication       `mapstructure:"replication"`
 	Telemetry   Telemetry         `mapstructure:"telemetry"`
+	Security    Security          `mapstructure:"security"`
+}
+
+// Security says how users are carried over by a failover. Password hashes cannot be exported
+// from SingleStore, so a migrated user's password comes from a secret reference here; a user
+// without one is created with an unusable password and reported as locked.
+type Security struct {
+	Passwords []UserPassword `mapstructure:"passwords"`
+}
+
+// UserPassword references the password of one user ('user'@'host').
+type UserPassword struct {
+	User         string `mapstructure:"user"`
+	Host         string `mapstructure:"host"` // default %
+	PasswordEnv  string `mapstructure:"password_env"`
+	PasswordFile string `mapstructure:"password_file"`
 }
 
 // Temporal says where the Temporal frontend is and which namespace and task
@@ -144,6 +160,9 @@ func Default() Config {
 // fillDefaults sets the per-region defaults that viper cannot express because
 // region names are not known in advance.
 func (c *Config) fillDefaults() {
+	if len(c.Security.Passwords) == 0 {
+		c.Security.Passwords = nil // "passwords: []" and no key at all mean the same
+	}
 	for name, r := range c.Regions {
 		if r.ObjectStore.Region == "" {
 			r.ObjectStore.Region = DefaultObjectStoreRegion

@@ -679,3 +679,35 @@ func TestWriteFormat(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, fs.FileMode(0o644), info.Mode().Perm())
 }
+
+func TestSecurityPasswords(t *testing.T) {
+	clearBDREnv(t)
+	c := valid()
+	c.Security.Passwords = []config.UserPassword{{User: "app", PasswordEnv: "APP_PASSWORD"}, {User: "ops", Host: "10.%", PasswordEnv: "OPS_PASSWORD"}}
+	require.NoError(t, c.Validate())
+	p := filepath.Join(t.TempDir(), "bdr.yaml")
+	require.NoError(t, config.Write(p, c))
+	loaded, err := config.Load(p)
+	require.NoError(t, err)
+	assert.Equal(t, c.Security, loaded.Security)
+
+	lookup, err := c.Security.ResolvePasswords(func(name string) string {
+		return map[string]string{"APP_PASSWORD": "s3cret-app", "OPS_PASSWORD": "s3cret-ops"}[name]
+	})
+	require.NoError(t, err)
+	pw, ok := lookup("app", "%")
+	assert.True(t, ok)
+	assert.Equal(t, "s3cret-app", pw)
+	_, ok = lookup("ops", "%")
+	assert.False(t, ok, "ops is configured for host 10.% only")
+	_, err = c.Security.ResolvePasswords(func(string) string { return "" })
+	require.ErrorContains(t, err, "security.passwords[0].password_env")
+
+	bad := valid()
+	bad.Security.Passwords = []config.UserPassword{{User: "a b", PasswordEnv: "X"}, {User: "c"}, {User: "d", PasswordEnv: "X"}, {User: "d", PasswordEnv: "Y"}}
+	err = bad.Validate()
+	require.Error(t, err)
+	for _, want := range []string{"security.passwords[0].user", "security.passwords[1].password_env", "security.passwords[3].user: 'd'@'%' is listed twice"} {
+		assert.ErrorContains(t, err, want)
+	}
+}

@@ -86,3 +86,27 @@ func resolveSecret(key, env, file string, getenv func(string) string) (string, e
 		return "", fmt.Errorf("config: %s: neither %s_env nor %s_file is set", key, short, short)
 	}
 }
+
+// ResolvePasswords returns a lookup of the configured users' passwords, resolved now. The
+// passwords stay in the caller's memory; errors name the key, never a value.
+func (s Security) ResolvePasswords(getenv func(string) string) (func(user, host string) (string, bool), error) {
+	resolved := map[[2]string]string{}
+	for i, p := range s.Passwords {
+		pw, err := resolveSecret(fmt.Sprintf("security.passwords[%d].password", i), p.PasswordEnv, p.PasswordFile, getenv)
+		if err != nil {
+			return nil, err
+		}
+		resolved[[2]string{p.User, p.hostOrAny()}] = pw
+	}
+	return func(user, host string) (string, bool) {
+		pw, ok := resolved[[2]string{user, host}]
+		return pw, ok
+	}, nil
+}
+
+func (p UserPassword) hostOrAny() string {
+	if p.Host == "" {
+		return "%"
+	}
+	return p.Host
+}

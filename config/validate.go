@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/url"
 	"path"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -40,6 +41,7 @@ func (c *Config) Validate() error {
 	v.databases(c.Databases)
 	v.replication(c.Replication)
 	v.telemetry(c.Telemetry)
+	v.security(c.Security)
 	return joinSorted(v.errs)
 }
 
@@ -284,4 +286,25 @@ func isBucketName(s string) bool {
 	// "a..b" is not a valid DNS label sequence, and an IP-shaped name would be
 	// mistaken for an address in virtual-hosted URLs.
 	return !strings.Contains(s, "..") && net.ParseIP(s) == nil
+}
+
+// userName is what a migrated user's name or host may look like.
+var userName = regexp.MustCompile(`^[A-Za-z0-9_.%@-]{1,64}$`)
+
+func (v *validator) security(s Security) {
+	seen := map[[2]string]bool{}
+	for i, p := range s.Passwords {
+		key := fmt.Sprintf("security.passwords[%d]", i)
+		if !userName.MatchString(p.User) {
+			v.add(key+".user", "must be a user name (letters, digits, _ . @ -), got %q", p.User)
+		}
+		if p.Host != "" && !userName.MatchString(p.Host) {
+			v.add(key+".host", "must be a host pattern (letters, digits, _ . %% -), got %q", p.Host)
+		}
+		if seen[[2]string{p.User, p.hostOrAny()}] {
+			v.add(key+".user", "'%s'@'%s' is listed twice", p.User, p.hostOrAny())
+		}
+		seen[[2]string{p.User, p.hostOrAny()}] = true
+		v.secretRef(key, "password", p.PasswordEnv, p.PasswordFile, true)
+	}
 }

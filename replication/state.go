@@ -22,6 +22,9 @@ const (
 // WatermarkKey is where the target records its watermark.
 func WatermarkKey(db string) string { return StateRoot + "/" + db + "/watermark.json" }
 
+// SecurityKey is where the buckets record the latest users/roles/groups/grants snapshot.
+func SecurityKey(db string) string { return StateRoot + "/" + db + "/security/latest.json" }
+
 // StagingPrefix is where order: strict copies blobs before moving them into place.
 func StagingPrefix(db string) string { return StateRoot + "/" + db + "/staging/" }
 

@@ -100,7 +100,11 @@ func run(ctx context.Context, args []string) error {
 	for region, c := range storeCreds {
 		attachCreds[region] = database.Credentials{AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey}
 	}
-	cluster := activities.NewCluster(cfg, dsns, attachCreds)
+	passwords, err := cfg.Security.ResolvePasswords(os.Getenv)
+	if err != nil {
+		return err
+	}
+	cluster := activities.NewCluster(cfg, dsns, attachCreds, passwords)
 	defer activities.CloseCluster(cluster)
 	w.RegisterWorkflowWithOptions(workflows.Replicate, workflow.RegisterOptions{Name: workflows.ReplicateName})
 	w.RegisterWorkflowWithOptions(workflows.CreateMilestone, workflow.RegisterOptions{Name: workflows.CreateMilestoneName})

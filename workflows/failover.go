@@ -56,8 +56,11 @@ type FailoverResult struct {
 	RTOSeconds float64                  `json:"rtoSeconds"` // from the detach to the verified attach
 	Compared   replication.VerifyReport `json:"compared"`
 	Validation []activities.QueryResult `json:"validation,omitempty"`
-	RecordedIn []string                 `json:"recordedIn"`
-	Steps      []Step                   `json:"steps"` // the RTO split by step
+	// Security says which users, roles and groups were created in To and which users were
+	// created locked (no password reference in the configuration).
+	Security   activities.ApplyReport `json:"security"`
+	RecordedIn []string               `json:"recordedIn"`
+	Steps      []Step                 `json:"steps"` // the RTO split by step
 }
 
 // Step is one step of a failover and how long it took.
@@ -67,9 +70,10 @@ type Step struct {
 }
 
 // Failover moves a database's service from one region to another. Mode planned (a
-// switchover with zero loss): a milestone and DETACH in From, drain replication, prove by a
-// full comparison that the target holds every source blob, ATTACH in To, run the validation
-// queries, record the new primary in every bucket. Replication stays paused after the drain.
+// switchover with zero loss): a milestone, a snapshot of the users and grants, and DETACH in
+// From; drain replication; prove by a full comparison that the target holds every source blob;
+// ATTACH in To, apply the users and grants, run the validation queries; record the new
+// primary in every bucket. Replication stays paused after the drain.
 // If a step fails after the DETACH and before the ATTACH in To, the database is attached in
 // From again, so that a failed switchover does not leave it down.
 func Failover(ctx workflow.Context, in FailoverInput) (FailoverResult, error) {
@@ -82,8 +86,9 @@ func Failover(ctx workflow.Context, in FailoverInput) (FailoverResult, error) {
 }
 
 type failover struct {
-	in  FailoverInput
-	res FailoverResult
+	in       FailoverInput
+	res      FailoverResult
+	security activities.Security // read in From before the detach
 }
 
 func validateFailoverInput(in FailoverInput) error {
@@ -186,6 +191,15 @@ func (f *failover) planned(ctx workflow.Context) error {
 	}); err != nil {
 		return err
 	}
+	if err := f.step(ctx, "snapshot users and grants in "+in.From, func(actx workflow.Context) error {
+		if err := workflow.ExecuteActivity(actx, c.ReadSecurity, activities.RegionDatabase{Database: in.Database, Region: in.From}).Get(ctx, &f.security); err != nil {
+			return err
+		}
+		rec := activities.SecurityRecord{Database: in.Database, Region: in.From, Security: f.security}
+		return workflow.ExecuteActivity(actx, r.RecordSecurity, rec).Get(ctx, nil)
+	}); err != nil {
+		return err
+	}
 	// The service stops here: RTO counts from the detach.
 	stopped := workflow.Now(ctx)
 	if err := f.step(ctx, "detach in "+in.From, func(actx workflow.Context) error {
@@ -248,6 +262,11 @@ func (f *failover) switchOver(ctx workflow.Context) error {
 	}
 	if err := f.step(ctx, "attach in "+in.To, func(actx workflow.Context) error {
 		return workflow.ExecuteActivity(actx, c.Attach, target).Get(ctx, nil)
+	}); err != nil {
+		return err
+	}
+	if err := f.step(ctx, "apply users and grants in "+in.To, func(actx workflow.Context) error {
+		return workflow.ExecuteActivity(actx, c.ApplySecurity, activities.ApplySecurityInput{Region: in.To, Security: f.security}).Get(ctx, &f.res.Security)
 	}); err != nil {
 		return err
 	}

@@ -45,6 +45,12 @@ func failoverEnv(compare activities.VerifyReport) (*testsuite.TestWorkflowEnviro
 		return nil
 	})
 	env.OnActivity(c.Validate, mock.Anything, mock.Anything).Return([]activities.QueryResult{}, nil)
+	env.OnActivity(c.ReadSecurity, mock.Anything, mock.Anything).Return(activities.Security{}, nil)
+	env.OnActivity(r.RecordSecurity, mock.Anything, mock.Anything).Return([]string{"primary", "secondary"}, nil)
+	env.OnActivity(c.ApplySecurity, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ApplySecurityInput) (activities.ApplyReport, error) {
+		record("security " + in.Region)
+		return activities.ApplyReport{}, nil
+	})
 	env.OnActivity(r.RecordPrimary, mock.Anything, mock.Anything).Return(func(_ context.Context, p replication.Primary) ([]string, error) {
 		record("primary " + p.Region)
 		return []string{"primary", "secondary"}, nil
@@ -60,8 +66,8 @@ func TestPlannedFailoverSwitchesOver(t *testing.T) {
 	require.NoError(t, env.GetWorkflowResult(&res))
 	require.Equal(t, "secondary", res.NewPrimary)
 	require.Zero(t, res.RPOSeconds)
-	require.Equal(t, []string{"detach primary", "attach secondary", "primary secondary"}, *calls)
-	require.Len(t, res.Steps, 9)
+	require.Equal(t, []string{"detach primary", "attach secondary", "security secondary", "primary secondary"}, *calls)
+	require.Len(t, res.Steps, 11)
 }
 
 // TestPlannedFailoverRollsBackWhenDataWouldBeLost: a comparison that finds the target short of

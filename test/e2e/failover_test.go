@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bottomless-dr/bottomless-dr/config"
 	"github.com/bottomless-dr/bottomless-dr/replication"
 	"github.com/bottomless-dr/bottomless-dr/test/stack"
 	"github.com/bottomless-dr/bottomless-dr/workflows"
@@ -21,15 +22,37 @@ import (
 // recorded in both buckets, and a second failover to the same region is refused.
 func TestPlannedFailoverUnderLoad(t *testing.T) {
 	ctx := context.Background()
-	s := stack.New(t, stack.Options{Standins: true, Configure: fastConfig})
+	s := stack.New(t, stack.Options{Standins: true, Configure: func(c *config.Config) {
+		fastConfig(c)
+		c.Security.Passwords = []config.UserPassword{{User: "app", PasswordEnv: "APP_PASSWORD"}}
+	}})
+	const appPassword = "app-Pa55-word"
+	s.Env = append(s.Env, "APP_PASSWORD="+appPassword)
 	if err := s.StartWorker(ctx); err != nil {
 		t.Fatal(err)
 	}
 	primary, secondary := openDB(t, s.Standin["primary"].DSN("")), openDB(t, s.Standin["secondary"].DSN(""))
-	if _, err := primary.Exec("CREATE DATABASE " + db + " " + onS3(s.MinIO["primary"])); err != nil {
+	for _, stmt := range []string{
+		"CREATE DATABASE " + db + " " + onS3(s.MinIO["primary"]),
+		"CREATE TABLE " + db + ".t (writer INT NOT NULL, seq INT NOT NULL, PRIMARY KEY (writer, seq))",
+		// Users, roles, groups and grants are cluster state: the failover must carry them.
+		"CREATE ROLE 'reader'",
+		"GRANT SELECT ON " + db + ".* TO ROLE 'reader'",
+		"CREATE GROUP 'readers'",
+		"GRANT ROLE 'reader' TO 'readers'",
+		"CREATE USER 'app'@'%' IDENTIFIED BY '" + appPassword + "'",
+		"GRANT GROUP 'readers' TO 'app'@'%'",
+		"CREATE USER 'nopassword'@'%' IDENTIFIED BY 'not-in-the-config'",
+	} {
+		if _, err := primary.Exec(stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	// A database in the secondary that the migrated user has no grant on.
+	if _, err := secondary.Exec("CREATE DATABASE hr"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := primary.Exec("CREATE TABLE " + db + ".t (writer INT NOT NULL, seq INT NOT NULL, PRIMARY KEY (writer, seq))"); err != nil {
+	if _, err := secondary.Exec("CREATE TABLE hr.salaries (id INT PRIMARY KEY)"); err != nil {
 		t.Fatal(err)
 	}
 	tc := temporalClient(t, s)
@@ -66,7 +89,7 @@ func TestPlannedFailoverUnderLoad(t *testing.T) {
 	if res.NewPrimary != "secondary" || res.RPOSeconds != 0 || res.Compared.Checked == 0 || res.Compared.Missing != 0 || res.Compared.Mismatched != 0 {
 		t.Errorf("failover result: %s", out)
 	}
-	if res.RTOSeconds <= 0 || len(res.Steps) < 8 {
+	if res.RTOSeconds <= 0 || len(res.Steps) < 11 {
 		t.Errorf("RTO %.2f and its split %+v", res.RTOSeconds, res.Steps)
 	}
 	if len(res.Validation) != 2 || res.Validation[1].Rows != 1 {
@@ -86,6 +109,22 @@ func TestPlannedFailoverUnderLoad(t *testing.T) {
 	}
 	if _, err := secondary.Exec(fmt.Sprintf("INSERT INTO %s.t (writer, seq) VALUES (99, 0)", db)); err != nil {
 		t.Errorf("the new primary does not take writes: %v", err)
+	}
+
+	// The migrated user logs in to the secondary with its password, reads through its group's
+	// role, and is refused where it has no grant; the user without a password reference is
+	// reported locked.
+	t.Logf("security: %+v", res.Security)
+	if !strings.Contains(strings.Join(res.Security.Locked, " "), "nopassword") {
+		t.Errorf("the user without a password reference is not reported locked: %+v", res.Security)
+	}
+	app := openDB(t, strings.Replace(s.Standin["secondary"].DSN(""), "root:"+s.Standin["secondary"].RootPassword, "app:"+appPassword, 1))
+	var n int
+	if err := app.QueryRow("SELECT COUNT(*) FROM " + db + ".t").Scan(&n); err != nil || n == 0 {
+		t.Errorf("migrated user reading %s in the secondary: %d rows, %v", db, n, err)
+	}
+	if err := app.QueryRow("SELECT COUNT(*) FROM hr.salaries").Scan(&n); err == nil {
+		t.Error("migrated user read hr.salaries without a grant")
 	}
 	for region, m := range s.MinIO {
 		p, found, err := replication.ReadPrimary(ctx, store(t, m), db)
