@@ -2,7 +2,6 @@ package activities
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/bottomless-dr/bottomless-dr/database"
@@ -59,14 +58,10 @@ func (r *Replicator) RecordSecurity(ctx context.Context, rec SecurityRecord) ([]
 	if _, err := r.cfg.Database(rec.Database); err != nil {
 		return nil, invalid(err)
 	}
-	data, err := json.MarshalIndent(rec, "", "  ")
-	if err != nil {
-		return nil, fmt.Errorf("record security of %s: %w", rec.Database, err)
-	}
 	regions := r.cfg.RegionNames()
 	for _, region := range regions {
-		if err := r.stores[region].PutBytes(ctx, replication.SecurityKey(rec.Database), data, nil); err != nil {
-			return nil, fmt.Errorf("record security of %s in %s: %w", rec.Database, region, err)
+		if err := replication.WriteSecurity(ctx, r.stores[region], rec.Database, rec); err != nil {
+			return nil, fmt.Errorf("region %s: %w", region, err)
 		}
 	}
 	return regions, nil

@@ -2,7 +2,6 @@ package replication
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -25,11 +24,7 @@ func MilestonePrefix(db string) string { return StateRoot + "/" + db + "/milesto
 // WriteMilestone records m; recording the same milestone again overwrites it (as SingleStore
 // moves a milestone whose name is reused).
 func WriteMilestone(ctx context.Context, s Store, m Milestone) error {
-	data, err := json.MarshalIndent(m, "", "  ")
-	if err != nil {
-		return fmt.Errorf("record milestone %s of %s: %w", m.Name, m.Database, err)
-	}
-	if err := s.PutBytes(ctx, MilestonePrefix(m.Database)+m.Name+".json", data, nil); err != nil {
+	if err := writeJSON(ctx, s, MilestonePrefix(m.Database)+m.Name+".json", m); err != nil {
 		return fmt.Errorf("record milestone %s of %s: %w", m.Name, m.Database, err)
 	}
 	return nil
@@ -46,15 +41,14 @@ func ListMilestones(ctx context.Context, s Store, db string) ([]Milestone, error
 		if !strings.HasSuffix(o.Key, ".json") {
 			continue
 		}
-		data, err := s.GetBytes(ctx, o.Key)
+		var m Milestone
+		found, err := readJSON(ctx, s, o.Key, &m)
 		if err != nil {
 			return nil, fmt.Errorf("list milestones of %s: %w", db, err)
 		}
-		var m Milestone
-		if err := json.Unmarshal(data, &m); err != nil {
-			return nil, fmt.Errorf("list milestones of %s: %s is not a milestone record: %w", db, o.Key, err)
+		if found { // deleted since the listing otherwise
+			out = append(out, m)
 		}
-		out = append(out, m)
 	}
 	slices.SortFunc(out, func(a, b Milestone) int { return a.Time.Compare(b.Time) })
 	return out, nil

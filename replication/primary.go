@@ -2,10 +2,7 @@ package replication
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"os"
 	"time"
 )
 
@@ -24,26 +21,16 @@ func PrimaryKey(db string) string { return StateRoot + "/" + db + "/primary.json
 
 // ReadPrimary reads the recorded primary of db; found is false when none was ever recorded.
 func ReadPrimary(ctx context.Context, s Store, db string) (p Primary, found bool, err error) {
-	data, err := s.GetBytes(ctx, PrimaryKey(db))
-	if errors.Is(err, os.ErrNotExist) {
-		return Primary{}, false, nil
-	}
+	found, err = readJSON(ctx, s, PrimaryKey(db), &p)
 	if err != nil {
 		return Primary{}, false, fmt.Errorf("read primary of %s: %w", db, err)
 	}
-	if err := json.Unmarshal(data, &p); err != nil {
-		return Primary{}, false, fmt.Errorf("read primary of %s: %s is not valid JSON: %w", db, PrimaryKey(db), err)
-	}
-	return p, true, nil
+	return p, found, nil
 }
 
 // WritePrimary records p; a whole-object write under a fixed key, so a retry writes the same.
 func WritePrimary(ctx context.Context, s Store, p Primary) error {
-	data, err := json.MarshalIndent(p, "", "  ")
-	if err != nil {
-		return fmt.Errorf("record primary of %s: %w", p.Database, err)
-	}
-	if err := s.PutBytes(ctx, PrimaryKey(p.Database), data, nil); err != nil {
+	if err := writeJSON(ctx, s, PrimaryKey(p.Database), p); err != nil {
 		return fmt.Errorf("record primary of %s: %w", p.Database, err)
 	}
 	return nil

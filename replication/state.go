@@ -25,6 +25,15 @@ func WatermarkKey(db string) string { return StateRoot + "/" + db + "/watermark.
 // SecurityKey is where the buckets record the latest users/roles/groups/grants snapshot.
 func SecurityKey(db string) string { return StateRoot + "/" + db + "/security/latest.json" }
 
+// WriteSecurity records a users/roles/groups/grants snapshot of db at SecurityKey(db). The
+// snapshot's shape belongs to the database package; here it is an opaque JSON object.
+func WriteSecurity(ctx context.Context, s Store, db string, snapshot any) error {
+	if err := writeJSON(ctx, s, SecurityKey(db), snapshot); err != nil {
+		return fmt.Errorf("record security of %s: %w", db, err)
+	}
+	return nil
+}
+
 // StagingPrefix is where order: strict copies blobs before moving them into place.
 func StagingPrefix(db string) string { return StateRoot + "/" + db + "/staging/" }
 
@@ -49,30 +58,44 @@ type Watermark struct {
 
 // ReadWatermark reads the target's watermark; found is false when there is none yet.
 func ReadWatermark(ctx context.Context, s Store, db string) (w Watermark, found bool, err error) {
-	data, err := s.GetBytes(ctx, WatermarkKey(db))
-	if errors.Is(err, os.ErrNotExist) {
-		return Watermark{}, false, nil
-	}
+	found, err = readJSON(ctx, s, WatermarkKey(db), &w)
 	if err != nil {
 		return Watermark{}, false, fmt.Errorf("read watermark of %s: %w", db, err)
 	}
-	if err := json.Unmarshal(data, &w); err != nil {
-		return Watermark{}, false, fmt.Errorf("read watermark of %s: %s is not valid JSON: %w", db, WatermarkKey(db), err)
-	}
-	return w, true, nil
+	return w, found, nil
 }
 
 // WriteWatermark records w in the target. It is a whole-object write under a fixed key, so a
 // retry writes the same thing.
 func WriteWatermark(ctx context.Context, s Store, w Watermark) error {
-	data, err := json.MarshalIndent(w, "", "  ")
-	if err != nil {
-		return fmt.Errorf("write watermark of %s: %w", w.Database, err)
-	}
-	if err := s.PutBytes(ctx, WatermarkKey(w.Database), data, nil); err != nil {
+	if err := writeJSON(ctx, s, WatermarkKey(w.Database), w); err != nil {
 		return fmt.Errorf("write watermark of %s: %w", w.Database, err)
 	}
 	return nil
+}
+
+// readJSON decodes the JSON object at key into v; found is false when there is none.
+func readJSON(ctx context.Context, s Store, key string, v any) (found bool, err error) {
+	data, err := s.GetBytes(ctx, key)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return false, fmt.Errorf("%s is not valid JSON: %w", key, err)
+	}
+	return true, nil
+}
+
+// writeJSON writes v as a whole JSON object at key: a retry writes the same thing.
+func writeJSON(ctx context.Context, s Store, key string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return s.PutBytes(ctx, key, data, nil)
 }
 
 // CopyMetadata is the user metadata a copy of obj carries.

@@ -51,15 +51,17 @@ func (m milestoneArgs) validate(cfg *config.Config) error {
 	return nil
 }
 
-func (a *app) milestoneCreateCmd() *cobra.Command {
+// milestoneSubCmd builds a milestone subcommand: DB (and the other arguments named), the
+// --region flag, checked against the configuration before run is called.
+func (a *app) milestoneSubCmd(use, short string, argNames []string,
+	run func(cmd *cobra.Command, cfg *config.Config, m milestoneArgs, args []string) error) *cobra.Command {
 	var m milestoneArgs
 	cmd := &cobra.Command{
-		Use:   "create DB NAME",
-		Short: "CREATE MILESTONE in the region's database and record it in every bucket",
-		Args:  exactArgs("DB", "NAME"),
+		Use:   use,
+		Short: short,
+		Args:  exactArgs(argNames...),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			m.db = args[0]
-			name := args[1]
 			cfg, err := a.loadConfig()
 			if err != nil {
 				return err
@@ -67,6 +69,17 @@ func (a *app) milestoneCreateCmd() *cobra.Command {
 			if err := m.validate(cfg); err != nil {
 				return err
 			}
+			return run(cmd, cfg, m, args)
+		},
+	}
+	m.addFlags(cmd)
+	return cmd
+}
+
+func (a *app) milestoneCreateCmd() *cobra.Command {
+	return a.milestoneSubCmd("create DB NAME", "CREATE MILESTONE in the region's database and record it in every bucket", []string{"DB", "NAME"},
+		func(cmd *cobra.Command, cfg *config.Config, m milestoneArgs, args []string) error {
+			name := args[1]
 			if !milestoneName.MatchString(name) {
 				return usageErrorf("argument NAME: %q is not a milestone name (letters, digits, _ . : -; at most 64)", name)
 			}
@@ -102,27 +115,12 @@ func (a *app) milestoneCreateCmd() *cobra.Command {
 			_, err = fmt.Fprintf(a.stdout, "milestone %s of %s at %s (created in %s, recorded in %s)\n",
 				res.Name, res.Database, res.Time.UTC().Format(time.RFC3339), res.Region, strings.Join(res.RecordedIn, ", "))
 			return err
-		},
-	}
-	m.addFlags(cmd)
-	return cmd
+		})
 }
 
 func (a *app) milestoneListCmd() *cobra.Command {
-	var m milestoneArgs
-	cmd := &cobra.Command{
-		Use:   "list DB",
-		Short: "List the milestones recorded in the region's bucket",
-		Args:  exactArgs("DB"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			m.db = args[0]
-			cfg, err := a.loadConfig()
-			if err != nil {
-				return err
-			}
-			if err := m.validate(cfg); err != nil {
-				return err
-			}
+	cmd := a.milestoneSubCmd("list DB", "List the milestones recorded in the region's bucket", []string{"DB"},
+		func(cmd *cobra.Command, cfg *config.Config, m milestoneArgs, _ []string) error {
 			stores, err := clients.Stores(cfg)
 			if err != nil {
 				return err
@@ -138,9 +136,7 @@ func (a *app) milestoneListCmd() *cobra.Command {
 				return writeJSON(a.stdout, list, false)
 			}
 			return writeMilestones(a.stdout, list)
-		},
-	}
-	m.addFlags(cmd)
+		})
 	cmd.Flags().Lookup("region").Usage = "the region whose bucket is read"
 	return cmd
 }
@@ -164,22 +160,10 @@ func MilestoneScheduleID(db, region string) string {
 }
 
 func (a *app) milestoneScheduleCmd() *cobra.Command {
-	var m milestoneArgs
 	var every time.Duration
 	var prefix string
-	cmd := &cobra.Command{
-		Use:   "schedule DB",
-		Short: "Create a Temporal Schedule that makes a milestone every interval",
-		Args:  exactArgs("DB"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			m.db = args[0]
-			cfg, err := a.loadConfig()
-			if err != nil {
-				return err
-			}
-			if err := m.validate(cfg); err != nil {
-				return err
-			}
+	cmd := a.milestoneSubCmd("schedule DB", "Create a Temporal Schedule that makes a milestone every interval", []string{"DB"},
+		func(cmd *cobra.Command, cfg *config.Config, m milestoneArgs, _ []string) error {
 			if every < time.Minute {
 				return usageErrorf("--every: %s is too often for milestones (at least 1m)", every)
 			}
@@ -214,9 +198,7 @@ func (a *app) milestoneScheduleCmd() *cobra.Command {
 			}
 			_, err = fmt.Fprintf(a.stdout, "schedule %s %s: a milestone %s_<time> of %s in %s every %s\n", id, status, prefix, m.db, m.region, every)
 			return err
-		},
-	}
-	m.addFlags(cmd)
+		})
 	cmd.Flags().DurationVar(&every, "every", time.Hour, "interval between milestones")
 	cmd.Flags().StringVar(&prefix, "prefix", "auto", "milestone names are PREFIX_YYYYMMDDhhmmss")
 	return cmd
