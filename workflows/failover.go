@@ -126,8 +126,8 @@ func (f *failover) step(ctx workflow.Context, name string, fn func(ctx workflow.
 		f.in.Mode, f.in.Database, f.in.From, f.in.To, name, f.stepNames()))
 	began := workflow.Now(ctx)
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: 10 * time.Minute,
-		HeartbeatTimeout:    time.Minute,
+		// SQL and bucket steps are short; a worker that dies in one is replaced after this.
+		StartToCloseTimeout: 2 * time.Minute,
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 5,
 			NonRetryableErrorTypes: []string{activities.ErrInvalidInput}},
 		Summary: name,
@@ -138,6 +138,15 @@ func (f *failover) step(ctx workflow.Context, name string, fn func(ctx workflow.
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	return nil
+}
+
+// long gives a step that may take long (a drain, a full comparison) room, and a short
+// heartbeat timeout: these activities beat every second, so a dead worker is noticed at once.
+func long(ctx workflow.Context) workflow.Context {
+	opts := workflow.GetActivityOptions(ctx)
+	opts.StartToCloseTimeout = 6 * time.Hour
+	opts.HeartbeatTimeout = activities.SyncHeartbeatTimeout
+	return workflow.WithActivityOptions(ctx, opts)
 }
 
 func (f *failover) stepNames() string {
@@ -233,7 +242,7 @@ func (f *failover) switchOver(ctx workflow.Context) error {
 	in := f.in
 	if err := f.step(ctx, "drain replication", func(actx workflow.Context) error {
 		var out activities.DrainOutcome
-		err := workflow.ExecuteActivity(actx, ctl.DrainReplication, activities.DrainInput{
+		err := workflow.ExecuteActivity(long(actx), ctl.DrainReplication, activities.DrainInput{
 			WorkflowID: ReplicateID(in.Database, in.From, in.To), UpdateName: UpdateDrain}).Get(ctx, &out)
 		f.res.Watermark = out.Watermark.Time
 		return err
@@ -241,7 +250,7 @@ func (f *failover) switchOver(ctx workflow.Context) error {
 		return err
 	}
 	if err := f.step(ctx, "compare source and target", func(actx workflow.Context) error {
-		if err := workflow.ExecuteActivity(actx, r.CompareAll, activities.CompareInput{Database: in.Database, From: in.From, To: in.To}).Get(ctx, &f.res.Compared); err != nil {
+		if err := workflow.ExecuteActivity(long(actx), r.CompareAll, activities.CompareInput{Database: in.Database, From: in.From, To: in.To}).Get(ctx, &f.res.Compared); err != nil {
 			return err
 		}
 		if n := f.res.Compared.Missing + f.res.Compared.Mismatched; n > 0 {
