@@ -79,6 +79,19 @@ func Sync(ctx context.Context, src, dst Store, copier Copier, in SyncInput, prog
 	if err != nil {
 		return SyncResult{}, fmt.Errorf("sync %s: %w", in.Database, err)
 	}
+	var existing map[string]objectstore.Object
+	if in.VerifyExisting {
+		// One listing of the target instead of a HEAD per blob: on a fresh target (every
+		// run's first sync) a HEAD per blob doubled the requests of the initial sync.
+		tl, err := dst.List(ctx, prefix)
+		if err != nil {
+			return SyncResult{}, fmt.Errorf("sync %s: %w", in.Database, err)
+		}
+		existing = make(map[string]objectstore.Object, len(tl.Objects))
+		for _, o := range tl.Objects {
+			existing[o.Key] = o
+		}
+	}
 	if in.Policy.Strict && in.VerifyExisting {
 		// A strict call that stopped early may have left staged copies; they are copied
 		// again if still needed, so they can go.
@@ -91,7 +104,7 @@ func Sync(ctx context.Context, src, dst Store, copier Copier, in SyncInput, prog
 		policy.SettleWindow = 0
 	}
 	plan := NewPlan(listing, uploads, state.Time, policy)
-	s := &syncer{in: in, dst: dst, copier: copier, progress: progress, state: state, base: state,
+	s := &syncer{in: in, dst: dst, copier: copier, progress: progress, state: state, base: state, existing: existing,
 		window:  NewWindow(plan.Eligible, state.Time, plan.Cutoff, max(1, in.Policy.BatchMaxObjects)),
 		carried: carryAhead(stored.Ahead, listing)}
 	copyErr := s.run(ctx)
@@ -120,7 +133,8 @@ type syncer struct {
 	copier   Copier
 	progress func(Progress)
 
-	base           Watermark // the record when the call started
+	base           Watermark                     // the record when the call started
+	existing       map[string]objectstore.Object // the target's blobs at the start, with VerifyExisting
 	checkpointMu   sync.Mutex
 	mu             sync.Mutex
 	changed        *sync.Cond
@@ -287,16 +301,34 @@ func (s *syncer) promote(ctx context.Context) error {
 	return nil
 }
 
+// alreadyIn reports whether the target held obj when the call began: same size and the same
+// content, by ETag (a single-part copy's ETag is its MD5, as the source's) or, for a copy with
+// an ETag of its own (multipart), by the source ETag it records.
+func (s *syncer) alreadyIn(ctx context.Context, obj objectstore.Object) (bool, error) {
+	got, ok := s.existing[obj.Key]
+	if !ok || got.Size != obj.Size {
+		return false, nil
+	}
+	if got.ETag == obj.ETag {
+		return true, nil
+	}
+	info, err := s.dst.Head(ctx, obj.Key)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("sync %s: %w", s.in.Database, err)
+	}
+	return info.Size == obj.Size && info.Metadata[MetaSourceETag] == obj.ETag, nil
+}
+
 // transfer copies obj unless VerifyExisting finds it already in the target. In order: strict
 // it copies to the staging area; promote moves it into place.
 func (s *syncer) transfer(ctx context.Context, obj objectstore.Object) (skipped bool, err error) {
 	if s.in.VerifyExisting {
-		info, err := s.dst.Head(ctx, obj.Key)
-		switch {
-		case err == nil && info.Size == obj.Size && info.Metadata[MetaSourceETag] == obj.ETag:
-			return true, nil
-		case err != nil && !errors.Is(err, os.ErrNotExist):
-			return false, fmt.Errorf("sync %s: %w", s.in.Database, err)
+		in, err := s.alreadyIn(ctx, obj)
+		if err != nil || in {
+			return in, err
 		}
 	}
 	dstKey := obj.Key

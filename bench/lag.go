@@ -1,0 +1,217 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/bottomless-dr/bottomless-dr/config"
+	"github.com/bottomless-dr/bottomless-dr/objectstore"
+	"github.com/bottomless-dr/bottomless-dr/replication"
+	"github.com/bottomless-dr/bottomless-dr/test/workload"
+	"github.com/bottomless-dr/bottomless-dr/workflows"
+)
+
+// The steady write load: 8 writers x 25 blobs/s x 16 KiB = 200 blobs/s.
+const (
+	lagDatabase = "lag_db"
+	lagRoot     = "lag"
+	lagWriters  = 8
+	lagRate     = 25
+	lagSize     = 16 << 10
+	lagPoll     = 100 * time.Millisecond
+)
+
+// lagResult is the steady-lag measurement. Watermark lag (p50, p99, max) is, per blob, the
+// time from its source LastModified until the target's watermark passed it: what a failover
+// at that instant keeps. Visible lag is until the blob's copy was written in the target.
+type lagResult struct {
+	Blobs        int           `json:"blobs"`
+	BlobsPerSec  float64       `json:"blobsPerSec"`
+	P50          float64       `json:"p50"`
+	P99          float64       `json:"p99"`
+	Max          float64       `json:"max"`
+	SettleWindow float64       `json:"settleWindow"`
+	PollInterval float64       `json:"pollInterval"`
+	Visible      lagQuantiles  `json:"visible"`
+	Syncs        int           `json:"syncs"`    // Sync activities while the load ran
+	MeanSync     float64       `json:"meanSync"` // their mean duration, seconds
+	Resolution   time.Duration `json:"-"`
+}
+
+type lagQuantiles struct {
+	P50 float64 `json:"p50"`
+	P99 float64 `json:"p99"`
+	Max float64 `json:"max"`
+}
+
+// sample is the target's watermark as read at one instant.
+type sample struct {
+	at time.Time
+	w  time.Time
+}
+
+// runLag restarts the worker with the default settle window and poll interval, starts
+// replication of the (empty) lag database, writes the steady load and measures each blob's lag.
+func (e *env) runLag(ctx context.Context, duration time.Duration) (lagResult, error) {
+	def := config.Default().Replication
+	cfg := e.stack.Config
+	cfg.Replication.SettleWindow, cfg.Replication.PollInterval = def.SettleWindow, def.PollInterval
+	if err := config.Write(e.stack.ConfigPath, cfg); err != nil {
+		return lagResult{}, fmt.Errorf("lag: %w", err)
+	}
+	if err := e.stack.StopWorker(); err != nil {
+		return lagResult{}, fmt.Errorf("lag: stop worker: %w", err)
+	}
+	if err := e.stack.StartWorker(ctx); err != nil {
+		return lagResult{}, fmt.Errorf("lag: start worker: %w", err)
+	}
+	res := lagResult{SettleWindow: def.SettleWindow.Seconds(), PollInterval: def.PollInterval.Seconds(), Resolution: lagPoll}
+	run, err := e.startReplicate(ctx, lagDatabase)
+	if err != nil {
+		return res, fmt.Errorf("lag: %w", err)
+	}
+	defer e.stopWorkflow(run)
+	if _, err := e.waitStatus(ctx, run.GetID(), 2*time.Minute, func(st workflows.Status) bool {
+		return st.State == workflows.StateReplicating
+	}); err != nil {
+		return res, fmt.Errorf("lag: replication did not start: %w\nworker log:\n%s", err, e.workerLogTail())
+	}
+	src, err := e.store(e.src, e.bucket)
+	if err != nil {
+		return res, err
+	}
+	dst, err := e.store(e.dst, e.bucket)
+	if err != nil {
+		return res, err
+	}
+	samples, stopPolling := pollWatermark(ctx, dst)
+	written, err := workload.Run(ctx, e.srcS3, workload.Options{Bucket: e.bucket, Prefix: lagRoot + "/0001",
+		Writers: lagWriters, Rate: lagRate, Duration: duration, Size: func(*rand.Rand) int { return lagSize }})
+	if err != nil {
+		stopPolling()
+		return res, fmt.Errorf("lag: write load: %w", err)
+	}
+	res.BlobsPerSec = float64(written.Objects) / duration.Seconds()
+	source, err := src.List(ctx, lagRoot+"/")
+	if err != nil {
+		stopPolling()
+		return res, fmt.Errorf("lag: %w", err)
+	}
+	newest := time.Time{}
+	for _, o := range source.Objects {
+		newest = later(newest, o.LastModified)
+	}
+	// Wait for the watermark to pass the last write, then stop polling.
+	deadline := time.Now().Add(def.SettleWindow + def.PollInterval + time.Minute)
+	for {
+		if s := samples(); len(s) > 0 && !s[len(s)-1].w.Before(newest) {
+			break
+		}
+		if time.Now().After(deadline) {
+			stopPolling()
+			return res, fmt.Errorf("lag: %w: the watermark did not reach the last write (%s) within a minute", errTimeout, newest.Format(time.RFC3339Nano))
+		}
+		select {
+		case <-ctx.Done():
+			stopPolling()
+			return res, ctx.Err()
+		case <-time.After(lagPoll):
+		}
+	}
+	stopPolling()
+	if tl, err := e.readTimeline(ctx, run, time.Time{}, time.Now()); err == nil && tl.Syncs > 0 {
+		res.Syncs, res.MeanSync = tl.Syncs, tl.InSyncs/float64(tl.Syncs)
+	}
+	target, err := dst.List(ctx, lagRoot+"/")
+	if err != nil {
+		return res, fmt.Errorf("lag: %w", err)
+	}
+	watermarkLags, visibleLags := blobLags(source, target, samples())
+	res.Blobs = len(watermarkLags)
+	q := quantiles(watermarkLags)
+	res.P50, res.P99, res.Max = q.P50, q.P99, q.Max
+	res.Visible = quantiles(visibleLags)
+	return res, nil
+}
+
+// pollWatermark reads the target's watermark every lagPoll until stop is called, keeping a
+// sample each time it moved.
+func pollWatermark(ctx context.Context, dst *objectstore.Client) (samples func() []sample, stop func()) {
+	var mu sync.Mutex
+	var got []sample
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(lagPoll)
+		defer tick.Stop()
+		for {
+			w, found, err := replication.ReadWatermark(ctx, dst, lagDatabase)
+			at := time.Now()
+			if err == nil && found {
+				mu.Lock()
+				if len(got) == 0 || w.Time.After(got[len(got)-1].w) {
+					got = append(got, sample{at: at, w: w.Time})
+				}
+				mu.Unlock()
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	samples = func() []sample {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(got)
+	}
+	return samples, func() { cancel(); <-done }
+}
+
+// blobLags returns, per source blob, the seconds until the watermark passed it (from the
+// samples, which the poller keeps in time order with growing watermarks) and until its copy
+// appeared in the target (the target's LastModified; both stores run on this machine's clock).
+func blobLags(source, target objectstore.Listing, samples []sample) (watermark, visible []float64) {
+	copied := make(map[string]time.Time, len(target.Objects))
+	for _, o := range target.Objects {
+		copied[o.Key] = o.LastModified
+	}
+	for _, o := range source.Objects {
+		i := sort.Search(len(samples), func(i int) bool { return !samples[i].w.Before(o.LastModified) })
+		if i < len(samples) {
+			watermark = append(watermark, max(0, samples[i].at.Sub(o.LastModified).Seconds()))
+		}
+		if t, ok := copied[o.Key]; ok {
+			visible = append(visible, max(0, t.Sub(o.LastModified).Seconds()))
+		}
+	}
+	return watermark, visible
+}
+
+// quantiles returns p50, p99 and the maximum of xs (nearest rank).
+func quantiles(xs []float64) lagQuantiles {
+	if len(xs) == 0 {
+		return lagQuantiles{}
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	rank := func(p float64) float64 {
+		i := int(p*float64(len(s))+0.5) - 1
+		return s[min(max(i, 0), len(s)-1)]
+	}
+	return lagQuantiles{P50: rank(0.50), P99: rank(0.99), Max: s[len(s)-1]}
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}

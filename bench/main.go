@@ -1,0 +1,122 @@
+// Command bench is `make bench`: it measures bottomless-dr against its peers side by side, in
+// one run on this machine (DESIGN 9), prints a table and writes bench/results.json.
+//
+// Everything runs on loopback between two MinIO servers started by test/stack, with the
+// Temporal dev server and the real worker:
+//
+//   - Initial sync of N small blobs (default 10,000 x 64 KiB) and of a few large ones (8 x 256
+//     MiB), seeded into the source first (not timed). Four contenders copy the same blobs, each
+//     into a target bucket of its own:
+//     "raw PUT ceiling": 32 goroutines PUT the same count and sizes from memory straight into
+//     the target (no reads, no checks): nothing that copies can beat it here.
+//     "rclone copy": rclone copy --transfers 32 --checkers 32, pinned and built from the
+//     module proxy.
+//     "bottomless-dr": the Replicate workflow run by the worker through Temporal, timed from
+//     ExecuteWorkflow until the status query shows the initial sync complete and nothing
+//     pending (settle_window 0, poll_interval 100ms).
+//     "bdr in-process": replication.Sync called in this process with the Transfer the activity
+//     uses, the small run under the CPU profiler (bench/cpu.pprof): the copy engine without
+//     Temporal, so the row above minus this one is the cost of orchestration.
+//   - Steady lag: replication with the default settle window and poll interval while 8 writers
+//     add 200 blobs/s of 16 KiB. Per blob, the time from its source LastModified until the
+//     target's watermark passed it: what a failover at that instant would have kept.
+//
+// How to read the output: obj/s and MiB/s are higher-is-better. The ratios divide
+// bottomless-dr's rate by a peer's and stand next to DESIGN's targets with PASS or MISS. The
+// CPU table shows the CPU seconds each process used during each run (a 2-core machine has 2
+// CPU-seconds per wall second): whoever uses most is where the time goes. The program
+// reports; a MISS never changes its exit status (it exits non-zero only when a run could not
+// be measured at all).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/bottomless-dr/bottomless-dr/config"
+)
+
+// options are the command-line flags.
+type options struct {
+	small       int
+	smallSize   sizeFlag
+	large       int
+	largeSize   sizeFlag
+	concurrency int
+	lagDuration time.Duration
+	inproc      bool
+	quick       bool
+	out         string
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// A second Ctrl-C ends the program at once; the first one cleans up.
+	go func() { <-ctx.Done(); stop() }()
+	o, err := parseFlags(os.Args[1:])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
+	if err := run(ctx, o); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func parseFlags(args []string) (options, error) {
+	o := options{smallSize: 64 << 10, largeSize: 256 << 20}
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.IntVar(&o.small, "small", 10000, "number of small blobs for the initial-sync run")
+	fs.Var(&o.smallSize, "small-size", "size of a small blob (64KiB)")
+	fs.IntVar(&o.large, "large", 8, "number of large blobs for the initial-sync run (0 skips it)")
+	fs.Var(&o.largeSize, "large-size", "size of a large blob (256MiB)")
+	fs.IntVar(&o.concurrency, "concurrency", 32, "parallel copies for every contender (bdr's replication.concurrency)")
+	fs.DurationVar(&o.lagDuration, "lag-duration", 60*time.Second, "how long the steady-lag write load runs (0 skips it)")
+	fs.BoolVar(&o.inproc, "inproc", true, "also run replication.Sync in this process under the CPU profiler")
+	fs.BoolVar(&o.quick, "quick", false, "a short run: 1,000 small, 2 x 64 MiB large, 15 s lag (explicit flags still win)")
+	fs.StringVar(&o.out, "out", "", "where results.json and cpu.pprof go (default: the bench folder of this module)")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if o.quick {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if !set["small"] {
+			o.small = 1000
+		}
+		if !set["large"] {
+			o.large = 2
+		}
+		if !set["large-size"] {
+			o.largeSize = 64 << 20
+		}
+		if !set["lag-duration"] {
+			o.lagDuration = 15 * time.Second
+		}
+	}
+	if o.small < 1 || o.large < 0 || o.smallSize < 16 || o.largeSize < 16 || o.concurrency < 1 {
+		return o, errors.New("-small and -concurrency must be >= 1, -large >= 0, sizes >= 16 bytes")
+	}
+	return o, nil
+}
+
+// sizeFlag is a byte size flag written as bdr.yaml writes sizes ("64KiB", "256MiB").
+type sizeFlag int64
+
+func (s *sizeFlag) String() string { return config.ByteSize(*s).String() }
+
+func (s *sizeFlag) Set(v string) error {
+	b, err := config.ParseByteSize(v)
+	if err != nil {
+		return err
+	}
+	*s = sizeFlag(b)
+	return nil
+}

@@ -1,0 +1,256 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// runResult is one contender's initial sync of one dataset.
+type runResult struct {
+	Name          string             `json:"name"`
+	Contender     string             `json:"contender"`
+	Objects       int                `json:"objects"`
+	Bytes         int64              `json:"bytes"`
+	Seconds       float64            `json:"seconds"`
+	ObjectsPerSec float64            `json:"objectsPerSec"`
+	MiBPerSec     float64            `json:"mibPerSec"`
+	CPUSeconds    map[string]float64 `json:"cpuSeconds,omitempty"`
+	Temporal      *timeline          `json:"temporal,omitempty"` // bottomless-dr only
+	Error         string             `json:"error,omitempty"`
+}
+
+func (r *runResult) setRate(elapsed time.Duration) {
+	r.Seconds = elapsed.Seconds()
+	r.ObjectsPerSec = float64(r.Objects) / r.Seconds
+	r.MiBPerSec = float64(r.Bytes) / (1 << 20) / r.Seconds
+}
+
+// target is one of DESIGN's goals next to what was measured.
+type target struct {
+	Name     string  `json:"name"`
+	Want     string  `json:"want"`
+	Measured float64 `json:"measured"`
+	Pass     bool    `json:"pass"`
+	Missing  bool    `json:"missing,omitempty"` // a run it needs failed
+}
+
+// report is results.json.
+type report struct {
+	Date    string `json:"date"`
+	Machine struct {
+		Cores int    `json:"cores"`
+		Go    string `json:"go"`
+		CPU   string `json:"cpu,omitempty"`
+		OS    string `json:"os"`
+	} `json:"machine"`
+	Params struct {
+		Quick       bool   `json:"quick"`
+		Concurrency int    `json:"concurrency"`
+		Rclone      string `json:"rclone"`
+	} `json:"params"`
+	Runs     []runResult                   `json:"runs"`
+	Ratios   map[string]map[string]float64 `json:"ratios"`
+	Lag      *lagResult                    `json:"lag,omitempty"`
+	LagError string                        `json:"lagError,omitempty"`
+	Targets  []target                      `json:"targets"`
+	PprofTop string                        `json:"pprofTop,omitempty"`
+}
+
+func newReport(o options) *report {
+	r := &report{Date: time.Now().UTC().Format(time.RFC3339), Ratios: map[string]map[string]float64{}}
+	r.Machine.Cores, r.Machine.Go, r.Machine.CPU = runtime.NumCPU(), runtime.Version(), cpuModel()
+	r.Machine.OS = runtime.GOOS + "/" + runtime.GOARCH
+	r.Params.Quick, r.Params.Concurrency, r.Params.Rclone = o.quick, o.concurrency, rcloneModule
+	return r
+}
+
+func (r *report) add(run runResult) { r.Runs = append(r.Runs, run) }
+
+func (r *report) run(set, contender string) *runResult {
+	for i := range r.Runs {
+		if r.Runs[i].Name == "initial-sync-"+set && r.Runs[i].Contender == contender && r.Runs[i].Error == "" {
+			return &r.Runs[i]
+		}
+	}
+	return nil
+}
+
+func (r *report) failed() int {
+	n := 0
+	for _, run := range r.Runs {
+		if run.Error != "" {
+			n++
+		}
+	}
+	if r.LagError != "" {
+		n++
+	}
+	return n
+}
+
+// finish computes the ratios (bottomless-dr's rate over the other's) and judges the targets.
+func (r *report) finish() {
+	goals := map[string]map[string]float64{
+		"small": {"bdr/rclone": 1.2, "bdr/raw": 0.8},
+		"large": {"bdr/rclone": 1.0, "bdr/raw": 0.8},
+	}
+	for _, set := range []string{"small", "large"} {
+		bdr := r.run(set, contenderBdr)
+		ratios := map[string]float64{}
+		for _, peer := range []struct{ key, contender string }{
+			{"bdr/rclone", contenderRclone}, {"bdr/raw", contenderRaw}, {"bdr/inprocess", contenderInproc},
+		} {
+			other := r.run(set, peer.contender)
+			if bdr != nil && other != nil {
+				ratios[peer.key] = other.Seconds / bdr.Seconds
+			}
+		}
+		if len(ratios) > 0 {
+			r.Ratios[set] = ratios
+		}
+		if r.run(set, contenderBdr) == nil && r.run(set, contenderRaw) == nil {
+			continue // the set did not run
+		}
+		for _, key := range []string{"bdr/rclone", "bdr/raw"} {
+			want := goals[set][key]
+			got, ok := ratios[key]
+			r.Targets = append(r.Targets, target{Name: set + " " + key, Want: fmt.Sprintf(">= %.1fx", want),
+				Measured: got, Pass: ok && got >= want, Missing: !ok})
+		}
+	}
+	if r.Lag != nil {
+		limit := r.Lag.SettleWindow + 1
+		r.Targets = append(r.Targets, target{Name: "lag p99 (s)", Want: fmt.Sprintf("<= %.0fs (settle window + 1s)", limit),
+			Measured: r.Lag.P99, Pass: r.Lag.P99 <= limit})
+	}
+}
+
+// print writes the human-readable report.
+func (r *report) print(out io.Writer) {
+	fmt.Fprintf(out, "\nbottomless-dr bench  %s  %d cores (%s)  %s  concurrency %d\n\n",
+		r.Date, r.Machine.Cores, r.Machine.CPU, r.Machine.Go, r.Params.Concurrency)
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "run\tcontender\tobjects\tMiB\tseconds\tobj/s\tMiB/s\t")
+	for _, run := range r.Runs {
+		if run.Error != "" {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%.0f\tFAILED\t-\t-\t\n", run.Name, run.Contender, run.Objects, mib(run.Bytes))
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%.0f\t%.2f\t%.1f\t%.1f\t\n", run.Name, run.Contender, run.Objects,
+			mib(run.Bytes), run.Seconds, run.ObjectsPerSec, run.MiBPerSec)
+	}
+	_ = tw.Flush()
+
+	fmt.Fprintf(out, "\nratios (bottomless-dr's rate / the other's) and DESIGN 9's targets\n")
+	tw = tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	for _, t := range r.Targets {
+		verdict, measured := "MISS", fmt.Sprintf("%.2fx", t.Measured)
+		if t.Pass {
+			verdict = "PASS"
+		}
+		if t.Missing {
+			verdict, measured = "n/a", "-"
+		}
+		if strings.HasPrefix(t.Name, "lag") {
+			measured = fmt.Sprintf("%.2fs", t.Measured)
+		}
+		fmt.Fprintf(tw, "  %s\t%s\ttarget %s\t%s\n", t.Name, measured, t.Want, verdict)
+	}
+	_ = tw.Flush()
+	for _, set := range []string{"small", "large"} {
+		if v, ok := r.Ratios[set]["bdr/inprocess"]; ok {
+			fmt.Fprintf(out, "  %s bdr/inprocess %.2fx: the Temporal path's rate over the same Sync run in this process\n", set, v)
+		}
+	}
+	for _, run := range r.Runs {
+		if t := run.Temporal; t != nil {
+			fmt.Fprintf(out, "  %s bottomless-dr in Temporal: %.2fs until the first Sync was scheduled, %d Sync call(s) %.2fs"+
+				" (the first, which checks the target before each copy, %.2fs), %.2fs from the last Sync to the status showing it\n",
+				strings.TrimPrefix(run.Name, "initial-sync-"), t.UntilFirstSync, t.Syncs, t.InSyncs, t.FirstSync, t.AfterLastSync)
+		}
+	}
+
+	if r.Lag != nil {
+		l := r.Lag
+		fmt.Fprintf(out, "\nsteady lag: %d blobs at %.0f blobs/s x %d KiB, settle_window %.0fs, poll_interval %.0fs (sampled every %s)\n",
+			l.Blobs, l.BlobsPerSec, lagSize>>10, l.SettleWindow, l.PollInterval, l.Resolution)
+		fmt.Fprintf(out, "  until the watermark passed it   p50 %.2fs  p99 %.2fs  max %.2fs\n", l.P50, l.P99, l.Max)
+		fmt.Fprintf(out, "  until its copy was in the target p50 %.2fs  p99 %.2fs  max %.2fs\n", l.Visible.P50, l.Visible.P99, l.Visible.Max)
+		fmt.Fprintf(out, "  %d Sync calls, %.2fs each on average, then poll_interval %.0fs before the next\n", l.Syncs, l.MeanSync, l.PollInterval)
+	} else if r.LagError != "" {
+		fmt.Fprintf(out, "\nsteady lag: FAILED: %s\n", r.LagError)
+	}
+
+	fmt.Fprintf(out, "\nwhere the time goes: CPU seconds per process during each run (%d cores = %d CPU-s per wall second)\n",
+		r.Machine.Cores, r.Machine.Cores)
+	tw = tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "run\tcontender\twall s\t%s\t\n", strings.Join(cpuProcesses, "\t"))
+	for _, run := range r.Runs {
+		fmt.Fprintf(tw, "%s\t%s\t%.1f\t", run.Name, run.Contender, run.Seconds)
+		for _, p := range cpuProcesses {
+			if v, ok := run.CPUSeconds[p]; ok {
+				fmt.Fprintf(tw, "%.1f\t", v)
+			} else {
+				fmt.Fprint(tw, "-\t")
+			}
+		}
+		fmt.Fprintln(tw)
+	}
+	_ = tw.Flush()
+
+	if r.PprofTop != "" {
+		fmt.Fprintf(out, "\nbdr in-process small sync, CPU profile of this process (bench/cpu.pprof), top 15:\n%s\n", r.PprofTop)
+	}
+	for _, run := range r.Runs {
+		if run.Error != "" {
+			fmt.Fprintf(out, "\n%s / %s failed: %s\n", run.Name, run.Contender, run.Error)
+		}
+	}
+}
+
+// write writes results.json.
+func (r *report) write(path string) error {
+	data, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fmt.Errorf("results: %w", err)
+	}
+	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
+		return fmt.Errorf("results: %w", err)
+	}
+	return nil
+}
+
+// pprofTop returns `go tool pprof -top -nodecount=15` of a CPU profile, or why it could not.
+func pprofTop(ctx context.Context, profile string) string {
+	if _, err := os.Stat(profile); err != nil {
+		return ""
+	}
+	out, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-nodecount=15", profile).CombinedOutput()
+	if err != nil {
+		return fmt.Sprintf("go tool pprof: %v\n%s", err, out)
+	}
+	return strings.TrimRight(string(out), "\n")
+}
+
+func cpuModel() string {
+	data, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if name, ok := strings.CutPrefix(line, "model name"); ok {
+			return strings.TrimSpace(strings.TrimLeft(name, " \t:"))
+		}
+	}
+	return ""
+}
+
+func mib(n int64) float64 { return float64(n) / (1 << 20) }

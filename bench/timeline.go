@@ -1,0 +1,69 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+)
+
+// timeline splits a bottomless-dr run into what Temporal's history shows: from the start until
+// the first Sync was scheduled, the Sync activities themselves (scheduled to completed), and
+// the rest (between syncs, and until the status query saw the result). Copying happens only
+// inside the syncs; everything else is orchestration.
+type timeline struct {
+	Syncs            int     `json:"syncs"`
+	UntilFirstSync   float64 `json:"untilFirstSync"` // seconds from workflow start to the first Sync scheduled
+	InSyncs          float64 `json:"inSyncs"`        // seconds inside Sync activities, summed
+	FirstSync        float64 `json:"firstSync"`      // seconds of the first Sync (it checks the target before each copy)
+	AfterLastSync    float64 `json:"afterLastSync"`  // seconds from the last Sync's completion until the status showed it
+	WorkflowStartLag float64 `json:"workflowStartLag"`
+}
+
+// readTimeline reads a run's history. started is when the benchmark called ExecuteWorkflow and
+// seen when its status query saw the sync complete.
+func (e *env) readTimeline(ctx context.Context, run client.WorkflowRun, started, seen time.Time) (*timeline, error) {
+	it := e.tc.GetWorkflowHistory(ctx, run.GetID(), run.GetRunID(), false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	t := &timeline{}
+	var wfStart, lastSyncEnd time.Time
+	scheduled := map[int64]time.Time{} // Sync activities by scheduled event ID
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			return nil, fmt.Errorf("history of %s: %w", run.GetID(), err)
+		}
+		at := ev.GetEventTime().AsTime()
+		switch ev.GetEventType() {
+		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+			wfStart = at
+		case enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+			if ev.GetActivityTaskScheduledEventAttributes().GetActivityType().GetName() == "Sync" {
+				if len(scheduled) == 0 {
+					t.UntilFirstSync = at.Sub(wfStart).Seconds()
+				}
+				scheduled[ev.GetEventId()] = at
+			}
+		case enumspb.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+			from, ok := scheduled[ev.GetActivityTaskCompletedEventAttributes().GetScheduledEventId()]
+			if !ok || at.After(seen) {
+				continue // not a Sync, or one that completed after the run was timed
+			}
+			d := at.Sub(from).Seconds()
+			if t.Syncs == 0 {
+				t.FirstSync = d
+			}
+			t.Syncs++
+			t.InSyncs += d
+			lastSyncEnd = at
+		}
+	}
+	if !wfStart.IsZero() && !started.IsZero() {
+		t.WorkflowStartLag = wfStart.Sub(started).Seconds()
+	}
+	if !lastSyncEnd.IsZero() {
+		t.AfterLastSync = seen.Sub(lastSyncEnd).Seconds()
+	}
+	return t, nil
+}
