@@ -29,6 +29,27 @@ type plannedRole struct {
 	grants []grant
 }
 
+// planGrants parses and validates the SHOW GRANTS lines of one grantee (field names it in
+// errors); every grant must be to that grantee (owned), or the snapshot was tampered with.
+func planGrants(op, field string, lines []string, grantee string, owned func(grant) bool) ([]grant, error) {
+	var grants []grant
+	for j, line := range lines {
+		gf := fmt.Sprintf("%s.grants[%d]", field, j)
+		g, err := parseGrant(line)
+		if err != nil {
+			return nil, invalidf(op, gf, "%v", err)
+		}
+		if err := g.validate(op, gf); err != nil {
+			return nil, err
+		}
+		if !owned(g) {
+			return nil, invalidf(op, gf, "grants to another grantee than %s", grantee)
+		}
+		grants = append(grants, g)
+	}
+	return grants, nil
+}
+
 // plan validates s completely, so that ApplySecurity fails before it changes anything.
 func (c *Client) plan(s Security) ([]plannedUser, []plannedRole, error) {
 	const op = "apply security"
@@ -41,21 +62,13 @@ func (c *Client) plan(s Security) ([]plannedUser, []plannedRole, error) {
 		if err := checkHost(op, field+".host", u.Host); err != nil {
 			return nil, nil, err
 		}
-		p := plannedUser{User: u}
-		for j, line := range u.Grants {
-			gf := fmt.Sprintf("%s.grants[%d]", field, j)
-			g, err := parseGrant(line)
-			if err != nil {
-				return nil, nil, invalidf(op, gf, "%v", err)
-			}
-			if err := g.validate(op, gf); err != nil {
-				return nil, nil, err
-			}
-			if g.Role != "" || g.User != u.Name || g.Host != u.Host {
-				return nil, nil, invalidf(op, gf, "grants to another grantee than %s", account(u.Name, u.Host))
-			}
-			p.grants = append(p.grants, g)
+		grants, err := planGrants(op, field, u.Grants, account(u.Name, u.Host), func(g grant) bool {
+			return g.Role == "" && g.User == u.Name && g.Host == u.Host
+		})
+		if err != nil {
+			return nil, nil, err
 		}
+		p := plannedUser{User: u, grants: grants}
 		for j, gname := range u.Groups {
 			if err := checkPrincipal(op, fmt.Sprintf("%s.groups[%d]", field, j), "group", gname); err != nil {
 				return nil, nil, err
@@ -69,22 +82,11 @@ func (c *Client) plan(s Security) ([]plannedUser, []plannedRole, error) {
 		if err := checkPrincipal(op, field+".name", "role", r.Name); err != nil {
 			return nil, nil, err
 		}
-		p := plannedRole{Role: r}
-		for j, line := range r.Grants {
-			gf := fmt.Sprintf("%s.grants[%d]", field, j)
-			g, err := parseGrant(line)
-			if err != nil {
-				return nil, nil, invalidf(op, gf, "%v", err)
-			}
-			if err := g.validate(op, gf); err != nil {
-				return nil, nil, err
-			}
-			if g.Role != r.Name {
-				return nil, nil, invalidf(op, gf, "grants to another grantee than role %s", quoteString(r.Name))
-			}
-			p.grants = append(p.grants, g)
+		grants, err := planGrants(op, field, r.Grants, "role "+quoteString(r.Name), func(g grant) bool { return g.Role == r.Name })
+		if err != nil {
+			return nil, nil, err
 		}
-		roles = append(roles, p)
+		roles = append(roles, plannedRole{Role: r, grants: grants})
 	}
 	for i, g := range s.Groups {
 		field := fmt.Sprintf("groups[%d]", i)
