@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -124,5 +123,3 @@ func responseDate(md middleware.Metadata) time.Time {
 	}
 	return t.UTC()
 }
-
-func urlPathEscape(s string) string { return url.PathEscape(s) }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -139,7 +140,7 @@ func (c *Client) CopyWithin(ctx context.Context, srcKey, dstKey string, meta map
 func escapeCopySource(key string) string {
 	parts := strings.Split(key, "/")
 	for i, p := range parts {
-		parts[i] = urlPathEscape(p)
+		parts[i] = url.PathEscape(p)
 	}
 	return strings.Join(parts, "/")
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -357,7 +358,7 @@ func (s *syncer) checkpoint(ctx context.Context) error {
 	p := Progress{Watermark: next.Time, CopiedObjects: s.copied, CopiedBytes: s.copiedBytes,
 		SkippedObjects: s.skipped, Eligible: s.window.Len()}
 	s.mu.Unlock()
-	if !next.Time.After(s.state.Time) && equalKeys(next.Ahead, s.state.Ahead) {
+	if !next.Time.After(s.state.Time) && slices.Equal(next.Ahead, s.state.Ahead) {
 		return nil
 	}
 	next.WrittenAt = time.Now().UTC()
@@ -419,18 +420,6 @@ func (s *syncer) ahead(t time.Time) []string {
 		keys = append(keys, c.key)
 	}
 	return keys
-}
-
-func equalKeys(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // clearPrefix deletes every blob under prefix.

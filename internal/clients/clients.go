@@ -15,16 +15,16 @@ import (
 
 // Stores returns one object-store client per configured region, keyed by region name.
 func Stores(cfg *config.Config) (map[string]*objectstore.Client, error) {
+	creds, err := StoreCredentials(cfg)
+	if err != nil {
+		return nil, err
+	}
 	stores := make(map[string]*objectstore.Client, len(cfg.Regions))
 	for _, name := range cfg.RegionNames() {
-		os_ := cfg.Regions[name].ObjectStore
-		creds, err := os_.ResolveCredentials(os.Getenv)
-		if err != nil {
-			return nil, fmt.Errorf("regions.%s.object_store: %w", name, err)
-		}
+		o := cfg.Regions[name].ObjectStore
 		c, err := objectstore.New(objectstore.Options{
-			Endpoint: os_.Endpoint, Region: os_.Region, Bucket: os_.Bucket, PathStyle: os_.PathStyle,
-			AccessKeyID: creds.AccessKeyID, SecretAccessKey: creds.SecretAccessKey,
+			Endpoint: o.Endpoint, Region: o.Region, Bucket: o.Bucket, PathStyle: o.PathStyle,
+			AccessKeyID: creds[name].AccessKeyID, SecretAccessKey: creds[name].SecretAccessKey,
 			MaxConns: cfg.Replication.Concurrency,
 		})
 		if err != nil {

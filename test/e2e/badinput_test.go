@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"go.temporal.io/sdk/client"
-
 	"github.com/bottomless-dr/bottomless-dr/config"
 	"github.com/bottomless-dr/bottomless-dr/test/stack"
 	"github.com/bottomless-dr/bottomless-dr/workflows"
@@ -33,7 +31,7 @@ func TestBadInput(t *testing.T) {
 	}
 	tc := temporalClient(t, s)
 	dst := store(t, s.MinIO["secondary"])
-	if _, err := workloadOne(ctx, s); err != nil {
+	if err := putOne(ctx, s); err != nil {
 		t.Fatal(err)
 	}
 	cases := []struct {
@@ -90,11 +88,10 @@ func TestBadInput(t *testing.T) {
 	if _, err := tc.DescribeWorkflowExecution(ctx, workflows.ReplicateID("nope", "primary", "secondary"), ""); err == nil {
 		t.Error("bdr started a workflow for an unknown database")
 	}
-	var _ client.Client = tc
 }
 
-func workloadOne(ctx context.Context, s *stack.Stack) (int, error) {
-	c := s3Client(s.MinIO["primary"])
-	_, err := c.PutObject(ctx, putInput(rootPath+"/0001/w00/00000000", []byte("one blob")))
-	return 1, err
+// putOne writes one blob into the primary, so a replication that wrongly started would copy it.
+func putOne(ctx context.Context, s *stack.Stack) error {
+	_, err := s.MinIO["primary"].S3().PutObject(ctx, putInput(rootPath+"/0001/w00/00000000", []byte("one blob")))
+	return err
 }

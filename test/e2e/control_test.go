@@ -30,7 +30,7 @@ func TestControlThroughTemporalCLIAndBdr(t *testing.T) {
 		t.Errorf("second start: %v, want an 'already running' error", err)
 	}
 	write := func(seqWriter int) {
-		if _, err := workload.Run(ctx, s3Client(s.MinIO["primary"]), workload.Options{Bucket: bucket,
+		if _, err := workload.Run(ctx, s.MinIO["primary"].S3(), workload.Options{Bucket: bucket,
 			Prefix: rootPath + "/0001", Writers: 1, PerWriter: 20, Seed: uint64(seqWriter)}); err != nil {
 			t.Fatal(err)
 		}
@@ -66,7 +66,7 @@ func TestControlThroughTemporalCLIAndBdr(t *testing.T) {
 		return err == nil && strings.Contains(string(out), id), err
 	})
 	before, _ := listKeys(ctx, dst, rootPath+"/")
-	if _, err := workload.Run(ctx, s3Client(s.MinIO["primary"]), workload.Options{Bucket: bucket,
+	if _, err := workload.Run(ctx, s.MinIO["primary"].S3(), workload.Options{Bucket: bucket,
 		Prefix: rootPath + "/0002", Writers: 1, PerWriter: 10}); err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func TestControlThroughTemporalCLIAndBdr(t *testing.T) {
 	}
 
 	// Drain through bdr: everything written so far is in, then replication is paused.
-	if _, err := workload.Run(ctx, s3Client(s.MinIO["primary"]), workload.Options{Bucket: bucket,
+	if _, err := workload.Run(ctx, s.MinIO["primary"].S3(), workload.Options{Bucket: bucket,
 		Prefix: rootPath + "/0003", Writers: 2, PerWriter: 10}); err != nil {
 		t.Fatal(err)
 	}

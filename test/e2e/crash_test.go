@@ -28,7 +28,7 @@ func TestWorkerCrashDuringInitialSync(t *testing.T) {
 		t.Fatal(err)
 	}
 	src, dst := store(t, s.MinIO["primary"]), store(t, s.MinIO["secondary"])
-	res, err := workload.Run(ctx, s3Client(s.MinIO["primary"]), workload.Options{Bucket: bucket,
+	res, err := workload.Run(ctx, s.MinIO["primary"].S3(), workload.Options{Bucket: bucket,
 		Prefix: rootPath + "/0001", Writers: 8, PerWriter: 625,
 		Size: func(r *rand.Rand) int { return 512 + r.IntN(1536) }})
 	if err != nil {
@@ -63,7 +63,7 @@ func TestWorkerCrashDuringInitialSync(t *testing.T) {
 	if n != 5000 {
 		t.Errorf("%d blobs in the target after the crashes, want 5000", n)
 	}
-	versions := countVersions(t, ctx, s3Client(s.MinIO["secondary"]), rootPath+"/")
+	versions := countVersions(t, ctx, s.MinIO["secondary"].S3(), rootPath+"/")
 	copiedTwice := 0
 	for key, v := range versions {
 		if v != 1 {

@@ -211,8 +211,6 @@ func assertNoSecrets(t *testing.T, s *stack.Stack, text, where string) {
 	}
 }
 
-func s3Client(m *stack.MinIO) *s3.Client { return m.S3() }
-
 func enableVersioning(ctx context.Context, m *stack.MinIO) error {
 	_, err := m.S3().PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{Bucket: aws.String(bucket),
 		VersioningConfiguration: &s3types.VersioningConfiguration{Status: s3types.BucketVersioningStatusEnabled}})

@@ -22,7 +22,7 @@ func TestSlowMultipartHoldsWatermark(t *testing.T) {
 	ctx := context.Background()
 	s := newStack(t, nil)
 	src, dst := store(t, s.MinIO["primary"]), store(t, s.MinIO["secondary"])
-	c := s3Client(s.MinIO["primary"])
+	c := s.MinIO["primary"].S3()
 	tc := temporalClient(t, s)
 	run := startReplicate(t, s, tc, db)
 	put := func(key string, data []byte) {

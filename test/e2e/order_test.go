@@ -52,7 +52,7 @@ func TestOrderUnderLoad(t *testing.T) {
 	defer stopLoad()
 	loadDone := make(chan error, 1)
 	go func() {
-		_, err := workload.Run(loadCtx, s3Client(s.MinIO["primary"]), workload.Options{
+		_, err := workload.Run(loadCtx, s.MinIO["primary"].S3(), workload.Options{
 			Bucket: bucket, Prefix: rootPath + "/0001", Writers: 8, Duration: 30 * time.Second,
 			Rate: 10, Size: loadSizes, LockEvery: 50, Seed: 7})
 		loadDone <- err

@@ -33,7 +33,7 @@ func TestReplicateInitialSyncAndStatus(t *testing.T) {
 		c.Telemetry.OTLPEndpoint = otlpEndpoint
 	})
 	src, dst := store(t, s.MinIO["primary"]), store(t, s.MinIO["secondary"])
-	res, err := workload.Run(ctx, s3Client(s.MinIO["primary"]), workload.Options{
+	res, err := workload.Run(ctx, s.MinIO["primary"].S3(), workload.Options{
 		Bucket: bucket, Prefix: rootPath + "/0001", Writers: 4, Duration: 2 * time.Second, LockEvery: 10,
 		Size: func(r *rand.Rand) int { return 1<<10 + r.IntN(16<<10) }})
 	if err != nil {

@@ -27,7 +27,7 @@ func TestStrictOrderIsAPrefixAtEveryInstant(t *testing.T) {
 	run := startReplicate(t, s, tc, db)
 	loadDone := make(chan error, 1)
 	go func() {
-		_, err := workload.Run(ctx, s3Client(s.MinIO["primary"]), workload.Options{Bucket: bucket,
+		_, err := workload.Run(ctx, s.MinIO["primary"].S3(), workload.Options{Bucket: bucket,
 			Prefix: rootPath + "/0001", Writers: 4, Duration: 10 * time.Second, Rate: 20,
 			Size: func(r *rand.Rand) int { return 1<<10 + r.IntN(32<<10) }})
 		loadDone <- err

@@ -1,11 +1,8 @@
 package stack
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
-	"fmt"
 	"io"
 	"strconv"
 	"strings"
@@ -14,7 +11,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
 func randomHex(n int) string {
@@ -34,19 +30,6 @@ func (m *MinIO) S3() *s3.Client {
 		UsePathStyle: true,
 		Credentials:  credentials.NewStaticCredentialsProvider(m.AccessKey, m.SecretKey, ""),
 	})
-}
-
-type admin struct{ c *s3.Client }
-
-func (m *MinIO) admin(context.Context) admin { return admin{m.S3()} }
-
-func (a admin) makeBucket(ctx context.Context, name string) error {
-	_, err := a.c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(name)})
-	var owned *types.BucketAlreadyOwnedByYou
-	if err != nil && !errors.As(err, &owned) {
-		return fmt.Errorf("make bucket %s: %w", name, err)
-	}
-	return nil
 }
 
 // sumMetric adds the values of a Prometheus text-format metric over the lines that carry any
