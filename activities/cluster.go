@@ -82,6 +82,7 @@ type MilestoneCreated struct {
 // time back. Running it again with the same name moves the milestone to now, as SingleStore
 // does for a reused name: the record written afterwards carries the final time.
 func (c *Cluster) CreateMilestone(ctx context.Context, in CreateMilestoneInput) (MilestoneCreated, error) {
+	defer heartbeatEverySecond(ctx, noDetails)()
 	if _, err := c.cfg.Database(in.Database); err != nil {
 		return MilestoneCreated{}, invalid(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -23,6 +24,7 @@ type RegionDatabase struct {
 
 // Health checks that the region's database cluster answers.
 func (c *Cluster) Health(ctx context.Context, in RegionDatabase) error {
+	defer heartbeatEverySecond(ctx, noDetails)()
 	conn, err := c.client(ctx, in.Region)
 	if err != nil {
 		return err
@@ -34,6 +36,11 @@ func (c *Cluster) Health(ctx context.Context, in RegionDatabase) error {
 // milestone is made and its storage lock is released (DESIGN 6). It is idempotent: a
 // database that is not attached there is already detached.
 func (c *Cluster) Detach(ctx context.Context, in RegionDatabase) error {
+	defer heartbeatEverySecond(ctx, noDetails)()
+	return c.detach(ctx, in)
+}
+
+func (c *Cluster) detach(ctx context.Context, in RegionDatabase) error {
 	conn, attached, err := c.attached(ctx, in)
 	if err != nil || !attached {
 		return err
@@ -41,11 +48,20 @@ func (c *Cluster) Detach(ctx context.Context, in RegionDatabase) error {
 	return conn.Detach(ctx, in.Database, false)
 }
 
-// Attach attaches the database in the region from that region's bucket, at latest. The
-// location and credentials come from the worker's configuration, never from the input. It is
-// idempotent: a database already attached there is left as it is.
-func (c *Cluster) Attach(ctx context.Context, in RegionDatabase) error {
-	conn, attached, err := c.attached(ctx, in)
+// AttachInput names a database to attach in a region, at latest or at a milestone or time.
+type AttachInput struct {
+	RegionDatabase
+	AtMilestone string    `json:"atMilestone,omitempty"`
+	AtTime      time.Time `json:"atTime,omitzero"`
+}
+
+// Attach attaches the database in the region from that region's bucket, at latest unless a
+// milestone or a time is given. The location and credentials come from the worker's
+// configuration, never from the input. It is idempotent: a database already attached there is
+// left as it is.
+func (c *Cluster) Attach(ctx context.Context, in AttachInput) error {
+	defer heartbeatEverySecond(ctx, noDetails)()
+	conn, attached, err := c.attached(ctx, in.RegionDatabase)
 	if err != nil || attached {
 		return err
 	}
@@ -61,7 +77,7 @@ func (c *Cluster) Attach(ctx context.Context, in RegionDatabase) error {
 	err = conn.Attach(ctx, database.AttachSpec{
 		Database: in.Database, Bucket: store.Bucket, Path: db.RootPath,
 		Store: database.StoreConfig{Region: store.Region, EndpointURL: store.Endpoint, ForcePathStyle: store.PathStyle},
-		Creds: creds,
+		Creds: creds, AtMilestone: in.AtMilestone, AtTime: in.AtTime,
 	})
 	if database.IsInvalid(err) {
 		return invalid(err)
@@ -102,6 +118,7 @@ type QueryResult = database.QueryResult
 // Validate runs the read-only validation queries against the region's database; a query
 // that is not read-only is refused before anything runs.
 func (c *Cluster) Validate(ctx context.Context, in ValidateInput) ([]QueryResult, error) {
+	defer heartbeatEverySecond(ctx, noDetails)()
 	conn, err := c.client(ctx, in.Region)
 	if err != nil {
 		return nil, err
@@ -136,6 +153,7 @@ func (r *Replicator) CompareAll(ctx context.Context, in CompareInput) (VerifyRep
 // so that the database can be attached there. Only call it once the owner of the locks is
 // fenced (detached) or declared lost (DESIGN 5.4). It returns the keys removed.
 func (r *Replicator) RemoveLocks(ctx context.Context, in RegionDatabase) ([]string, error) {
+	defer heartbeatEverySecond(ctx, noDetails)()
 	db, err := r.cfg.Database(in.Database)
 	if err != nil {
 		return nil, invalid(err)
@@ -150,7 +168,7 @@ func (r *Replicator) RemoveLocks(ctx context.Context, in RegionDatabase) ([]stri
 	}
 	var removed []string
 	for _, o := range l.Objects {
-		if replication.Excluded([]string{"*/storage_locks/*"}, o.Key) {
+		if isLock(o.Key) {
 			if err := store.Delete(ctx, o.Key); err != nil {
 				return removed, err
 			}
@@ -160,43 +178,100 @@ func (r *Replicator) RemoveLocks(ctx context.Context, in RegionDatabase) ([]stri
 	return removed, nil
 }
 
-// CurrentPrimary reads the recorded primary of a database from every region's bucket that
-// answers and returns the newest record; found is false when none was ever recorded.
+// CurrentPrimary reads the recorded primary of a database from every region's bucket at once
+// and returns the newest record; found is false when none was ever recorded. Every failover
+// records the primary in every bucket that answers, so a region that is still silent a moment
+// after another answered is left out rather than waited for: the failed region is exactly the
+// one that may not answer. It fails only when no bucket answers within fence_timeout.
 func (r *Replicator) CurrentPrimary(ctx context.Context, database string) (CurrentPrimaryResult, error) {
+	defer heartbeatEverySecond(ctx, noDetails)()
 	if _, err := r.cfg.Database(database); err != nil {
 		return CurrentPrimaryResult{}, invalid(err)
 	}
+	type answer struct {
+		region string
+		p      replication.Primary
+		found  bool
+		err    error
+	}
+	regions := r.cfg.RegionNames()
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.Failover.FenceTimeout)
+	defer cancel()
+	answers := make(chan answer, len(regions))
+	for _, region := range regions {
+		go func() {
+			p, found, err := replication.ReadPrimary(ctx, r.stores[region], database)
+			answers <- answer{region, p, found, err}
+		}()
+	}
 	var best CurrentPrimaryResult
 	var lastErr error
-	for _, region := range r.cfg.RegionNames() {
-		p, found, err := replication.ReadPrimary(ctx, r.stores[region], database)
-		if err != nil {
-			lastErr = err
+	var answeredRegions []string
+	var grace <-chan time.Time // starts at the first answer
+	for pending, answered := len(regions), 0; pending > 0; pending-- {
+		var a answer
+		select {
+		case a = <-answers:
+		case <-grace:
+			activity.GetLogger(ctx).Warn("primary record: regions left out", "silent", pending)
+			best.Silent = append(best.Silent, silentRegions(regions, best.Silent, answeredRegions)...)
+			return best, nil
+		}
+		if a.err != nil {
+			activity.GetLogger(ctx).Warn("primary record not read", "region", a.region, "error", a.err)
+			best.Silent = append(best.Silent, a.region)
+			lastErr = a.err
+			if answered == 0 && pending == 1 {
+				return CurrentPrimaryResult{}, lastErr
+			}
 			continue
 		}
-		if found && (!best.Found || p.Since.After(best.Primary.Since)) {
-			best = CurrentPrimaryResult{Primary: p, Found: true}
+		answeredRegions = append(answeredRegions, a.region)
+		if answered++; answered == 1 {
+			grace = time.After(primaryGrace)
 		}
-	}
-	if !best.Found && lastErr != nil {
-		return best, lastErr
+		if a.found && (!best.Found || a.p.Since.After(best.Primary.Since)) {
+			best = CurrentPrimaryResult{Primary: a.p, Found: true}
+		}
 	}
 	return best, nil
 }
 
-// CurrentPrimaryResult is the recorded primary, if any.
+// primaryGrace is how long CurrentPrimary waits for the other regions once one answered: a
+// healthy bucket answers a GET in milliseconds.
+const primaryGrace = time.Second
+
+// CurrentPrimaryResult is the recorded primary, if any, and the regions whose bucket did not
+// answer.
 type CurrentPrimaryResult struct {
 	Primary replication.Primary `json:"primary"`
 	Found   bool                `json:"found"`
+	Silent  []string            `json:"silent,omitempty"`
+}
+
+// silentRegions returns the regions neither answered nor already counted silent.
+func silentRegions(all, silent, answered []string) []string {
+	var out []string
+	for _, r := range all {
+		if !slices.Contains(silent, r) && !slices.Contains(answered, r) {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // RecordPrimary writes the primary record to every region's bucket and returns those regions.
 // A region whose bucket does not answer is skipped and left out of the result: the failed
 // region is exactly the one that may not answer.
 func (r *Replicator) RecordPrimary(ctx context.Context, p replication.Primary) ([]string, error) {
+	defer heartbeatEverySecond(ctx, noDetails)()
 	var recorded []string
 	for _, region := range r.cfg.RegionNames() {
-		if err := replication.WritePrimary(ctx, r.stores[region], p); err != nil {
+		// A failed region may not answer at all: it gets fence_timeout, not the SDK's retries.
+		regionCtx, cancel := context.WithTimeout(ctx, r.cfg.Failover.FenceTimeout)
+		err := replication.WritePrimary(regionCtx, r.stores[region], p)
+		cancel()
+		if err != nil {
 			activity.GetLogger(ctx).Warn("primary not recorded", "region", region, "error", err)
 			continue
 		}
@@ -217,6 +292,7 @@ type Control struct {
 // CheckRunning returns nil if the workflow is running, and a non-retryable error naming it
 // otherwise.
 func (c *Control) CheckRunning(ctx context.Context, workflowID string) error {
+	defer heartbeatEverySecond(ctx, noDetails)()
 	d, err := c.Temporal.DescribeWorkflowExecution(ctx, workflowID, "")
 	var notFound *serviceerror.NotFound
 	if errors.As(err, &notFound) {

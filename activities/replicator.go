@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -18,6 +19,11 @@ import (
 // Budget of one Sync call: it returns after this long so that the workflow sees progress,
 // can honour pause and drain, and keeps its history bounded.
 const syncBudget = 20 * time.Second
+
+// syncCheckpointEvery is how often a Sync call moves the watermark record while it copies.
+// The record is what a failover keeps, so the blobs of a batch count as replicated as their
+// prefix lands rather than when the whole batch has; a record is one small PUT.
+const syncCheckpointEvery = 250 * time.Millisecond
 
 // SyncRecorder receives every sync result, for metrics. nil is allowed.
 type SyncRecorder interface {
@@ -52,12 +58,17 @@ type PrepareInput struct {
 	Database string `json:"database"`
 	From     string `json:"from"`
 	To       string `json:"to"`
+	// FromMayFail skips the check of From's bucket: an unplanned failover runs because that
+	// region may be gone. Its name is still checked.
+	FromMayFail bool `json:"fromMayFail,omitempty"`
 }
 
 // PrepareResult carries the non-secret settings the workflow needs.
 type PrepareResult struct {
 	RootPath            string        `json:"rootPath"`
 	PollInterval        time.Duration `json:"pollInterval"`
+	Retention           time.Duration `json:"retention"`    // how far back an attach at a time can go
+	FenceTimeout        time.Duration `json:"fenceTimeout"` // how long a failed region is given to answer
 	SettleWindow        time.Duration `json:"settleWindow"`
 	AntiEntropyInterval time.Duration `json:"antiEntropyInterval"`
 }
@@ -66,6 +77,7 @@ type PrepareResult struct {
 // database and regions exist, they differ, and both buckets answer to their credentials.
 // Errors name the field; input errors are not retryable. It writes nothing.
 func (r *Replicator) Prepare(ctx context.Context, in PrepareInput) (PrepareResult, error) {
+	defer heartbeatEverySecond(ctx, noDetails)()
 	db, err := r.cfg.Database(in.Database)
 	if err != nil {
 		return PrepareResult{}, invalid(err)
@@ -75,13 +87,16 @@ func (r *Replicator) Prepare(ctx context.Context, in PrepareInput) (PrepareResul
 	}
 	for _, side := range []struct{ field, region string }{{"from", in.From}, {"to", in.To}} {
 		if _, err := r.cfg.Region(side.region); err != nil {
-			return PrepareResult{}, invalid(fmt.Errorf("%s: %w", side.field, err))
+			return PrepareResult{}, invalid(fmt.Errorf("%s: %s", side.field, strings.TrimPrefix(err.Error(), "region: ")))
+		}
+		if side.field == "from" && in.FromMayFail {
+			continue
 		}
 		if err := r.stores[side.region].Check(ctx); err != nil {
 			return PrepareResult{}, storeError(side.region, err)
 		}
 	}
-	return PrepareResult{RootPath: db.RootPath, PollInterval: r.cfg.Replication.PollInterval,
+	return PrepareResult{RootPath: db.RootPath, PollInterval: r.cfg.Replication.PollInterval, Retention: r.cfg.Failover.Retention, FenceTimeout: r.cfg.Failover.FenceTimeout,
 		SettleWindow: r.cfg.Replication.SettleWindow, AntiEntropyInterval: r.cfg.Replication.AntiEntropyInterval}, nil
 }
 
@@ -95,6 +110,9 @@ type SyncInput struct {
 	// Resume is set on the first sync of a run: the previous run may have stopped mid-batch,
 	// so blobs already in the target are checked and skipped rather than copied again.
 	Resume bool `json:"resume"`
+	// Wait delays the sync: the previous one's NextEligibleIn, shorter than a workflow timer
+	// can wait (see workflows.Replicate).
+	Wait time.Duration `json:"wait,omitempty"`
 }
 
 // SyncResult is replication.SyncResult: the watermark and counts after the sync.
@@ -109,9 +127,10 @@ type SyncProgress struct {
 	Eligible       int       `json:"eligible"`
 }
 
-// Sync copies the eligible source blobs beyond the watermark to the target, in write order,
-// for up to a fixed budget. It heartbeats every second and is idempotent: on a retry (or on
-// a run's first sync) it checks the target first and does not copy a blob twice.
+// Sync waits in.Wait, then copies the eligible source blobs beyond the watermark to the
+// target, in write order, for up to a fixed budget. It heartbeats every second (so a
+// cancellation ends the wait too) and is idempotent: on a retry (or on a run's first sync) it
+// checks the target first and does not copy a blob twice.
 func (r *Replicator) Sync(ctx context.Context, in SyncInput) (SyncResult, error) {
 	db, err := r.cfg.Database(in.Database)
 	if err != nil {
@@ -119,6 +138,9 @@ func (r *Replicator) Sync(ctx context.Context, in SyncInput) (SyncResult, error)
 	}
 	src, dst, copier, err := r.pair(in.From, in.To)
 	if err != nil {
+		return SyncResult{}, err
+	}
+	if err := refuseIntoPrimary(ctx, dst, in.Database, in.To); err != nil {
 		return SyncResult{}, err
 	}
 	rc := r.cfg.Replication
@@ -131,9 +153,9 @@ func (r *Replicator) Sync(ctx context.Context, in SyncInput) (SyncResult, error)
 		Database: in.Database, From: in.From, To: in.To, RootPath: db.RootPath,
 		Policy: replication.Policy{SettleWindow: rc.SettleWindow, BatchMaxObjects: rc.BatchMaxObjects,
 			BatchMaxBytes: int64(rc.BatchMaxBytes), Exclude: rc.Exclude, Strict: rc.Order == config.OrderStrict},
-		Concurrency: rc.Concurrency, Watermark: in.Watermark, Drain: in.Drain,
+		Concurrency: rc.Concurrency, Watermark: in.Watermark, Drain: in.Drain, Wait: in.Wait,
 		VerifyExisting: in.Resume || info.Attempt > 1,
-		Budget:         syncBudget, CheckpointEvery: time.Second,
+		Budget:         syncBudget, CheckpointEvery: syncCheckpointEvery,
 	}, func(p replication.Progress) {
 		latest.Store(&SyncProgress{Watermark: p.Watermark, CopiedObjects: p.CopiedObjects,
 			CopiedBytes: p.CopiedBytes, SkippedObjects: p.SkippedObjects, Eligible: p.Eligible})
@@ -142,12 +164,34 @@ func (r *Replicator) Sync(ctx context.Context, in SyncInput) (SyncResult, error)
 		if ctx.Err() != nil {
 			return res, ctx.Err()
 		}
-		return res, fmt.Errorf("sync %s %s->%s: %w", in.Database, in.From, in.To, err)
+		err = fmt.Errorf("sync %s %s->%s: %w", in.Database, in.From, in.To, err)
+		if !res.StoreTime.IsZero() {
+			// The source was listed before the failure: its newest write is still news for
+			// an unplanned failover's RPO, so it travels with the error.
+			err = temporal.NewApplicationErrorWithOptions(err.Error(), "SyncFailed",
+				temporal.ApplicationErrorOptions{Details: []any{res}})
+		}
+		return res, err
 	}
 	if r.recorder != nil {
 		r.recorder.RecordSync(ctx, in.Database, in.From, in.To, res)
 	}
 	return res, nil
+}
+
+// refuseIntoPrimary refuses to copy into the region recorded as the database's primary: after
+// a failover the old replication must never write the old primary's blobs into the new
+// primary's folder, whatever resumes it.
+func refuseIntoPrimary(ctx context.Context, dst *objectstore.Client, database, to string) error {
+	p, found, err := replication.ReadPrimary(ctx, dst, database)
+	if err != nil {
+		return fmt.Errorf("read the primary record of %s in %s: %w", database, to, err)
+	}
+	if found && p.Region == to {
+		return invalid(fmt.Errorf("to: %s is the primary of %s since %s (%s): replicating into it would overwrite the data it serves",
+			to, database, p.Since.UTC().Format(time.RFC3339), p.By))
+	}
+	return nil
 }
 
 // pair returns the stores and the copier between two regions.
@@ -181,6 +225,9 @@ func (r *Replicator) Verify(ctx context.Context, in VerifyInput) (VerifyReport, 
 	if err != nil {
 		return VerifyReport{}, err
 	}
+	if err := refuseIntoPrimary(ctx, dst, in.Database, in.To); err != nil {
+		return VerifyReport{}, err // its repairs would write into the primary
+	}
 	stopBeat := heartbeatEverySecond(ctx, func() any { return nil })
 	defer stopBeat()
 	report, err := replication.Verify(ctx, src, dst, copier, in.Database, db.RootPath, r.cfg.Replication.Exclude)
@@ -193,6 +240,7 @@ func (r *Replicator) Verify(ctx context.Context, in VerifyInput) (VerifyReport, 
 // RecordMilestone records a milestone in every region's bucket and returns those regions. It
 // is idempotent: the record is a whole object under a key made of the names.
 func (r *Replicator) RecordMilestone(ctx context.Context, m replication.Milestone) ([]string, error) {
+	defer heartbeatEverySecond(ctx, noDetails)()
 	if _, err := r.cfg.Database(m.Database); err != nil {
 		return nil, invalid(err)
 	}

@@ -17,7 +17,12 @@ type ApplyReport = database.ApplyReport
 // ReadSecurity reads the users, roles, groups and grants of the region's cluster. They are
 // cluster state, not in the bucket, and SingleStore does not replicate them (DESIGN 6).
 func (c *Cluster) ReadSecurity(ctx context.Context, in RegionDatabase) (Security, error) {
-	conn, err := c.client(ctx, in.Region)
+	defer heartbeatEverySecond(ctx, noDetails)()
+	return c.readSecurity(ctx, in.Region)
+}
+
+func (c *Cluster) readSecurity(ctx context.Context, region string) (Security, error) {
+	conn, err := c.client(ctx, region)
 	if err != nil {
 		return Security{}, err
 	}
@@ -34,6 +39,7 @@ type ApplySecurityInput struct {
 // A user's password comes from the configuration (security.passwords); a user without one is
 // created with an unusable password and reported as locked. It is idempotent.
 func (c *Cluster) ApplySecurity(ctx context.Context, in ApplySecurityInput) (ApplyReport, error) {
+	defer heartbeatEverySecond(ctx, noDetails)()
 	conn, err := c.client(ctx, in.Region)
 	if err != nil {
 		return ApplyReport{}, err
@@ -55,6 +61,7 @@ type SecurityRecord struct {
 // RecordSecurity writes the snapshot to every region's bucket under .bdr/<db>/security/, so a
 // failover can re-apply it even when the region it came from is gone. It is idempotent.
 func (r *Replicator) RecordSecurity(ctx context.Context, rec SecurityRecord) ([]string, error) {
+	defer heartbeatEverySecond(ctx, noDetails)()
 	if _, err := r.cfg.Database(rec.Database); err != nil {
 		return nil, invalid(err)
 	}

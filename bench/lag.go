@@ -30,17 +30,19 @@ const (
 // time from its source LastModified until the target's watermark passed it: what a failover
 // at that instant keeps. Visible lag is until the blob's copy was written in the target.
 type lagResult struct {
-	Blobs        int           `json:"blobs"`
-	BlobsPerSec  float64       `json:"blobsPerSec"`
-	P50          float64       `json:"p50"`
-	P99          float64       `json:"p99"`
-	Max          float64       `json:"max"`
-	SettleWindow float64       `json:"settleWindow"`
-	PollInterval float64       `json:"pollInterval"`
-	Visible      lagQuantiles  `json:"visible"`
-	Syncs        int           `json:"syncs"`    // Sync activities while the load ran
-	MeanSync     float64       `json:"meanSync"` // their mean duration, seconds
-	Resolution   time.Duration `json:"-"`
+	Blobs        int                `json:"blobs"`
+	BlobsPerSec  float64            `json:"blobsPerSec"`
+	P50          float64            `json:"p50"`
+	P99          float64            `json:"p99"`
+	Max          float64            `json:"max"`
+	SettleWindow float64            `json:"settleWindow"`
+	PollInterval float64            `json:"pollInterval"`
+	Visible      lagQuantiles       `json:"visible"`
+	Syncs        int                `json:"syncs"`       // Sync activities while the load ran
+	MeanSync     float64            `json:"meanSync"`    // their mean duration, seconds
+	MeanBetween  float64            `json:"meanBetween"` // mean seconds from a Sync's end to the next one's start
+	CPU          map[string]float64 `json:"cpu"`         // CPU seconds per process while the load ran
+	Resolution   time.Duration      `json:"-"`
 }
 
 type lagQuantiles struct {
@@ -89,6 +91,7 @@ func (e *env) runLag(ctx context.Context, duration time.Duration) (lagResult, er
 	if err != nil {
 		return res, err
 	}
+	cpuBefore := e.cpu()
 	samples, stopPolling := pollWatermark(ctx, dst)
 	written, err := workload.Run(ctx, e.srcS3, workload.Options{Bucket: e.bucket, Prefix: lagRoot + "/0001",
 		Writers: lagWriters, Rate: lagRate, Duration: duration, Size: func(*rand.Rand) int { return lagSize }})
@@ -124,8 +127,12 @@ func (e *env) runLag(ctx context.Context, duration time.Duration) (lagResult, er
 		}
 	}
 	stopPolling()
+	res.CPU = e.cpu().minus(cpuBefore)
 	if tl, err := e.readTimeline(ctx, run, time.Time{}, time.Now()); err == nil && tl.Syncs > 0 {
 		res.Syncs, res.MeanSync = tl.Syncs, tl.InSyncs/float64(tl.Syncs)
+		if tl.Syncs > 1 {
+			res.MeanBetween = tl.BetweenSyncs / float64(tl.Syncs-1)
+		}
 	}
 	target, err := dst.List(ctx, lagRoot+"/")
 	if err != nil {

@@ -184,7 +184,15 @@ func (r *report) print(out io.Writer) {
 			l.Blobs, l.BlobsPerSec, lagSize>>10, l.SettleWindow, l.PollInterval, l.Resolution)
 		fmt.Fprintf(out, "  until the watermark passed it   p50 %.2fs  p99 %.2fs  max %.2fs\n", l.P50, l.P99, l.Max)
 		fmt.Fprintf(out, "  until its copy was in the target p50 %.2fs  p99 %.2fs  max %.2fs\n", l.Visible.P50, l.Visible.P99, l.Visible.Max)
-		fmt.Fprintf(out, "  %d Sync calls, %.2fs each on average, then poll_interval %.0fs before the next\n", l.Syncs, l.MeanSync, l.PollInterval)
+		fmt.Fprintf(out, "  %d Sync calls, %.2fs each on average, %.3fs from one's end to the next one's start (poll_interval %.0fs at most)\n",
+			l.Syncs, l.MeanSync, l.MeanBetween, l.PollInterval)
+		fmt.Fprintf(out, "  CPU seconds while the load ran:")
+		for _, name := range cpuProcesses {
+			if v, ok := l.CPU[name]; ok {
+				fmt.Fprintf(out, " %s %.1f", name, v)
+			}
+		}
+		fmt.Fprintln(out)
 	} else if r.LagError != "" {
 		fmt.Fprintf(out, "\nsteady lag: FAILED: %s\n", r.LagError)
 	}

@@ -19,6 +19,7 @@ type timeline struct {
 	InSyncs          float64 `json:"inSyncs"`        // seconds inside Sync activities, summed
 	FirstSync        float64 `json:"firstSync"`      // seconds of the first Sync (it checks the target before each copy)
 	AfterLastSync    float64 `json:"afterLastSync"`  // seconds from the last Sync's completion until the status showed it
+	BetweenSyncs     float64 `json:"betweenSyncs"`   // seconds from a Sync's completion until the next was scheduled, summed
 	WorkflowStartLag float64 `json:"workflowStartLag"`
 }
 
@@ -42,6 +43,9 @@ func (e *env) readTimeline(ctx context.Context, run client.WorkflowRun, started,
 			if ev.GetActivityTaskScheduledEventAttributes().GetActivityType().GetName() == "Sync" {
 				if len(scheduled) == 0 {
 					t.UntilFirstSync = at.Sub(wfStart).Seconds()
+				}
+				if !lastSyncEnd.IsZero() && !at.After(seen) {
+					t.BetweenSyncs += at.Sub(lastSyncEnd).Seconds()
 				}
 				scheduled[ev.GetEventId()] = at
 			}

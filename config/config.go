@@ -29,6 +29,18 @@ type Config struct {
 	Replication Replication       `mapstructure:"replication"`
 	Telemetry   Telemetry         `mapstructure:"telemetry"`
 	Security    Security          `mapstructure:"security"`
+	Failover    Failover          `mapstructure:"failover"`
+}
+
+// Failover tunes failovers (DESIGN 4).
+type Failover struct {
+	// FenceTimeout bounds how long an unplanned failover tries to detach the database in the
+	// failed region before it declares that region lost and attaches without it.
+	FenceTimeout time.Duration `mapstructure:"fence_timeout"`
+	// Retention is how far back a point-in-time attach can go: set it to the clusters'
+	// bottomless_gc_retention_period_minutes. An at.time older than now minus Retention is
+	// refused before anything changes, instead of failing in the middle of a failover.
+	Retention time.Duration `mapstructure:"retention"`
 }
 
 // Security says how users are carried over by a failover. Password hashes cannot be exported
@@ -149,6 +161,10 @@ func Default() Config {
 			MultipartThreshold:  64 * MiB,
 			PartSize:            16 * MiB,
 			AntiEntropyInterval: time.Hour,
+		},
+		Failover: Failover{
+			FenceTimeout: 10 * time.Second,
+			Retention:    7 * 24 * time.Hour, // SingleStore Helios' default retention
 		},
 		Telemetry: Telemetry{
 			MetricsListen: "127.0.0.1:9464",

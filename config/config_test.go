@@ -75,6 +75,7 @@ func TestDefault(t *testing.T) {
 		AntiEntropyInterval: time.Hour,
 	}, c.Replication)
 	assert.Equal(t, config.Telemetry{MetricsListen: "127.0.0.1:9464", ServiceName: "bottomless-dr"}, c.Telemetry)
+	assert.Equal(t, config.Failover{FenceTimeout: 10 * time.Second, Retention: 168 * time.Hour}, c.Failover)
 	assert.Empty(t, c.Regions)
 	assert.Empty(t, c.Databases)
 
@@ -393,6 +394,8 @@ func TestValidate(t *testing.T) {
 
 		{"poll_interval", func(c *config.Config) { c.Replication.PollInterval = 0 }, "replication.poll_interval: must be > 0"},
 		{"settle_window", func(c *config.Config) { c.Replication.SettleWindow = -time.Second }, "replication.settle_window: must be >= 0"},
+		{"fence_timeout", func(c *config.Config) { c.Failover.FenceTimeout = 0 }, "failover.fence_timeout: must be > 0 and <= 10m, got 0s"},
+		{"retention", func(c *config.Config) { c.Failover.Retention = -time.Hour }, "failover.retention: must be > 0, got -1h0m0s"},
 		{"settle_window zero ok", func(c *config.Config) { c.Replication.SettleWindow = 0 }, ""},
 		{"concurrency low", func(c *config.Config) { c.Replication.Concurrency = 0 }, "replication.concurrency: must be between 1 and 1024, got 0"},
 		{"concurrency high", func(c *config.Config) { c.Replication.Concurrency = 1025 }, "replication.concurrency: must be between 1 and 1024, got 1025"},

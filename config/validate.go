@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Patterns quoted in error messages. The checks themselves are written out
@@ -42,6 +43,7 @@ func (c *Config) Validate() error {
 	v.replication(c.Replication)
 	v.telemetry(c.Telemetry)
 	v.security(c.Security)
+	v.failover(c.Failover)
 	return joinSorted(v.errs)
 }
 
@@ -306,5 +308,14 @@ func (v *validator) security(s Security) {
 		}
 		seen[[2]string{p.User, p.hostOrAny()}] = true
 		v.secretRef(key, "password", p.PasswordEnv, p.PasswordFile, true)
+	}
+}
+
+func (v *validator) failover(f Failover) {
+	if f.FenceTimeout <= 0 || f.FenceTimeout > 10*time.Minute {
+		v.add("failover.fence_timeout", "must be > 0 and <= 10m, got %s", f.FenceTimeout)
+	}
+	if f.Retention <= 0 {
+		v.add("failover.retention", "must be > 0, got %s", f.Retention)
 	}
 }

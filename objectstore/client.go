@@ -46,6 +46,7 @@ type Client struct {
 	s3       *s3.Client
 	bucket   string
 	endpoint string
+	clock    *storeClock // fed by every response of s3
 }
 
 // New returns a client for the bucket in opts. It does not contact the store; use Check.
@@ -92,7 +93,9 @@ func New(opts Options) (*Client, error) {
 	if opts.Endpoint != "" {
 		s3opts.BaseEndpoint = aws.String(opts.Endpoint)
 	}
-	return &Client{s3: s3.New(s3opts), bucket: opts.Bucket, endpoint: opts.Endpoint}, nil
+	clock := newStoreClock(clockWindow)
+	s3opts.APIOptions = append(s3opts.APIOptions, clock.addMiddleware)
+	return &Client{s3: s3.New(s3opts), bucket: opts.Bucket, endpoint: opts.Endpoint, clock: clock}, nil
 }
 
 // unsignedPayload skips hashing the body for the signature: bodies are integrity-checked by

@@ -17,7 +17,7 @@ import (
 
 // The tests run against real MinIO servers: what they check is how a real store answers.
 
-func newClient(t *testing.T, m *stack.MinIO, bucket string) *objectstore.Client {
+func newClient(t testing.TB, m *stack.MinIO, bucket string) *objectstore.Client {
 	t.Helper()
 	c, err := objectstore.New(objectstore.Options{Endpoint: m.Endpoint, Bucket: bucket, PathStyle: true,
 		AccessKeyID: m.AccessKey, SecretAccessKey: m.SecretKey, MaxConns: 16})
@@ -152,4 +152,70 @@ func TestTransferBetweenStores(t *testing.T) {
 	require.Error(t, tr.Copy(ctx, l.Objects[0], "changing-big", nil))
 	_, err = dst.Head(ctx, "changing-big")
 	require.ErrorIs(t, err, os.ErrNotExist, "nothing written for a blob that changed mid-copy")
+}
+
+// TestListParallelAgainstMinIO checks that the parallel listing finds exactly what the serial
+// one finds, whatever the layout: blobs at every level, folders few and many, one deeper than
+// the descent goes, and a prefix that is not a folder.
+func TestListParallelAgainstMinIO(t *testing.T) {
+	ctx := context.Background()
+	m := stack.NewMinIO(t)
+	require.NoError(t, m.MakeBucket(ctx, "objects"))
+	c := newClient(t, m, "objects")
+	keys := []string{"root/top", "root/a/one", "root/a/b/c/d/e/deep", "root/a/b/x", "root/zz", "root.sibling", "rootless"}
+	for w := range 6 {
+		for i := range 180 {
+			keys = append(keys, fmt.Sprintf("root/a/b/w%02d/%05d", w, i))
+		}
+	}
+	for _, k := range keys {
+		require.NoError(t, c.PutBytes(ctx, k, []byte(k), nil))
+	}
+	for _, prefix := range []string{"root/", "root/a/", "root", "root/a/b/w03/", "absent/", ""} {
+		t.Run(prefix, func(t *testing.T) {
+			before := time.Now()
+			want, err := c.List(ctx, prefix)
+			require.NoError(t, err)
+			got, err := c.ListParallel(ctx, prefix)
+			require.NoError(t, err)
+			require.Equal(t, want.Objects, got.Objects)
+			require.False(t, got.StoreTime.Before(want.StoreTime), "the second listing began later")
+			require.False(t, got.StoreTime.After(time.Now()), "the store's clock is ours here")
+			require.WithinDuration(t, before, got.StoreTime, 2*time.Second)
+			require.Equal(t, want.Resolution, got.Resolution)
+		})
+	}
+}
+
+// TestListingClockAndResolutionAgainstMinIO checks what the listing says of the store's clock
+// and of its LastModified resolution. MinIO runs on this machine's clock, so the store's true
+// time is time.Now(): StoreTime is never later than the instant the listing began, and once a
+// few responses have been seen it is much closer to it than the Date header's whole second.
+func TestListingClockAndResolutionAgainstMinIO(t *testing.T) {
+	ctx := context.Background()
+	m := stack.NewMinIO(t)
+	require.NoError(t, m.MakeBucket(ctx, "objects"))
+	c := newClient(t, m, "objects")
+	for i := range 40 {
+		require.NoError(t, c.PutBytes(ctx, fmt.Sprintf("clock/%03d", i), []byte{byte(i)}, nil))
+		time.Sleep(37 * time.Millisecond) // responses spread over more than a second
+	}
+	var worst time.Duration
+	for range 20 {
+		before := time.Now()
+		l, err := c.List(ctx, "clock/")
+		after := time.Now()
+		require.NoError(t, err)
+		require.False(t, l.StoreTime.After(after), "store time %s after the listing ended %s", l.StoreTime, after)
+		worst = max(worst, before.Sub(l.StoreTime))
+		require.Less(t, l.Resolution, time.Second, "MinIO lists milliseconds")
+		require.Zero(t, l.Resolution%time.Millisecond, "a multiple of MinIO's millisecond")
+	}
+	// The estimate is behind by about the fastest response's latency; on a loaded machine
+	// that can be a good part of a tenth of a second, still far finer than the Date header.
+	require.Less(t, worst, 300*time.Millisecond)
+	now, err := c.Now(ctx)
+	require.NoError(t, err)
+	require.False(t, now.After(time.Now()))
+	require.WithinDuration(t, time.Now(), now, 300*time.Millisecond)
 }

@@ -3,7 +3,6 @@ package objectstore
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"strings"
 	"time"
 
@@ -14,44 +13,67 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
-// Listing is every blob under a prefix, in key order, with the store's clock read from the
-// Date header of the first page. Any blob written after that instant has a LastModified
-// after StoreTime, which is what makes "older than StoreTime - settle window" safe.
+// Listing is every blob under a prefix, in key order, with the store's clock when the listing
+// began. Any blob written after that instant has a LastModified after StoreTime, which is what
+// makes "older than StoreTime - settle window" safe.
 type Listing struct {
-	Objects   []Object
+	Objects []Object
+	// StoreTime is a lower bound of the store's clock when the first request was sent: the
+	// store clock's estimate (see storeClock), never earlier than the first response's Date
+	// header (whole seconds).
 	StoreTime time.Time
+	// Resolution is the coarsest step, at most a second, of which every LastModified listed is
+	// a whole multiple: the store's LastModified resolution or a multiple of it. It is below a
+	// second only when some LastModified has a sub-second part (MinIO lists milliseconds; AWS
+	// S3 lists whole seconds). Zero means unknown, to be taken as one second.
+	Resolution time.Duration
 }
 
-// List returns every blob under prefix, reading all pages.
+// List returns every blob under prefix, reading all pages one after the other.
 func (c *Client) List(ctx context.Context, prefix string) (Listing, error) {
-	var l Listing
+	l := Listing{Resolution: time.Second}
 	err := c.Walk(ctx, prefix, "", func(page []Object, storeTime time.Time) error {
 		if l.StoreTime.IsZero() {
 			l.StoreTime = storeTime
 		}
 		l.Objects = append(l.Objects, page...)
+		l.Resolution = resolution(l.Resolution, page)
 		return nil
 	})
 	return l, err
 }
 
-// Walk calls fn with each page of blobs under prefix after startAfter, in key order.
+// Walk calls fn with each page of blobs under prefix after startAfter, in key order, and the
+// store's time before the page was asked for.
 func (c *Client) Walk(ctx context.Context, prefix, startAfter string, fn func(page []Object, storeTime time.Time) error) error {
 	in := &s3.ListObjectsV2Input{Bucket: aws.String(c.bucket), Prefix: aws.String(prefix), MaxKeys: aws.Int32(1000)}
 	if startAfter != "" {
 		in.StartAfter = aws.String(startAfter)
 	}
+	return c.pages(ctx, in, func(page []Object, _ []string, storeTime time.Time) error {
+		return fn(page, storeTime)
+	})
+}
+
+// pages runs a listing and calls fn with each page: its blobs, its common prefixes (with a
+// delimiter) and the store's time before the page was asked for.
+func (c *Client) pages(ctx context.Context, in *s3.ListObjectsV2Input, fn func(page []Object, prefixes []string, storeTime time.Time) error) error {
 	for {
+		before := time.Now()
 		out, err := c.s3.ListObjectsV2(ctx, in)
 		if err != nil {
-			return fmt.Errorf("objectstore: list %s: %w", prefix, normalize(err))
+			return fmt.Errorf("objectstore: list %s: %w", aws.ToString(in.Prefix), normalize(err))
 		}
 		page := make([]Object, 0, len(out.Contents))
 		for _, o := range out.Contents {
 			page = append(page, Object{Key: aws.ToString(o.Key), Size: aws.ToInt64(o.Size),
 				LastModified: aws.ToTime(o.LastModified), ETag: trimETag(aws.ToString(o.ETag))})
 		}
-		if err := fn(page, responseDate(out.ResultMetadata)); err != nil {
+		prefixes := make([]string, 0, len(out.CommonPrefixes))
+		for _, p := range out.CommonPrefixes {
+			prefixes = append(prefixes, aws.ToString(p.Prefix))
+		}
+		if err := fn(page, prefixes, c.clock.storeTime(before, responseDate(out.ResultMetadata))); err != nil {
 			return err
 		}
 		if !aws.ToBool(out.IsTruncated) || out.NextContinuationToken == nil {
@@ -60,6 +82,28 @@ func (c *Client) Walk(ctx context.Context, prefix, startAfter string, fn func(pa
 		in.ContinuationToken = out.NextContinuationToken
 		in.StartAfter = nil
 	}
+}
+
+// resolution returns the coarsest step of which step and every LastModified of objs are whole
+// multiples: the greatest common divisor of step and their sub-second parts. Starting from one
+// second, it is a multiple of the store's true resolution, whatever that is, because every
+// LastModified is.
+func resolution(step time.Duration, objs []Object) time.Duration {
+	g := int64(step)
+	for _, o := range objs {
+		if g == 1 {
+			break
+		}
+		g = gcd(g, int64(o.LastModified.Nanosecond()))
+	}
+	return time.Duration(g)
+}
+
+func gcd(a, b int64) int64 {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
 }
 
 // Upload is a multipart upload in progress.
@@ -98,18 +142,20 @@ func (c *Client) Uploads(ctx context.Context, prefix string) ([]Upload, error) {
 	}
 }
 
-// Now returns the store's clock (its Date header, one-second resolution). Eligibility is
-// judged by this clock, never the worker's, so a skewed worker cannot copy an unsettled blob.
+// Now returns a lower bound of the store's clock when it was called: the Date header of a
+// request it makes, refined by the store clock's estimate. Eligibility is judged by this
+// clock, never the worker's, so a skewed worker cannot copy an unsettled blob.
 func (c *Client) Now(ctx context.Context) (time.Time, error) {
+	before := time.Now()
 	out, err := c.s3.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(c.bucket)})
 	if err != nil {
 		return time.Time{}, fmt.Errorf("objectstore: clock of %s: %w", c.bucket, normalize(err))
 	}
-	t := responseDate(out.ResultMetadata)
-	if t.IsZero() {
+	date := responseDate(out.ResultMetadata)
+	if date.IsZero() {
 		return time.Time{}, fmt.Errorf("objectstore: clock of %s: no Date header", c.bucket)
 	}
-	return t, nil
+	return c.clock.storeTime(before, date), nil
 }
 
 func responseDate(md middleware.Metadata) time.Time {
@@ -117,9 +163,5 @@ func responseDate(md middleware.Metadata) time.Time {
 	if !ok {
 		return time.Time{}
 	}
-	t, err := http.ParseTime(raw.Header.Get("Date"))
-	if err != nil {
-		return time.Time{}
-	}
-	return t.UTC()
+	return parseDate(raw.Header)
 }

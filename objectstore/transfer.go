@@ -6,6 +6,7 @@ import (
 	"crypto/md5"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -26,8 +28,10 @@ const partConcurrency = 4
 
 // Transfer copies blobs from one store to another through the worker (there is no server-side
 // copy between two stores). Integrity: when the source ETag is a plain MD5 (a single-part
-// upload), the PUT carries it as Content-MD5 and the target refuses a body that differs; each
-// part of a multipart copy carries its own MD5. It is safe for concurrent use.
+// upload), the PUT carries it as Content-MD5 and the target refuses a body that differs, so
+// every byte that lands is checked against what the source stored, by the target, without
+// hashing here; otherwise the PUT carries the MD5 of what was read, and each part of a
+// multipart copy carries its own. It is safe for concurrent use.
 type Transfer struct {
 	src, dst           *Client
 	multipartThreshold int64
@@ -73,11 +77,12 @@ func (t *Transfer) copyBuffered(ctx context.Context, obj Object, dstKey string, 
 	if err := checkSameVersion(obj, info); err != nil {
 		return err
 	}
-	sum := md5.Sum(buf.Bytes())
-	if plain, ok := plainMD5(info.ETag); ok && plain != hex.EncodeToString(sum[:]) {
-		return fmt.Errorf("objectstore: read %s: content does not match its ETag %s", obj.Key, info.ETag)
-	}
-	if err := t.dst.put(ctx, dstKey, buf.Bytes(), meta, base64.StdEncoding.EncodeToString(sum[:])); err != nil {
+	// MD5 over every byte copied was the largest CPU cost of a small-blob copy; the target
+	// computes it anyway (for its own ETag) and compares it with Content-MD5.
+	if err := t.dst.put(ctx, dstKey, buf.Bytes(), meta, contentMD5(info.ETag, buf.Bytes())); err != nil {
+		if isBadDigest(err) {
+			return fmt.Errorf("objectstore: copy %s: what was read does not match its ETag %s: %w", obj.Key, info.ETag, err)
+		}
 		return err
 	}
 	t.puts.Add(1)
@@ -194,6 +199,24 @@ func checkSameVersion(listed Object, got Info) error {
 		return fmt.Errorf("objectstore: %s changed since it was listed (ETag %s, now %s)", listed.Key, listed.ETag, got.ETag)
 	}
 	return nil
+}
+
+// contentMD5 returns the Content-MD5 (base64) of data, which was read from a blob with etag:
+// the ETag itself when it is the content's MD5, so that the target checks data against what
+// the source stored; otherwise the MD5 of data, which checks only the way to the target.
+func contentMD5(etag string, data []byte) string {
+	if plain, ok := plainMD5(etag); ok {
+		raw, _ := hex.DecodeString(plain)
+		return base64.StdEncoding.EncodeToString(raw)
+	}
+	sum := md5.Sum(data)
+	return base64.StdEncoding.EncodeToString(sum[:])
+}
+
+// isBadDigest reports whether the store refused a body that did not match its Content-MD5.
+func isBadDigest(err error) bool {
+	var apiErr smithy.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode() == "BadDigest"
 }
 
 // plainMD5 reports whether an ETag is the MD5 of the content (single-part, unencrypted).

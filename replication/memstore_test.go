@@ -75,12 +75,15 @@ type memObject struct {
 
 // memStore is an in-memory bucket implementing replication.Store. LastModified is the fake
 // clock truncated to resolution (1 ms like MinIO, 1 s like AWS); the clock a listing reports
-// (StoreTime, the Date header) is always truncated to the second. A multipart upload in
+// (StoreTime) is truncated to clockStep: a second by default (the Date header alone), less
+// for objectstore's finer estimate of the store's clock. A listing's Resolution is computed
+// from what it lists, as objectstore does. A multipart upload in
 // progress is listed by Uploads and its blob appears only when completed, with the
 // LastModified of its start. It counts PUTs per key. It is safe for concurrent use.
 type memStore struct {
 	clock      *fakeClock
 	resolution time.Duration
+	clockStep  time.Duration // set before use
 
 	mu      sync.Mutex
 	objects map[string]memObject
@@ -104,7 +107,7 @@ type memUpload struct {
 }
 
 func newMemStore(clock *fakeClock, resolution time.Duration) *memStore {
-	return &memStore{clock: clock, resolution: resolution,
+	return &memStore{clock: clock, resolution: resolution, clockStep: time.Second,
 		objects: map[string]memObject{}, uploads: map[string]memUpload{}, puts: map[string]int{}}
 }
 
@@ -123,11 +126,12 @@ func (s *memStore) List(ctx context.Context, prefix string) (objectstore.Listing
 		return objectstore.Listing{}, err
 	}
 	s.mu.Lock()
-	l := objectstore.Listing{StoreTime: s.clock.Now().Truncate(time.Second)}
+	l := objectstore.Listing{StoreTime: s.clock.Now().Truncate(s.clockStep), Resolution: time.Second}
 	for key, o := range s.objects {
 		if strings.HasPrefix(key, prefix) {
 			l.Objects = append(l.Objects, objectstore.Object{Key: key, Size: int64(len(o.Data)),
 				LastModified: o.LastModified, ETag: o.ETag})
+			l.Resolution = gcd(l.Resolution, time.Duration(o.LastModified.Nanosecond()))
 		}
 	}
 	hook := s.afterList
@@ -137,6 +141,18 @@ func (s *memStore) List(ctx context.Context, prefix string) (objectstore.Listing
 		hook("list")
 	}
 	return l, nil
+}
+
+// ListParallel is List: a memStore has nothing to gain from parallel requests.
+func (s *memStore) ListParallel(ctx context.Context, prefix string) (objectstore.Listing, error) {
+	return s.List(ctx, prefix)
+}
+
+func gcd(a, b time.Duration) time.Duration {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
 }
 
 // Uploads returns the multipart uploads in progress under prefix.

@@ -49,17 +49,19 @@ func Less(a, b objectstore.Object) bool {
 // NewPlan computes the eligible blobs of a source listing beyond watermark w.
 //
 // A blob is eligible when its LastModified is at or before the cutoff: the store's clock minus
-// the settle window, one second earlier again because listings and the Date header may be
-// truncated to the second, and before the start of any multipart upload still in progress
-// (a completed upload may appear with a LastModified in the past).
+// the settle window, earlier again by up to one step of the listing's LastModified resolution
+// (see Cutoff), and before the start of any multipart upload still in progress (a completed
+// upload may appear with a LastModified in the past).
 func NewPlan(l objectstore.Listing, uploads []objectstore.Upload, w time.Time, p Policy) Plan {
-	plan := Plan{StoreTime: l.StoreTime, Cutoff: Cutoff(l.StoreTime, p.SettleWindow)}
+	plan := Plan{StoreTime: l.StoreTime, Cutoff: Cutoff(l.StoreTime, p.SettleWindow, l.Resolution)}
 	exclude := compileGlobs(p.Exclude)
 	for i := range uploads {
 		u := &uploads[i]
 		if excluded(exclude, u.Key) {
 			continue
 		}
+		// Whole seconds whatever the resolution: what LastModified the completed blob will
+		// show is up to the store, and the start of the upload's second is never after it.
 		if held := u.Initiated.Truncate(time.Second).Add(-time.Nanosecond); held.Before(plan.Cutoff) {
 			plan.Cutoff, plan.HeldBy = held, u
 		}
@@ -92,14 +94,63 @@ func NewPlan(l objectstore.Listing, uploads []objectstore.Upload, w time.Time, p
 	return plan
 }
 
-// Cutoff returns the newest LastModified that is settled at store time now.
+// Cutoff returns the newest LastModified that is settled at store time now, for a listing
+// whose LastModified values are whole multiples of res (objectstore.Listing.Resolution; zero
+// or more than a second counts as a second).
 //
-// Both ends are whole seconds: now is truncated (the Date header has one-second resolution),
-// and so is now minus the settle window, because at one-second LastModified resolution a blob
-// listed at second S may have been written as late as S+0.999. A settle window that is not a
-// whole number of seconds therefore counts as the next whole second.
-func Cutoff(now time.Time, settle time.Duration) time.Time {
-	return now.Truncate(time.Second).Add(-settle).Truncate(time.Second).Add(-time.Nanosecond)
+// A blob's LastModified is the start of its PUT rounded down to the store's resolution, of
+// which res is a multiple, so a blob listed at L may have begun as late as just before L+res.
+// Hence now, and now minus the settle window, are both rounded down to res: with Y that
+// result and the cutoff Y - 1ns, a blob at or before the cutoff has L <= Y - res, so it began
+// before Y <= now - settle, more than the settle window before now.
+// At one second (AWS S3) a settle window that is not a whole number of seconds counts as the
+// next whole second; at MinIO's milliseconds the cutoff is within two milliseconds of
+// now - settle.
+func Cutoff(now time.Time, settle, res time.Duration) time.Time {
+	res = step(res)
+	return now.Truncate(res).Add(-settle).Truncate(res).Add(-time.Nanosecond)
+}
+
+// EligibleAt returns the earliest store time at which Cutoff reaches a blob written at
+// lastModified: the inverse of Cutoff, for telling how long to wait for the next blob.
+func EligibleAt(lastModified time.Time, settle, res time.Duration) time.Time {
+	res = step(res)
+	// Cutoff(now) >= lm exactly when now rounded down to res is at least lm + 1ns rounded up
+	// to res, plus the settle window rounded up to res.
+	settle = (settle + res - 1) / res * res
+	return roundUp(lastModified.Add(time.Nanosecond), res).Add(settle)
+}
+
+// step returns res as a usable resolution: one second when unknown or coarser.
+func step(res time.Duration) time.Duration {
+	if res <= 0 || res > time.Second {
+		return time.Second
+	}
+	return res
+}
+
+// roundUp returns t rounded up to a multiple of d (since the zero time, as Truncate).
+func roundUp(t time.Time, d time.Duration) time.Time {
+	if r := t.Truncate(d); !r.Equal(t) {
+		return r.Add(d)
+	}
+	return t
+}
+
+// NextEligible returns when, by the store's clock, the oldest blob of l written after w (and
+// not excluded) becomes eligible under policy p, and false if l holds none.
+func NextEligible(l objectstore.Listing, w time.Time, p Policy) (time.Time, bool) {
+	exclude := compileGlobs(p.Exclude)
+	var oldest time.Time
+	for _, o := range l.Objects {
+		if o.LastModified.After(w) && (oldest.IsZero() || o.LastModified.Before(oldest)) && !excluded(exclude, o.Key) {
+			oldest = o.LastModified
+		}
+	}
+	if oldest.IsZero() {
+		return time.Time{}, false
+	}
+	return EligibleAt(oldest, p.SettleWindow, l.Resolution), true
 }
 
 // Pending counts the blobs of a listing written after w (not yet known to be in the target).

@@ -32,47 +32,108 @@ func TestCutoff(t *testing.T) {
 		name   string
 		now    string
 		settle time.Duration
+		res    time.Duration
 		want   string
 	}{
-		{"whole second, no settle", "2025-03-14T15:09:26Z", 0, "2025-03-14T15:09:25.999999999Z"},
-		{"whole second, settle 2s", "2025-03-14T15:09:26Z", 2 * time.Second, "2025-03-14T15:09:23.999999999Z"},
-		{"fraction of the clock is dropped", "2025-03-14T15:09:26.999Z", 2 * time.Second, "2025-03-14T15:09:23.999999999Z"},
-		{"settle 30s", "2025-03-14T15:10:00Z", 30 * time.Second, "2025-03-14T15:09:29.999999999Z"},
+		{"whole second, no settle", "2025-03-14T15:09:26Z", 0, time.Second, "2025-03-14T15:09:25.999999999Z"},
+		{"whole second, settle 2s", "2025-03-14T15:09:26Z", 2 * time.Second, time.Second, "2025-03-14T15:09:23.999999999Z"},
+		{"fraction of the clock is dropped", "2025-03-14T15:09:26.999Z", 2 * time.Second, time.Second, "2025-03-14T15:09:23.999999999Z"},
+		{"settle 30s", "2025-03-14T15:10:00Z", 30 * time.Second, time.Second, "2025-03-14T15:09:29.999999999Z"},
 		// A settle window that is not whole seconds is rounded up to whole seconds: at one
 		// second resolution a blob listed at 15:09:24 may have been written at 15:09:24.999.
-		{"settle 1.5s", "2025-03-14T15:09:26Z", 1500 * time.Millisecond, "2025-03-14T15:09:23.999999999Z"},
-		{"settle 1.5s, clock with fraction", "2025-03-14T15:09:26.7Z", 1500 * time.Millisecond, "2025-03-14T15:09:23.999999999Z"},
-		{"settle 1.7s", "2025-03-14T15:09:26Z", 1700 * time.Millisecond, "2025-03-14T15:09:23.999999999Z"},
-		{"settle 300ms", "2025-03-14T15:09:26Z", 300 * time.Millisecond, "2025-03-14T15:09:24.999999999Z"},
+		{"settle 1.5s", "2025-03-14T15:09:26Z", 1500 * time.Millisecond, time.Second, "2025-03-14T15:09:23.999999999Z"},
+		{"settle 1.5s, clock with fraction", "2025-03-14T15:09:26.7Z", 1500 * time.Millisecond, time.Second, "2025-03-14T15:09:23.999999999Z"},
+		{"settle 1.7s", "2025-03-14T15:09:26Z", 1700 * time.Millisecond, time.Second, "2025-03-14T15:09:23.999999999Z"},
+		{"settle 300ms", "2025-03-14T15:09:26Z", 300 * time.Millisecond, time.Second, "2025-03-14T15:09:24.999999999Z"},
+		// An unknown resolution is a second.
+		{"resolution unknown", "2025-03-14T15:09:26.999Z", 2 * time.Second, 0, "2025-03-14T15:09:23.999999999Z"},
+		{"resolution coarser than a second", "2025-03-14T15:09:26.999Z", 2 * time.Second, time.Minute, "2025-03-14T15:09:23.999999999Z"},
+		// At millisecond resolution the cutoff follows the clock to the millisecond.
+		{"milliseconds", "2025-03-14T15:09:26.7Z", 2 * time.Second, time.Millisecond, "2025-03-14T15:09:24.699999999Z"},
+		{"milliseconds, clock between two", "2025-03-14T15:09:26.7006Z", 2 * time.Second, time.Millisecond, "2025-03-14T15:09:24.699999999Z"},
+		{"milliseconds, settle with a fraction of one", "2025-03-14T15:09:26.7Z", 1999600 * time.Microsecond, time.Millisecond, "2025-03-14T15:09:24.699999999Z"},
+		{"milliseconds, no settle", "2025-03-14T15:09:26.7Z", 0, time.Millisecond, "2025-03-14T15:09:26.699999999Z"},
+		{"nanoseconds", "2025-03-14T15:09:26.7Z", 2 * time.Second, time.Nanosecond, "2025-03-14T15:09:24.699999999Z"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			assert.Equal(t, at(tc.want), replication.Cutoff(at(tc.now), tc.settle))
+			assert.Equal(t, at(tc.want), replication.Cutoff(at(tc.now), tc.settle, tc.res))
 		})
 	}
 }
 
-// TestCutoffSettles checks the guarantee the cutoff gives at either LastModified resolution:
-// a blob whose PUT began within the settle window before the store's clock (real time, of
-// which the Date header shows only the second) is never at or before the cutoff. So neither a
-// blob written after the listing nor one still being written for less than the settle window
-// can be passed by the watermark without being copied.
+// TestCutoffSettles checks the guarantee the cutoff gives at any LastModified resolution and
+// whatever the store's clock is known to (the Date header's second, or finer): a blob whose
+// PUT began within the settle window before the store's real time is never at or before the
+// cutoff. So neither a blob written after the listing nor one still being written for less
+// than the settle window can be passed by the watermark without being copied. And the cutoff
+// is never more than two steps of the resolution before real - settle.
 func TestCutoffSettles(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
-		res := rapid.SampledFrom([]time.Duration{time.Millisecond, time.Second}).Draw(t, "resolution")
-		real := base.Add(time.Duration(rapid.Int64Range(0, 10_000).Draw(t, "nowMs")) * time.Millisecond)
-		settle := time.Duration(rapid.Int64Range(0, 5_000).Draw(t, "settleMs")) * time.Millisecond
+		res := rapid.SampledFrom([]time.Duration{time.Nanosecond, time.Millisecond, 10 * time.Millisecond, time.Second}).Draw(t, "resolution")
+		real := base.Add(time.Duration(rapid.Int64Range(0, 10_000_000).Draw(t, "nowUs")) * time.Microsecond)
+		settle := time.Duration(rapid.Int64Range(0, 5_000_000).Draw(t, "settleUs")) * time.Microsecond
+		// The store's clock as known: a lower bound of real time (the Date header, or finer).
+		known := real.Add(-time.Duration(rapid.Int64Range(0, 1_500_000).Draw(t, "behindUs")) * time.Microsecond)
+		if rapid.Bool().Draw(t, "dateHeaderOnly") {
+			known = real.Truncate(time.Second)
+		}
 		// The PUT began at start, less than settle before real (or after it).
-		start := real.Add(-settle).Add(time.Duration(rapid.Int64Range(1, 10_000).Draw(t, "sinceMs")) * time.Millisecond)
-		cutoff := replication.Cutoff(real.Truncate(time.Second), settle)
+		start := real.Add(-settle).Add(time.Duration(rapid.Int64Range(1, 10_000_000).Draw(t, "sinceNs")))
+		cutoff := replication.Cutoff(known, settle, res)
 		lm := start.Truncate(res)
 		if !lm.After(cutoff) {
 			t.Fatalf("blob started at %s (LastModified %s) is settled at %s with settle %s: cutoff %s",
 				start, lm, real, settle, cutoff)
 		}
-		if !cutoff.Before(real.Add(-settle)) {
-			t.Fatalf("cutoff %s not before %s - %s", cutoff, real, settle)
+		if !cutoff.Before(known.Add(-settle)) {
+			t.Fatalf("cutoff %s not before %s - %s", cutoff, known, settle)
+		}
+		if res < time.Second && known.Add(-settle).Sub(cutoff) > 2*res {
+			t.Fatalf("cutoff %s more than two steps of %s before %s - %s", cutoff, res, known, settle)
 		}
 	})
+}
+
+// TestEligibleAt checks that EligibleAt is the inverse of Cutoff: at that store time the blob
+// is at or before the cutoff, a nanosecond earlier it is not.
+func TestEligibleAt(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		res := rapid.SampledFrom([]time.Duration{0, time.Nanosecond, time.Millisecond, 10 * time.Millisecond, time.Second}).Draw(t, "resolution")
+		settle := time.Duration(rapid.Int64Range(0, 5_000_000).Draw(t, "settleUs")) * time.Microsecond
+		lm := base.Add(time.Duration(rapid.Int64Range(0, 10_000_000).Draw(t, "lmUs")) * time.Microsecond)
+		if rapid.Bool().Draw(t, "onTheGrid") && res > 0 {
+			lm = lm.Truncate(res)
+		}
+		e := replication.EligibleAt(lm, settle, res)
+		if c := replication.Cutoff(e, settle, res); c.Before(lm) {
+			t.Fatalf("at %s the cutoff %s is before %s", e, c, lm)
+		}
+		if c := replication.Cutoff(e.Add(-time.Nanosecond), settle, res); !c.Before(lm) {
+			t.Fatalf("at %s, before EligibleAt %s, the cutoff %s already reaches %s", e.Add(-time.Nanosecond), e, c, lm)
+		}
+	})
+}
+
+func TestNextEligible(t *testing.T) {
+	obj := func(key, lm string) objectstore.Object { return objectstore.Object{Key: key, LastModified: at(lm)} }
+	l := objectstore.Listing{Resolution: time.Millisecond, Objects: []objectstore.Object{
+		obj("db/a", "2025-03-14T15:09:20Z"),
+		obj("db/s/storage_locks/1", "2025-03-14T15:09:20.5Z"),
+		obj("db/c", "2025-03-14T15:09:21.25Z"),
+		obj("db/b", "2025-03-14T15:09:20.75Z"),
+	}}
+	p := replication.Policy{SettleWindow: 2 * time.Second, Exclude: storageLocks}
+	next, ok := replication.NextEligible(l, at("2025-03-14T15:09:20Z"), p)
+	require.True(t, ok)
+	assert.Equal(t, at("2025-03-14T15:09:22.751Z"), next, "db/b, the oldest after the watermark that is not a lock")
+	next, ok = replication.NextEligible(l, at("2025-03-14T15:09:19Z"), p)
+	require.True(t, ok)
+	assert.Equal(t, at("2025-03-14T15:09:22.001Z"), next)
+	_, ok = replication.NextEligible(l, at("2025-03-14T15:09:21.25Z"), p)
+	assert.False(t, ok, "nothing after the watermark")
+	l.Resolution = time.Second
+	next, _ = replication.NextEligible(l, at("2025-03-14T15:09:20Z"), p)
+	assert.Equal(t, at("2025-03-14T15:09:23Z"), next, "at a second's resolution, 15:09:20.75 may be 15:09:20.999")
 }
 
 func TestExcluded(t *testing.T) {
@@ -210,6 +271,9 @@ func genListing(t *rapid.T, res time.Duration) objectstore.Listing {
 		now = now.Truncate(time.Second)
 	}
 	l.StoreTime = now
+	if rapid.Bool().Draw(t, "resolutionKnown") {
+		l.Resolution = res
+	}
 	return l
 }
 
@@ -288,7 +352,7 @@ func TestNewPlanProperties(t *testing.T) {
 					t.Fatalf("cutoff %s before watermark %s", plan.Cutoff, w)
 				}
 				if plan.Cutoff.After(w) {
-					if !plan.Cutoff.Before(l.StoreTime.Truncate(time.Second).Add(-settle)) {
+					if !plan.Cutoff.Before(l.StoreTime.Add(-settle)) {
 						t.Fatalf("cutoff %s not before store time %s - settle %s", plan.Cutoff, l.StoreTime, settle)
 					}
 					for _, u := range uploads {
@@ -298,7 +362,7 @@ func TestNewPlanProperties(t *testing.T) {
 					}
 				}
 				// The cutoff is the latest such time: held by an upload exactly when one holds it.
-				want := replication.Cutoff(l.StoreTime, settle)
+				want := replication.Cutoff(l.StoreTime, settle, l.Resolution)
 				var held *objectstore.Upload
 				for i, u := range uploads {
 					if h := u.Initiated.Truncate(time.Second).Add(-time.Nanosecond); !replication.Excluded(storageLocks, u.Key) && h.Before(want) {

@@ -34,6 +34,16 @@ func WriteSecurity(ctx context.Context, s Store, db string, snapshot any) error 
 	return nil
 }
 
+// ReadSecurity reads the snapshot recorded at SecurityKey(db) into snapshot; found is false
+// when none was ever recorded.
+func ReadSecurity(ctx context.Context, s Store, db string, snapshot any) (found bool, err error) {
+	found, err = readJSON(ctx, s, SecurityKey(db), snapshot)
+	if err != nil {
+		return false, fmt.Errorf("read security of %s: %w", db, err)
+	}
+	return found, nil
+}
+
 // StagingPrefix is where order: strict copies blobs before moving them into place.
 func StagingPrefix(db string) string { return StateRoot + "/" + db + "/staging/" }
 

@@ -8,7 +8,10 @@ import (
 
 // Store is what replication needs of one bucket.
 type Store interface {
+	// List and ListParallel both return every blob under prefix that existed when the listing
+	// began, with the store's time then; ListParallel may send several requests at once.
 	List(ctx context.Context, prefix string) (objectstore.Listing, error)
+	ListParallel(ctx context.Context, prefix string) (objectstore.Listing, error)
 	Uploads(ctx context.Context, prefix string) ([]objectstore.Upload, error)
 	Head(ctx context.Context, key string) (objectstore.Info, error)
 	GetBytes(ctx context.Context, key string) ([]byte, error)

@@ -25,6 +25,9 @@ type SyncInput struct {
 	// VerifyExisting checks each target blob first and skips one that is already in (same
 	// size and source ETag): used when resuming after a crash, so nothing is copied twice.
 	VerifyExisting bool
+	// Wait delays the call's start by that long: the previous call's NextEligibleIn, when the
+	// caller has nothing to do until the next blob is eligible. Cancelling ctx ends it.
+	Wait time.Duration
 	// Budget bounds how long one call keeps starting copies; what is done is checkpointed.
 	Budget time.Duration
 	// CheckpointEvery bounds how often the watermark record is written while copying.
@@ -45,7 +48,16 @@ type SyncResult struct {
 	StoreTime      time.Time `json:"storeTime"`   // the source's clock at the listing
 	HeldBy         string    `json:"heldBy,omitempty"`
 	CaughtUp       bool      `json:"caughtUp"` // everything eligible at the listing is in
+	// NextEligibleIn is how long after the call returned, by the store's clock, the oldest
+	// source blob it listed beyond the watermark becomes eligible: from a millisecond up to
+	// maxNextEligible, zero when it listed none or an upload in progress holds the cutoff
+	// (then nothing listed tells when there is more to copy).
+	NextEligibleIn time.Duration `json:"nextEligibleIn,omitempty"`
 }
+
+// maxNextEligible bounds SyncResult.NextEligibleIn: a blob listed with a LastModified far
+// ahead of the store's clock must not stop replication for long.
+const maxNextEligible = time.Minute
 
 // Progress is reported while a Sync call copies.
 type Progress struct {
@@ -61,6 +73,9 @@ type Progress struct {
 // completed prefix grows. It is idempotent and resumable: a second call after a crash starts
 // from the target's watermark, and with VerifyExisting skips blobs already copied.
 func Sync(ctx context.Context, src, dst Store, copier Copier, in SyncInput, progress func(Progress)) (SyncResult, error) {
+	if err := sleep(ctx, in.Wait); err != nil {
+		return SyncResult{}, fmt.Errorf("sync %s: %w", in.Database, err)
+	}
 	stored, _, err := ReadWatermark(ctx, dst, in.Database)
 	if err != nil {
 		return SyncResult{}, err
@@ -76,7 +91,10 @@ func Sync(ctx context.Context, src, dst Store, copier Copier, in SyncInput, prog
 	if err != nil {
 		return SyncResult{}, fmt.Errorf("sync %s: %w", in.Database, err)
 	}
-	listing, err := src.List(ctx, prefix)
+	// The whole folder is listed on every call, so its speed bounds the lag: parallel requests
+	// list 12,000 blobs in 8 folders about 1.5 times faster (BenchmarkListing in objectstore).
+	listedAt := time.Now()
+	listing, err := src.ListParallel(ctx, prefix)
 	if err != nil {
 		return SyncResult{}, fmt.Errorf("sync %s: %w", in.Database, err)
 	}
@@ -84,7 +102,7 @@ func Sync(ctx context.Context, src, dst Store, copier Copier, in SyncInput, prog
 	if in.VerifyExisting {
 		// One listing of the target instead of a HEAD per blob: on a fresh target (every
 		// run's first sync) a HEAD per blob doubled the requests of the initial sync.
-		tl, err := dst.List(ctx, prefix)
+		tl, err := dst.ListParallel(ctx, prefix)
 		if err != nil {
 			return SyncResult{}, fmt.Errorf("sync %s: %w", in.Database, err)
 		}
@@ -124,8 +142,36 @@ func Sync(ctx context.Context, src, dst Store, copier Copier, in SyncInput, prog
 	res.PendingObjects, res.PendingBytes = Pending(listing, s.state.Time, in.Policy.Exclude)
 	if plan.HeldBy != nil {
 		res.HeldBy = fmt.Sprintf("%s (multipart upload started %s)", plan.HeldBy.Key, plan.HeldBy.Initiated.UTC().Format(time.RFC3339))
+	} else {
+		res.NextEligibleIn = nextEligibleIn(listing, s.state.Time, policy, time.Since(listedAt))
 	}
 	return res, copyErr
+}
+
+// sleep waits for d, or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// nextEligibleIn returns how long from now the oldest blob of l beyond w becomes eligible,
+// elapsed after the listing began (the store's clock is the listing's StoreTime plus the time
+// elapsed here: both clocks run at the same rate over seconds). It is zero if l holds none.
+func nextEligibleIn(l objectstore.Listing, w time.Time, p Policy, elapsed time.Duration) time.Duration {
+	next, ok := NextEligible(l, w, p)
+	if !ok {
+		return 0
+	}
+	return min(max(next.Sub(l.StoreTime.Add(elapsed)), time.Millisecond), maxNextEligible)
 }
 
 type syncer struct {

@@ -169,6 +169,20 @@ func TestSyncProperties(t *testing.T) {
 		res := rapid.SampledFrom([]time.Duration{time.Millisecond, time.Second}).Draw(t, "resolution")
 		tick := time.Duration(rapid.SampledFrom([]int64{0, 1, 37, 400}).Draw(t, "tickMs")) * time.Millisecond
 		e := newSyncEnv(res, tick)
+		// The store's clock as the listing knows it: the Date header's second, or the finer
+		// estimate of objectstore's clock.
+		e.src.clockStep = rapid.SampledFrom([]time.Duration{time.Millisecond, time.Second}).Draw(t, "storeClockStep")
+		// A blob written just after the listing's snapshot, in the same instant: it is not in
+		// the listing, so the watermark must not pass it.
+		if rapid.Bool().Draw(t, "writeDuringListing") {
+			writes := 0
+			e.src.afterList = func(kind string) {
+				if kind == "list" {
+					writes++
+					e.src.Put(fmt.Sprintf("%s/sid/during_%02d", testRoot, writes), []byte("late"))
+				}
+			}
+		}
 		policy := replication.Policy{
 			SettleWindow:    time.Duration(rapid.SampledFrom([]int64{0, 1000, 2000}).Draw(t, "settleMs")) * time.Millisecond,
 			BatchMaxObjects: rapid.IntRange(0, 8).Draw(t, "batchMaxObjects"),
@@ -237,6 +251,7 @@ func TestSyncProperties(t *testing.T) {
 		// not excluded is in, each blob copied exactly once except the copies in flight at a
 		// failure.
 		e.clock.Advance(time.Second)
+		e.src.afterList = nil
 		in := syncInput(policy, 4)
 		in.Drain = true
 		got, err := replication.Sync(ctx, e.src, e.dst, &memCopier{src: e.src, dst: e.dst, delay: delay}, in, nil)
@@ -415,6 +430,62 @@ func TestSyncDrain(t *testing.T) {
 			assert.True(t, e.checkTarget(t, w).Before(last.LastModified))
 		})
 	}
+}
+
+// TestSyncNextEligibleIn: a caught-up call says when the oldest blob it left behind becomes
+// eligible, by the store's clock; nothing when it left none or an upload holds the cutoff.
+func TestSyncNextEligibleIn(t *testing.T) {
+	ctx := context.Background()
+	e := newSyncEnv(time.Millisecond, 0)
+	e.src.clockStep = time.Millisecond
+	in := syncInput(replication.Policy{SettleWindow: 2 * time.Second, BatchMaxObjects: 4, BatchMaxBytes: 1 << 20}, 2)
+	e.src.Put(testRoot+"/a", []byte("a"))
+	e.clock.Advance(3001 * time.Millisecond) // LastModified values a millisecond apart
+	e.src.Put(testRoot+"/b", []byte("b"))
+	e.clock.Advance(500 * time.Millisecond)
+
+	got, err := replication.Sync(ctx, e.src, e.dst, &memCopier{src: e.src, dst: e.dst}, in, nil)
+	require.NoError(t, err)
+	assert.True(t, got.CaughtUp)
+	assert.EqualValues(t, 1, got.CopiedObjects)
+	// b, written 0.5 s before the listing, is eligible 2 s + 1 ms (one step of the
+	// resolution) after it was written, less the time this call took.
+	assert.LessOrEqual(t, got.NextEligibleIn, 1501*time.Millisecond)
+	assert.Greater(t, got.NextEligibleIn, 1400*time.Millisecond)
+
+	e.clock.Advance(got.NextEligibleIn + time.Millisecond)
+	got, err = replication.Sync(ctx, e.src, e.dst, &memCopier{src: e.src, dst: e.dst}, in, nil)
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, got.CopiedObjects, "b is eligible when it said")
+	assert.Zero(t, got.NextEligibleIn, "nothing left behind")
+
+	e.src.StartUpload(testRoot+"/big", []byte("big"))
+	e.clock.Advance(3 * time.Second)
+	e.src.Put(testRoot+"/c", []byte("c"))
+	got, err = replication.Sync(ctx, e.src, e.dst, &memCopier{src: e.src, dst: e.dst}, in, nil)
+	require.NoError(t, err)
+	assert.NotEmpty(t, got.HeldBy)
+	assert.Zero(t, got.NextEligibleIn, "an upload in progress holds the cutoff for as long as it lasts")
+}
+
+// TestSyncWaits: a call waits for in.Wait before it starts, and a cancellation ends the wait.
+func TestSyncWaits(t *testing.T) {
+	e := newSyncEnv(time.Millisecond, 0)
+	in := syncInput(replication.Policy{SettleWindow: 2 * time.Second, BatchMaxObjects: 4, BatchMaxBytes: 1 << 20}, 2)
+	in.Wait = 50 * time.Millisecond
+	began := time.Now()
+	_, err := replication.Sync(context.Background(), e.src, e.dst, &memCopier{src: e.src, dst: e.dst}, in, nil)
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, time.Since(began), in.Wait)
+
+	in.Wait = time.Hour
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	_, err = replication.Sync(ctx, e.src, e.dst, &memCopier{src: e.src, dst: e.dst}, in, nil)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	_, found, err := replication.ReadWatermark(context.Background(), e.dst, testDB)
+	require.NoError(t, err)
+	assert.True(t, found, "the first call wrote its record; the cancelled one changed nothing")
 }
 
 // TestSyncResumeAfterFailure is one deterministic run of the property: blob c completes,

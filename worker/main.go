@@ -110,6 +110,7 @@ func run(ctx context.Context, args []string) error {
 	w.RegisterWorkflowWithOptions(workflows.CreateMilestone, workflow.RegisterOptions{Name: workflows.CreateMilestoneName})
 	w.RegisterWorkflowWithOptions(workflows.Failover, workflow.RegisterOptions{Name: workflows.FailoverName})
 	w.RegisterActivity(&activities.Control{Temporal: tc})
+	w.RegisterActivity(&activities.Reporter{Failovers: metrics})
 	w.RegisterActivity(activities.NewReplicator(cfg, stores, metrics))
 	w.RegisterActivity(cluster)
 	log.Info("worker starting", "temporal", cfg.Temporal.Address, "namespace", cfg.Temporal.Namespace,

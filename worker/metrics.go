@@ -24,9 +24,15 @@ type metrics struct {
 	copiedObjects  otelmetric.Int64Counter
 	copiedBytes    otelmetric.Int64Counter
 	watermark      otelmetric.Float64Gauge
+	failoverRTO    otelmetric.Float64Gauge
+	failoverRPO    otelmetric.Float64Gauge
+	failovers      otelmetric.Int64Counter
 }
 
-var _ activities.SyncRecorder = (*metrics)(nil)
+var (
+	_ activities.SyncRecorder     = (*metrics)(nil)
+	_ activities.FailoverRecorder = (*metrics)(nil)
+)
 
 func newMetrics(service string) (*metrics, error) {
 	registry := prometheus.NewRegistry()
@@ -36,13 +42,16 @@ func newMetrics(service string) (*metrics, error) {
 	}
 	meter := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exporter)).Meter(service)
 	m := &metrics{handler: promhttp.HandlerFor(registry, promhttp.HandlerOpts{})}
-	var errs [6]error
+	var errs [9]error
 	m.lag, errs[0] = meter.Float64Gauge("bdr_replication_lag_seconds", otelmetric.WithDescription("source clock minus the watermark at the last sync: the RPO a failover would have now"), otelmetric.WithUnit("s"))
 	m.pendingObjects, errs[1] = meter.Int64Gauge("bdr_replication_pending_objects", otelmetric.WithDescription("source blobs newer than the watermark"))
 	m.pendingBytes, errs[2] = meter.Int64Gauge("bdr_replication_pending_bytes", otelmetric.WithDescription("bytes of source blobs newer than the watermark"), otelmetric.WithUnit("By"))
 	m.copiedObjects, errs[3] = meter.Int64Counter("bdr_replication_copied_objects", otelmetric.WithDescription("blobs copied to the target"))
 	m.copiedBytes, errs[4] = meter.Int64Counter("bdr_replication_copied_bytes", otelmetric.WithDescription("bytes copied to the target"), otelmetric.WithUnit("By"))
 	m.watermark, errs[5] = meter.Float64Gauge("bdr_replication_watermark_timestamp_seconds", otelmetric.WithDescription("the watermark as a Unix time"), otelmetric.WithUnit("s"))
+	m.failoverRTO, errs[6] = meter.Float64Gauge("bdr_failover_rto_seconds", otelmetric.WithDescription("the last failover's recovery time: from its start (unplanned) or the detach (planned) to the verified attach"), otelmetric.WithUnit("s"))
+	m.failoverRPO, errs[7] = meter.Float64Gauge("bdr_failover_rpo_seconds", otelmetric.WithDescription("the last failover's data loss: newest source write known minus the point attached"), otelmetric.WithUnit("s"))
+	m.failovers, errs[8] = meter.Int64Counter("bdr_failovers", otelmetric.WithDescription("failovers run, by mode and outcome"))
 	for _, err := range errs {
 		if err != nil {
 			return nil, fmt.Errorf("metrics: %w", err)
@@ -60,4 +69,16 @@ func (m *metrics) RecordSync(ctx context.Context, database, from, to string, res
 	m.copiedObjects.Add(ctx, res.CopiedObjects, attrs)
 	m.copiedBytes.Add(ctx, res.CopiedBytes, attrs)
 	m.watermark.Record(ctx, float64(res.Watermark.Time.UnixNano())/1e9, attrs)
+}
+
+// RecordFailover records a failover's measured RPO and RTO (successful ones) and counts it.
+func (m *metrics) RecordFailover(ctx context.Context, out activities.FailoverOutcome) {
+	attrs := otelmetric.WithAttributes(attribute.String("database", out.Database), attribute.String("from", out.From),
+		attribute.String("to", out.To), attribute.String("mode", out.Mode))
+	if out.Succeeded {
+		m.failoverRTO.Record(ctx, out.RTOSeconds, attrs)
+		m.failoverRPO.Record(ctx, out.RPOSeconds, attrs)
+	}
+	m.failovers.Add(ctx, 1, otelmetric.WithAttributes(attribute.String("database", out.Database),
+		attribute.String("mode", out.Mode), attribute.Bool("succeeded", out.Succeeded)))
 }

@@ -88,6 +88,9 @@ type Status struct {
 	LastVerify     *Verified   `json:"lastVerify,omitempty"`
 	LastError      string      `json:"lastError,omitempty"`
 	LastErrorAt    time.Time   `json:"lastErrorAt,omitzero"`
+	// FailingSince is when the first of the syncs failing now failed: the source (or the
+	// target) has been failing since then at the latest.
+	FailingSince time.Time `json:"failingSince,omitzero"`
 }
 
 // Watermark is the replicated prefix: every source blob with LastModified <= Time is in the

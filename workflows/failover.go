@@ -61,6 +61,43 @@ type FailoverResult struct {
 	Security   activities.ApplyReport `json:"security"`
 	RecordedIn []string               `json:"recordedIn"`
 	Steps      []Step                 `json:"steps"` // the RTO split by step
+
+	// Unplanned only. AttachedAt is "latest", "milestone <name>" or "time <UTC>".
+	AttachedAt string                  `json:"attachedAt,omitempty"`
+	Fence      *activities.FenceResult `json:"fence,omitempty"`
+	Sealed     *activities.SealReport  `json:"sealed,omitempty"`
+	// NewestWrite is the newest source write known, and RPOFrom where it was learnt: the
+	// failed region's bucket when it answered, else the replication's last status.
+	NewestWrite time.Time `json:"newestWrite,omitzero"`
+	RPOFrom     string    `json:"rpoFrom,omitempty"`
+	// RPOMaxSeconds bounds the RPO from above when the newest write is not known exactly
+	// (From's bucket did not answer): when From was first seen not answering (a sync failing,
+	// or this failover's check) minus the point attached.
+	RPOMaxSeconds float64 `json:"rpoMaxSeconds,omitempty"`
+	// Unreplicated is the tail the failed region's bucket holds beyond the watermark, when it
+	// answered: what failback preserves as a recovered branch (DESIGN 5.5).
+	Unreplicated *Tail    `json:"unreplicated,omitempty"`
+	Warnings     []string `json:"warnings,omitempty"`
+	DryRun       *DryRun  `json:"dryRun,omitempty"`
+}
+
+// Tail counts blobs beyond the watermark.
+type Tail struct {
+	Objects int64 `json:"objects"`
+	Bytes   int64 `json:"bytes"`
+}
+
+// DryRun is what a dry run found; nothing was changed.
+type DryRun struct {
+	FromAnswers bool      `json:"fromAnswers"`
+	FromProblem string    `json:"fromProblem,omitempty"`
+	Watermark   time.Time `json:"watermark"`
+	Objects     int       `json:"objects"` // blobs in the target's copy
+	Locks       []string  `json:"locks,omitempty"`
+	// EstimatedRPOSeconds is what an unplanned failover would lose now; a planned one loses
+	// nothing.
+	EstimatedRPOSeconds float64  `json:"estimatedRpoSeconds"`
+	WouldDo             []string `json:"wouldDo"`
 }
 
 // Step is one step of a failover and how long it took.
@@ -81,14 +118,28 @@ func Failover(ctx workflow.Context, in FailoverInput) (FailoverResult, error) {
 		return FailoverResult{}, err
 	}
 	f := &failover{in: in, res: FailoverResult{Database: in.Database, From: in.From, To: in.To, Mode: in.Mode}}
-	err := f.planned(ctx)
+	var err error
+	switch {
+	case in.DryRun:
+		err = f.dryRun(ctx)
+	case in.Mode == ModePlanned:
+		err = f.planned(ctx)
+	default:
+		err = f.unplanned(ctx)
+	}
+	if !in.DryRun {
+		f.recordMetrics(ctx, err)
+	}
 	return f.res, err
 }
 
 type failover struct {
-	in       FailoverInput
-	res      FailoverResult
-	security activities.Security // read in From before the detach
+	in           FailoverInput
+	res          FailoverResult
+	security     *activities.Security // applied in To; planned: read in From before the detach
+	retention    time.Duration        // how far back an attach at a time can go
+	fenceTimeout time.Duration        // how long From is given to answer
+	fromSilentAt time.Time            // when From's bucket was first seen not answering
 }
 
 func validateFailoverInput(in FailoverInput) error {
@@ -107,12 +158,16 @@ func validateFailoverInput(in FailoverInput) error {
 			errs = append(errs, errors.New("at: a planned failover attaches at latest, with nothing lost; at is for unplanned failovers"))
 		}
 	case ModeUnplanned:
-		errs = append(errs, errors.New("mode: unplanned failover is not available in this release yet; use planned while the primary answers"))
+		if in.At != nil {
+			switch hasName, hasTime := in.At.Milestone != "", !in.At.Time.IsZero(); {
+			case hasName && hasTime:
+				errs = append(errs, errors.New("at: milestone and time are exclusive; give one"))
+			case !hasName && !hasTime:
+				errs = append(errs, errors.New("at: give a milestone or a time, or leave at out to attach at latest"))
+			}
+		}
 	default:
 		errs = append(errs, fmt.Errorf("mode: must be %q or %q, got %q", ModePlanned, ModeUnplanned, in.Mode))
-	}
-	if in.DryRun {
-		errs = append(errs, errors.New("dryRun: not available in this release yet"))
 	}
 	if len(errs) > 0 {
 		return temporal.NewNonRetryableApplicationError("invalid input: "+sortedJoin(errs), activities.ErrInvalidInput, nil)
@@ -126,8 +181,10 @@ func (f *failover) step(ctx workflow.Context, name string, fn func(ctx workflow.
 		f.in.Mode, f.in.Database, f.in.From, f.in.To, name, f.stepNames()))
 	began := workflow.Now(ctx)
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		// SQL and bucket steps are short; a worker that dies in one is replaced after this.
-		StartToCloseTimeout: 2 * time.Minute,
+		// Every failover activity heartbeats each second, so a worker that dies in a step is
+		// noticed within the heartbeat timeout; an ATTACH of a large database may take long.
+		StartToCloseTimeout: 30 * time.Minute,
+		HeartbeatTimeout:    activities.SyncHeartbeatTimeout,
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 5,
 			NonRetryableErrorTypes: []string{activities.ErrInvalidInput}},
 		Summary: name,
@@ -140,12 +197,10 @@ func (f *failover) step(ctx workflow.Context, name string, fn func(ctx workflow.
 	return nil
 }
 
-// long gives a step that may take long (a drain, a full comparison) room, and a short
-// heartbeat timeout: these activities beat every second, so a dead worker is noticed at once.
+// long gives a step that may take long (a drain, a full comparison) room.
 func long(ctx workflow.Context) workflow.Context {
 	opts := workflow.GetActivityOptions(ctx)
 	opts.StartToCloseTimeout = 6 * time.Hour
-	opts.HeartbeatTimeout = activities.SyncHeartbeatTimeout
 	return workflow.WithActivityOptions(ctx, opts)
 }
 
@@ -160,32 +215,8 @@ func (f *failover) stepNames() string {
 func (f *failover) planned(ctx workflow.Context) error {
 	var r *activities.Replicator
 	var c *activities.Cluster
-	var ctl *activities.Control
 	in := f.in
-	replicateID := ReplicateID(in.Database, in.From, in.To)
-	if err := f.step(ctx, "check", func(actx workflow.Context) error {
-		var prep activities.PrepareResult
-		if err := workflow.ExecuteActivity(actx, r.Prepare, activities.PrepareInput{Database: in.Database, From: in.From, To: in.To}).Get(ctx, &prep); err != nil {
-			return err
-		}
-		var current activities.CurrentPrimaryResult
-		if err := workflow.ExecuteActivity(actx, r.CurrentPrimary, in.Database).Get(ctx, &current); err != nil {
-			return err
-		}
-		if current.Found && current.Primary.Region == in.To {
-			return temporal.NewNonRetryableApplicationError(fmt.Sprintf("to: %s is already the primary of %s (since %s)",
-				in.To, in.Database, current.Primary.Since.UTC().Format(time.RFC3339)), activities.ErrInvalidInput, nil)
-		}
-		if current.Found && current.Primary.Region != in.From {
-			return temporal.NewNonRetryableApplicationError(fmt.Sprintf("from: the primary of %s is %s, not %s",
-				in.Database, current.Primary.Region, in.From), activities.ErrInvalidInput, nil)
-		}
-		// Zero loss needs the replication to drain: it must be running before From stops.
-		if err := workflow.ExecuteActivity(actx, ctl.CheckRunning, replicateID).Get(ctx, nil); err != nil {
-			return err
-		}
-		return workflow.ExecuteActivity(actx, c.Health, activities.RegionDatabase{Database: in.Database, Region: in.To}).Get(ctx, nil)
-	}); err != nil {
+	if err := f.checkPlanned(ctx); err != nil {
 		return err
 	}
 	began := workflow.Now(ctx)
@@ -201,10 +232,12 @@ func (f *failover) planned(ctx workflow.Context) error {
 		return err
 	}
 	if err := f.step(ctx, "snapshot users and grants in "+in.From, func(actx workflow.Context) error {
-		if err := workflow.ExecuteActivity(actx, c.ReadSecurity, activities.RegionDatabase{Database: in.Database, Region: in.From}).Get(ctx, &f.security); err != nil {
+		var sec activities.Security
+		if err := workflow.ExecuteActivity(actx, c.ReadSecurity, activities.RegionDatabase{Database: in.Database, Region: in.From}).Get(ctx, &sec); err != nil {
 			return err
 		}
-		rec := activities.SecurityRecord{Database: in.Database, Region: in.From, Security: f.security}
+		f.security = &sec
+		rec := activities.SecurityRecord{Database: in.Database, Region: in.From, Security: sec}
 		return workflow.ExecuteActivity(actx, r.RecordSecurity, rec).Get(ctx, nil)
 	}); err != nil {
 		return err
@@ -221,23 +254,42 @@ func (f *failover) planned(ctx workflow.Context) error {
 		return err
 	}
 	f.res.RTOSeconds = workflow.Now(ctx).Sub(stopped).Seconds()
-	if err := f.step(ctx, "record primary", func(actx workflow.Context) error {
-		p := replication.Primary{Database: in.Database, Region: in.To, Since: workflow.Now(ctx), By: workflow.GetInfo(ctx).WorkflowExecution.ID}
-		return workflow.ExecuteActivity(actx, r.RecordPrimary, p).Get(ctx, &f.res.RecordedIn)
-	}); err != nil {
+	if err := f.recordPrimary(ctx); err != nil {
 		return err
 	}
-	f.res.NewPrimary = in.To
 	workflow.SetCurrentDetails(ctx, fmt.Sprintf("**done**: %s is served from %s. RPO %.0fs (proved: %d blobs compared, none missing), RTO %.1fs  \nsteps: %s",
 		in.Database, in.To, f.res.RPOSeconds, f.res.Compared.Checked, f.res.RTOSeconds, f.stepNames()))
 	return nil
+}
+
+// checkPlanned checks, changing nothing, that a switchover can go ahead: the names, both
+// buckets, the recorded primary, a running replication (zero loss needs it to drain) and To's
+// cluster.
+func (f *failover) checkPlanned(ctx workflow.Context) error {
+	var r *activities.Replicator
+	var c *activities.Cluster
+	var ctl *activities.Control
+	in := f.in
+	return f.step(ctx, "check", func(actx workflow.Context) error {
+		var prep activities.PrepareResult
+		if err := workflow.ExecuteActivity(actx, r.Prepare, activities.PrepareInput{Database: in.Database, From: in.From, To: in.To}).Get(ctx, &prep); err != nil {
+			return err
+		}
+		f.fenceTimeout = prep.FenceTimeout
+		if err := f.checkPrimary(ctx, actx); err != nil {
+			return err
+		}
+		if err := workflow.ExecuteActivity(actx, ctl.CheckRunning, ReplicateID(in.Database, in.From, in.To)).Get(ctx, nil); err != nil {
+			return err
+		}
+		return workflow.ExecuteActivity(actx, c.Health, activities.RegionDatabase{Database: in.Database, Region: in.To}).Get(ctx, nil)
+	})
 }
 
 // switchOver drains, proves zero loss, and attaches in To. Any error leaves From detached;
 // the caller rolls back.
 func (f *failover) switchOver(ctx workflow.Context) error {
 	var r *activities.Replicator
-	var c *activities.Cluster
 	var ctl *activities.Control
 	in := f.in
 	if err := f.step(ctx, "drain replication", func(actx workflow.Context) error {
@@ -262,22 +314,33 @@ func (f *failover) switchOver(ctx workflow.Context) error {
 		return err
 	}
 	f.res.RPOSeconds = 0 // proved: every source blob is in the target
-	target := activities.RegionDatabase{Database: in.Database, Region: in.To}
+	return f.serveFromTarget(ctx, activities.AttachInput{RegionDatabase: activities.RegionDatabase{Database: in.Database, Region: in.To}})
+}
+
+// serveFromTarget removes the stale storage locks in To, attaches the database there (at
+// latest, a milestone or a time), applies the users and grants snapshot and runs the
+// validation queries. Only call it once From is fenced or declared lost (DESIGN 5.4).
+func (f *failover) serveFromTarget(ctx workflow.Context, at activities.AttachInput) error {
+	var r *activities.Replicator
+	var c *activities.Cluster
+	in := f.in
+	target := at.RegionDatabase
 	if err := f.step(ctx, "remove storage locks in "+in.To, func(actx workflow.Context) error {
-		// From is detached (fenced): stale locks in the target may go (DESIGN 5.4).
 		return workflow.ExecuteActivity(actx, r.RemoveLocks, target).Get(ctx, nil)
 	}); err != nil {
 		return err
 	}
 	if err := f.step(ctx, "attach in "+in.To, func(actx workflow.Context) error {
-		return workflow.ExecuteActivity(actx, c.Attach, target).Get(ctx, nil)
+		return workflow.ExecuteActivity(actx, c.Attach, at).Get(ctx, nil)
 	}); err != nil {
 		return err
 	}
-	if err := f.step(ctx, "apply users and grants in "+in.To, func(actx workflow.Context) error {
-		return workflow.ExecuteActivity(actx, c.ApplySecurity, activities.ApplySecurityInput{Region: in.To, Security: f.security}).Get(ctx, &f.res.Security)
-	}); err != nil {
-		return err
+	if f.security != nil {
+		if err := f.step(ctx, "apply users and grants in "+in.To, func(actx workflow.Context) error {
+			return workflow.ExecuteActivity(actx, c.ApplySecurity, activities.ApplySecurityInput{Region: in.To, Security: *f.security}).Get(ctx, &f.res.Security)
+		}); err != nil {
+			return err
+		}
 	}
 	return f.step(ctx, "validate in "+in.To, func(actx workflow.Context) error {
 		queries := append([]string{"SHOW TABLES FROM `" + in.Database + "`"}, in.Validate...)
@@ -285,12 +348,39 @@ func (f *failover) switchOver(ctx workflow.Context) error {
 	})
 }
 
+// recordPrimary writes the new primary to every bucket that answers.
+func (f *failover) recordPrimary(ctx workflow.Context) error {
+	var r *activities.Replicator
+	err := f.step(ctx, "record primary", func(actx workflow.Context) error {
+		p := replication.Primary{Database: f.in.Database, Region: f.in.To, Since: workflow.Now(ctx), By: workflow.GetInfo(ctx).WorkflowExecution.ID}
+		return workflow.ExecuteActivity(actx, r.RecordPrimary, p).Get(ctx, &f.res.RecordedIn)
+	})
+	if err == nil {
+		f.res.NewPrimary = f.in.To
+	}
+	return err
+}
+
+// recordMetrics hands the outcome to the worker's metrics. A failure to record is logged,
+// never the failover's result.
+func (f *failover) recordMetrics(ctx workflow.Context, failure error) {
+	var rep *activities.Reporter
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 10 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 3}})
+	out := activities.FailoverOutcome{Database: f.in.Database, From: f.in.From, To: f.in.To, Mode: f.in.Mode,
+		Succeeded: failure == nil, RPOSeconds: f.res.RPOSeconds, RTOSeconds: f.res.RTOSeconds}
+	if err := workflow.ExecuteActivity(actx, rep.RecordFailover, out).Get(ctx, nil); err != nil {
+		workflow.GetLogger(ctx).Warn("failover metrics not recorded", "error", err)
+	}
+}
+
 // rollback attaches the database in From again after a failed switchover, so that service
 // resumes where it was; the original error is what the workflow reports.
 func (f *failover) rollback(ctx workflow.Context, cause error) {
 	var c *activities.Cluster
 	err := f.step(ctx, "roll back: attach in "+f.in.From, func(actx workflow.Context) error {
-		return workflow.ExecuteActivity(actx, c.Attach, activities.RegionDatabase{Database: f.in.Database, Region: f.in.From}).Get(ctx, nil)
+		from := activities.RegionDatabase{Database: f.in.Database, Region: f.in.From}
+		return workflow.ExecuteActivity(actx, c.Attach, activities.AttachInput{RegionDatabase: from}).Get(ctx, nil)
 	})
 	workflow.GetLogger(ctx).Error("failover failed; rolled back", "cause", cause, "rollbackError", err)
 }

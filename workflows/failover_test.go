@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
@@ -11,23 +12,36 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/bottomless-dr/bottomless-dr/activities"
+	"github.com/bottomless-dr/bottomless-dr/database"
 	"github.com/bottomless-dr/bottomless-dr/replication"
 )
 
-// failoverEnv mocks every activity of a planned failover; compare decides the comparison.
-func failoverEnv(compare activities.VerifyReport) (*testsuite.TestWorkflowEnvironment, *[]string) {
+// failoverMocks decides what the mocked activities of a failover answer.
+type failoverMocks struct {
+	compare activities.VerifyReport     // planned: the comparison
+	fence   activities.FenceResult      // unplanned: From detached or lost
+	repl    activities.ReplicationState // unplanned: the replication's last status
+	copy    activities.CopyState        // To's copy
+	source  activities.SourceState      // From's bucket
+}
+
+// failoverEnv mocks every activity of a failover; calls records, in order, each one that
+// changes something.
+func failoverEnv(m failoverMocks) (*testsuite.TestWorkflowEnvironment, *[]string) {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
 	env.RegisterWorkflowWithOptions(Failover, workflow.RegisterOptions{Name: FailoverName})
 	var r *activities.Replicator
 	var c *activities.Cluster
 	var ctl *activities.Control
+	var rep *activities.Reporter
 	env.RegisterActivity(r)
 	env.RegisterActivity(c)
 	env.RegisterActivity(ctl)
+	env.RegisterActivity(rep)
 	var calls []string
 	record := func(name string) { calls = append(calls, name) }
-	env.OnActivity(r.Prepare, mock.Anything, mock.Anything).Return(activities.PrepareResult{}, nil)
+	env.OnActivity(r.Prepare, mock.Anything, mock.Anything).Return(activities.PrepareResult{Retention: 24 * time.Hour, FenceTimeout: time.Second}, nil)
 	env.OnActivity(r.CurrentPrimary, mock.Anything, mock.Anything).Return(activities.CurrentPrimaryResult{}, nil)
 	env.OnActivity(ctl.CheckRunning, mock.Anything, mock.Anything).Return(nil)
 	env.OnActivity(c.Health, mock.Anything, mock.Anything).Return(nil)
@@ -38,42 +52,71 @@ func failoverEnv(compare activities.VerifyReport) (*testsuite.TestWorkflowEnviro
 		return nil
 	})
 	env.OnActivity(ctl.DrainReplication, mock.Anything, mock.Anything).Return(activities.DrainOutcome{}, nil)
-	env.OnActivity(r.CompareAll, mock.Anything, mock.Anything).Return(compare, nil)
+	env.OnActivity(r.CompareAll, mock.Anything, mock.Anything).Return(m.compare, nil)
 	env.OnActivity(r.RemoveLocks, mock.Anything, mock.Anything).Return([]string(nil), nil)
-	env.OnActivity(c.Attach, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.RegionDatabase) error {
-		record("attach " + in.Region)
+	env.OnActivity(c.Attach, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.AttachInput) error {
+		switch {
+		case in.AtMilestone != "":
+			record("attach " + in.Region + " at milestone " + in.AtMilestone)
+		case !in.AtTime.IsZero():
+			record("attach " + in.Region + " at time " + in.AtTime.Format(time.DateTime))
+		default:
+			record("attach " + in.Region)
+		}
 		return nil
 	})
 	env.OnActivity(c.Validate, mock.Anything, mock.Anything).Return([]activities.QueryResult{}, nil)
-	env.OnActivity(c.ReadSecurity, mock.Anything, mock.Anything).Return(activities.Security{}, nil)
+	env.OnActivity(c.ReadSecurity, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.RegionDatabase) (activities.Security, error) {
+		return activities.Security{Users: []database.User{{Name: "read-in-" + in.Region, Host: "%"}}}, nil
+	})
 	env.OnActivity(r.RecordSecurity, mock.Anything, mock.Anything).Return([]string{"primary", "secondary"}, nil)
 	env.OnActivity(c.ApplySecurity, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ApplySecurityInput) (activities.ApplyReport, error) {
-		record("security " + in.Region)
+		record("security " + in.Region + " " + in.Security.Users[0].Name)
 		return activities.ApplyReport{}, nil
 	})
 	env.OnActivity(r.RecordPrimary, mock.Anything, mock.Anything).Return(func(_ context.Context, p replication.Primary) ([]string, error) {
 		record("primary " + p.Region)
 		return []string{"primary", "secondary"}, nil
 	})
+	env.OnActivity(c.Fence, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.RegionDatabase) (activities.FenceResult, error) {
+		record("fence " + in.Region)
+		if m.fence.Fenced {
+			m.fence.Security = &activities.Security{Users: []database.User{{Name: "read-in-" + in.Region, Host: "%"}}}
+		}
+		return m.fence, nil
+	})
+	env.OnActivity(ctl.StopReplication, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.StopInput) (activities.ReplicationState, error) {
+		record("stop " + in.WorkflowID)
+		return m.repl, nil
+	})
+	env.OnActivity(r.Seal, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.SealInput) (activities.SealReport, error) {
+		record("seal " + in.Region)
+		return activities.SealReport{Watermark: m.copy.Watermark}, nil
+	})
+	env.OnActivity(r.InspectCopy, mock.Anything, mock.Anything).Return(m.copy, nil)
+	env.OnActivity(r.InspectSource, mock.Anything, mock.Anything).Return(m.source, nil)
+	env.OnActivity(r.LoadSecurity, mock.Anything, mock.Anything).Return(activities.LoadedSecurity{Found: true,
+		Record: activities.SecurityRecord{Security: activities.Security{Users: []database.User{{Name: "from-bucket", Host: "%"}}}}}, nil)
+	env.OnActivity(rep.RecordFailover, mock.Anything, mock.Anything).Return(nil)
 	return env, &calls
 }
 
 func TestPlannedFailoverSwitchesOver(t *testing.T) {
-	env, calls := failoverEnv(activities.VerifyReport{Checked: 10})
+	env, calls := failoverEnv(failoverMocks{compare: activities.VerifyReport{Checked: 10}})
 	env.ExecuteWorkflow(Failover, FailoverInput{Database: "db", From: "primary", To: "secondary", Mode: ModePlanned})
 	require.NoError(t, env.GetWorkflowError())
 	var res FailoverResult
 	require.NoError(t, env.GetWorkflowResult(&res))
 	require.Equal(t, "secondary", res.NewPrimary)
 	require.Zero(t, res.RPOSeconds)
-	require.Equal(t, []string{"detach primary", "attach secondary", "security secondary", "primary secondary"}, *calls)
+	require.Equal(t, []string{"detach primary", "attach secondary", "security secondary read-in-primary", "primary secondary"}, *calls)
 	require.Len(t, res.Steps, 11)
 }
 
 // TestPlannedFailoverRollsBackWhenDataWouldBeLost: a comparison that finds the target short of
 // the source stops the switchover and attaches the database in From again.
 func TestPlannedFailoverRollsBackWhenDataWouldBeLost(t *testing.T) {
-	env, calls := failoverEnv(activities.VerifyReport{Checked: 10, Missing: 1, DifferingKeys: []string{"folder/x"}})
+	env, calls := failoverEnv(failoverMocks{compare: activities.VerifyReport{Checked: 10, Missing: 1, DifferingKeys: []string{"folder/x"}}})
 	env.ExecuteWorkflow(Failover, FailoverInput{Database: "db", From: "primary", To: "secondary", Mode: ModePlanned})
 	err := env.GetWorkflowError()
 	require.Error(t, err)
@@ -87,12 +130,13 @@ func TestFailoverRejectsBadInput(t *testing.T) {
 		want string
 	}{
 		{FailoverInput{Database: "db", From: "primary", To: "secondary", Mode: "sideways"}, `mode: must be`},
-		{FailoverInput{Database: "db", From: "primary", To: "secondary", Mode: ModeUnplanned}, `mode: unplanned failover is not available`},
+		{FailoverInput{Database: "db", From: "primary", To: "secondary", Mode: ModeUnplanned, At: &FailoverAt{}}, `at: give a milestone or a time`},
+		{FailoverInput{Database: "db", From: "primary", To: "secondary", Mode: ModeUnplanned, At: &FailoverAt{Milestone: "m", Time: t0}}, `at: milestone and time are exclusive`},
 		{FailoverInput{Database: "db", From: "primary", To: "primary", Mode: ModePlanned}, `to: must differ`},
 		{FailoverInput{Database: "db", From: "primary", To: "secondary", Mode: ModePlanned, At: &FailoverAt{Milestone: "m"}}, `at: a planned failover`},
 		{FailoverInput{From: "primary", To: "secondary", Mode: ModePlanned}, `database: required`},
 	} {
-		env, calls := failoverEnv(activities.VerifyReport{})
+		env, calls := failoverEnv(failoverMocks{})
 		env.ExecuteWorkflow(Failover, tc.in)
 		err := env.GetWorkflowError()
 		require.Error(t, err)

@@ -34,11 +34,13 @@ type MilestoneResult struct {
 	Name       string    `json:"name"`
 	Time       time.Time `json:"time"`
 	RecordedIn []string  `json:"recordedIn"` // the regions whose bucket holds the record
+	Users      int       `json:"users"`      // users whose grants were recorded with it
 }
 
 // CreateMilestone runs CREATE MILESTONE in the region's database and records the milestone in
 // every region's bucket under .bdr/<db>/milestones/, since SingleStore lists milestones only
-// for attached databases and a failover must find them from the secondary bucket alone.
+// for attached databases and a failover must find them from the secondary bucket alone. It
+// records the cluster's users, roles, groups and grants under .bdr/<db>/security/ as well.
 func CreateMilestone(ctx workflow.Context, in CreateMilestoneInput) (MilestoneResult, error) {
 	if err := validateMilestoneInput(in); err != nil {
 		return MilestoneResult{}, err
@@ -68,6 +70,19 @@ func CreateMilestone(ctx workflow.Context, in CreateMilestoneInput) (MilestoneRe
 		return MilestoneResult{}, err
 	}
 	res := MilestoneResult{Database: in.Database, Region: in.Region, Name: name, Time: created.Time, RecordedIn: recorded}
+	// Users and grants are cluster state that no bucket holds: each milestone (and so each
+	// scheduled one) records them too, for an unplanned failover whose old primary is gone.
+	var sec activities.Security
+	err = workflow.ExecuteActivity(withSummary(actx, "read users and grants"), c.ReadSecurity,
+		activities.RegionDatabase{Database: in.Database, Region: in.Region}).Get(ctx, &sec)
+	if err == nil {
+		rec := activities.SecurityRecord{Database: in.Database, Region: in.Region, Security: sec}
+		err = workflow.ExecuteActivity(withSummary(actx, "record users and grants in every bucket"), r.RecordSecurity, rec).Get(ctx, nil)
+	}
+	if err != nil {
+		return res, fmt.Errorf("milestone %s made, but users and grants not recorded: %w", name, err)
+	}
+	res.Users = len(sec.Users)
 	workflow.SetCurrentDetails(ctx, fmt.Sprintf("milestone **%s** of %s at %s, recorded in %v",
 		name, in.Database, created.Time.UTC().Format(time.RFC3339), recorded))
 	return res, nil

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/bottomless-dr/bottomless-dr/activities"
+	"github.com/bottomless-dr/bottomless-dr/database"
 	"github.com/bottomless-dr/bottomless-dr/replication"
 )
 
@@ -33,6 +35,13 @@ func milestoneEnv() (*testsuite.TestWorkflowEnvironment, *[]activities.CreateMil
 		recorded = append(recorded, m)
 		return []string{"primary", "secondary"}, nil
 	})
+	env.OnActivity(c.ReadSecurity, mock.Anything, mock.Anything).Return(activities.Security{Users: []database.User{{Name: "app", Host: "%"}}}, nil)
+	env.OnActivity(r.RecordSecurity, mock.Anything, mock.Anything).Return(func(_ context.Context, rec activities.SecurityRecord) ([]string, error) {
+		if rec.Region != "primary" || len(rec.Security.Users) != 1 {
+			return nil, fmt.Errorf("unexpected security record %+v", rec)
+		}
+		return []string{"primary", "secondary"}, nil
+	})
 	return env, &created, &recorded
 }
 
@@ -42,7 +51,7 @@ func TestCreateMilestoneCreatesThenRecords(t *testing.T) {
 	require.NoError(t, env.GetWorkflowError())
 	var res MilestoneResult
 	require.NoError(t, env.GetWorkflowResult(&res))
-	require.Equal(t, MilestoneResult{Database: "db", Region: "primary", Name: "m1", Time: t0, RecordedIn: []string{"primary", "secondary"}}, res)
+	require.Equal(t, MilestoneResult{Database: "db", Region: "primary", Name: "m1", Time: t0, RecordedIn: []string{"primary", "secondary"}, Users: 1}, res)
 	require.Equal(t, []activities.CreateMilestoneInput{{Database: "db", Region: "primary", Name: "m1"}}, *created)
 	require.Len(t, *recorded, 1)
 	require.True(t, (*recorded)[0].Time.Equal(t0), "the record carries the database's time")

@@ -53,7 +53,15 @@ type replicator struct {
 	// each blob before copying it instead of copying it twice.
 	unsure       bool
 	lastUIDetail string
+	// waitInSync is set for runs started by code that waits less than a poll interval in the
+	// next Sync activity rather than in a timer (workflow.GetVersion; histories recorded
+	// before keep their timer), and syncWait is that wait.
+	waitInSync bool
+	syncWait   time.Duration
 }
+
+// versionWaitInSync is the workflow.GetVersion change ID of waiting in the Sync activity.
+const versionWaitInSync = "wait-in-sync"
 
 func (r *replicator) setup(ctx workflow.Context) error {
 	if err := validateInput(r.in); err != nil {
@@ -96,6 +104,7 @@ func validateInput(in ReplicateInput) error {
 }
 
 func (r *replicator) run(ctx workflow.Context) error {
+	r.waitInSync = workflow.GetVersion(ctx, versionWaitInSync, workflow.DefaultVersion, 1) >= 1
 	prep, err := r.prepare(ctx)
 	if err != nil {
 		return err
@@ -140,6 +149,10 @@ func (r *replicator) prepare(ctx workflow.Context) (Settings, error) {
 
 // step does one unit of work: wait while paused, drain when asked, otherwise one sync.
 func (r *replicator) step(ctx workflow.Context) error {
+	// A wait asked for by the last sync is only for the next regular sync: any other step
+	// takes at least as long.
+	wait := r.syncWait
+	r.syncWait = 0
 	if r.verifyWanted || r.verifyDue(ctx) {
 		return r.verifyStep(ctx)
 	}
@@ -154,16 +167,50 @@ func (r *replicator) step(ctx workflow.Context) error {
 	if r.drainWanted {
 		return r.drainStep(ctx)
 	}
-	res, err := r.sync(ctx, false)
+	res, err := r.sync(ctx, false, wait)
 	if err != nil {
 		return r.backoff(ctx, err)
 	}
 	if res.CaughtUp {
-		// Caught up: wait for the next poll, or less if an update arrives.
-		_, err := workflow.AwaitWithTimeout(ctx, r.settings.PollInterval, func() bool { return r.paused || r.drainWanted || r.verifyWanted })
-		return err
+		return r.waitCaughtUp(ctx, res)
 	}
 	return nil
+}
+
+// waitCaughtUp waits after a caught-up sync until the next blob it listed becomes eligible,
+// for a poll interval at most, or less if an update arrives.
+//
+// A wait shorter than the poll interval is left to the next Sync activity (syncWait) when
+// the run allows it: Temporal fires a timer no sooner than about a second after it is
+// started, whatever its duration (the history service's timer queue reads up to
+// history.timerProcessorMaxTimeShift, 1 s by default, ahead of now), so a timer here would
+// add a second to every cycle under a steady write load. A pause cancels that sync, wait
+// included, as it cancels any sync; drain and verify run after it.
+func (r *replicator) waitCaughtUp(ctx workflow.Context, res activities.SyncResult) error {
+	wait := caughtUpWait(r.settings.PollInterval, res)
+	if r.waitInSync && wait < r.settings.PollInterval {
+		r.syncWait = wait
+		return nil
+	}
+	_, err := workflow.AwaitWithTimeout(ctx, wait, func() bool { return r.paused || r.drainWanted || r.verifyWanted })
+	return err
+}
+
+// minCaughtUpWait is the shortest wait after a caught-up sync. It is never zero: a zero
+// timeout starts no timer, and histories recorded before waitInSync have a timer after every
+// caught-up sync, so their replay must find one.
+const minCaughtUpWait = time.Millisecond
+
+// caughtUpWait returns how long to wait after a caught-up sync: the poll interval, or less
+// when a blob the sync listed becomes eligible sooner. Under a steady write load that is a
+// few milliseconds, so the next sync starts as soon as there is something to copy instead of
+// up to a poll interval later. It is deterministic: a function of the activity's result.
+func caughtUpWait(poll time.Duration, res activities.SyncResult) time.Duration {
+	wait := poll
+	if res.NextEligibleIn > 0 {
+		wait = min(wait, res.NextEligibleIn)
+	}
+	return max(wait, minCaughtUpWait)
 }
 
 // verifyDue reports whether the periodic anti-entropy pass is due. Replication that is paused
@@ -208,13 +255,15 @@ func (r *replicator) verifyStep(ctx workflow.Context) error {
 // is in, then pauses and releases the drain update.
 func (r *replicator) drainStep(ctx workflow.Context) error {
 	r.setState(ctx, StateDraining)
-	res, err := r.sync(ctx, true)
+	res, err := r.sync(ctx, true, 0)
 	if err != nil {
 		return r.backoff(ctx, err)
 	}
 	if r.drainTarget.IsZero() {
-		// The store's Date header is truncated to the second: a blob written later in that
-		// second may already exist, so the drain covers the whole second.
+		// StoreTime is a lower bound of the source's clock when the listing began, never
+		// earlier than the Date header of its first response (truncated to the second, and
+		// stamped after the listing began): the store's clock was then before that second's
+		// end, so every blob that existed is covered by the end of StoreTime's second.
 		r.drainTarget = res.StoreTime.Truncate(time.Second).Add(time.Second)
 	}
 	if !res.Watermark.Time.Before(r.drainTarget) {
@@ -230,8 +279,9 @@ func (r *replicator) drainStep(ctx workflow.Context) error {
 	return nil
 }
 
-// sync runs one Sync activity and folds its result into the status.
-func (r *replicator) sync(ctx workflow.Context, drain bool) (activities.SyncResult, error) {
+// sync runs one Sync activity, which waits first for wait, and folds its result into the
+// status.
+func (r *replicator) sync(ctx workflow.Context, drain bool, wait time.Duration) (activities.SyncResult, error) {
 	var a *activities.Replicator
 	actx, cancel := workflow.WithCancel(ctx)
 	r.cancelSync = cancel
@@ -240,12 +290,13 @@ func (r *replicator) sync(ctx workflow.Context, drain bool) (activities.SyncResu
 		StartToCloseTimeout: 10 * time.Minute,
 		HeartbeatTimeout:    activities.SyncHeartbeatTimeout,
 		WaitForCancellation: true,
-		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 3,
-			NonRetryableErrorTypes: []string{activities.ErrInvalidInput}},
+		// One attempt: the workflow retries with its own backoff, so that a failure shows in
+		// status at once (state failing, lastError, failingSince) instead of after retries.
+		RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 1},
 		Summary: "copy eligible blobs in write order",
 	})
 	in := activities.SyncInput{Database: r.in.Database, From: r.in.From, To: r.in.To,
-		Watermark: r.status.Watermark.Time, Drain: drain, Resume: r.unsure}
+		Watermark: r.status.Watermark.Time, Drain: drain, Resume: r.unsure, Wait: wait}
 	var res activities.SyncResult
 	err := workflow.ExecuteActivity(actx, a.Sync, in).Get(ctx, &res)
 	r.syncs++
@@ -255,10 +306,11 @@ func (r *replicator) sync(ctx workflow.Context, drain bool) (activities.SyncResu
 		if errors.As(err, &canceled) && ctx.Err() == nil {
 			return res, nil // cancelled by pause: not a failure
 		}
+		r.noteListing(err)
 		return res, err
 	}
 	r.fold(res)
-	r.failures = 0
+	r.failures, r.status.FailingSince = 0, time.Time{}
 	if !drain {
 		r.setState(ctx, r.currentState())
 	} else {
@@ -300,6 +352,9 @@ func (r *replicator) backoff(ctx workflow.Context, err error) error {
 	r.failures++
 	r.status.LastError = err.Error()
 	r.status.LastErrorAt = workflow.Now(ctx)
+	if r.failures == 1 {
+		r.status.FailingSince = r.status.LastErrorAt
+	}
 	r.setState(ctx, StateFailing)
 	wait := minBackoff << min(r.failures-1, 5)
 	_, werr := workflow.AwaitWithTimeout(ctx, min(wait, maxBackoff), func() bool { return r.paused || r.drainWanted })
@@ -346,6 +401,20 @@ func (r *replicator) updateDetails(ctx workflow.Context) {
 	if detail != r.lastUIDetail {
 		workflow.SetCurrentDetails(ctx, detail)
 		r.lastUIDetail = detail
+	}
+}
+
+// noteListing keeps the newest source write seen by a sync that listed the source and then
+// failed: when the source dies mid-sync, it is the freshest news of what an unplanned failover
+// loses (its RPO).
+func (r *replicator) noteListing(err error) {
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || !appErr.HasDetails() {
+		return
+	}
+	var partial activities.SyncResult
+	if appErr.Details(&partial) == nil && partial.NewestWrite.After(r.status.NewestWrite) {
+		r.status.NewestWrite = partial.NewestWrite
 	}
 }
 

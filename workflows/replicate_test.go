@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -200,4 +201,135 @@ func TestReplicateRunsAntiEntropyPeriodically(t *testing.T) {
 	require.NotNil(t, st.LastVerify)
 	require.Equal(t, 1, st.LastVerify.Repaired)
 	require.Equal(t, []string{"folder/x"}, st.LastVerify.RepairedKeys)
+}
+
+// TestReplicateWaitsOnlyUntilTheNextBlobIsEligible: after a caught-up sync the next one starts
+// when the oldest blob left behind becomes eligible, if that is sooner than the poll interval.
+// The wait is in the next Sync activity (a Temporal timer fires no sooner than about a second);
+// a full poll interval is still a timer, so that an idle replication makes no activity.
+func TestReplicateWaitsOnlyUntilTheNextBlobIsEligible(t *testing.T) {
+	next := []time.Duration{250 * time.Millisecond, 0, 5 * time.Second, 40 * time.Millisecond}
+	for _, tc := range []struct {
+		name      string
+		version   workflow.Version
+		wantWait  []time.Duration // in the Sync activity after sync i
+		wantTimer []time.Duration // between sync i and the next
+	}{
+		{"waits in the next sync", 1,
+			[]time.Duration{250 * time.Millisecond, 0, 0, 40 * time.Millisecond},
+			[]time.Duration{0, time.Second, time.Second, 0}},
+		// A run begun before waitInSync (as the recorded history) keeps a timer after every
+		// caught-up sync; only its duration changed.
+		{"runs recorded before wait in a timer", workflow.DefaultVersion,
+			[]time.Duration{0, 0, 0, 0},
+			[]time.Duration{250 * time.Millisecond, time.Second, time.Second, 40 * time.Millisecond}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := newEnv(t)
+			env.OnGetVersion(versionWaitInSync, workflow.DefaultVersion, 1).Return(tc.version)
+			var a *activities.Replicator
+			var calls []activities.SyncInput
+			var at []time.Time
+			ok := syncing(&calls)
+			env.OnActivity(a.Sync, mock.Anything, mock.Anything).Return(func(ctx context.Context, in activities.SyncInput) (activities.SyncResult, error) {
+				at = append(at, env.Now())
+				res, err := ok(ctx, in)
+				res.NextEligibleIn = next[(len(calls)-1)%len(next)]
+				return res, err
+			})
+			env.RegisterDelayedCallback(func() { env.CancelWorkflow() }, 20*time.Second)
+			env.ExecuteWorkflow(Replicate, ReplicateInput{Database: "db", From: "primary", To: "secondary"})
+			require.Greater(t, len(at), 8)
+			for i := 1; i < 9; i++ {
+				k := (i - 1) % len(next)
+				require.Equal(t, tc.wantWait[k], calls[i].Wait, "wait in sync %d", i)
+				require.Equal(t, tc.wantTimer[k], at[i].Sub(at[i-1]), "timer after sync %d", i-1)
+			}
+		})
+	}
+}
+
+// TestReplicateWaitInSyncIsDroppedByOtherSteps: a verify (or drain) between two syncs takes
+// the place of the wait; the sync after it does not wait again.
+func TestReplicateWaitInSyncIsDroppedByOtherSteps(t *testing.T) {
+	env := newEnv(t)
+	var a *activities.Replicator
+	// A sync still in flight when the workflow is cancelled may finish on another goroutine.
+	var mu sync.Mutex
+	var waits []time.Duration
+	verifiedAfter := -1
+	// Each sync takes 200 ms of the workflow's clock, so that the update arrives during one.
+	env.OnActivity(a.Sync, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.SyncInput) (activities.SyncResult, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		waits = append(waits, in.Wait)
+		w := t0.Add(time.Duration(len(waits)) * time.Second)
+		return activities.SyncResult{Watermark: replication.Watermark{Time: w}, StoreTime: w, CaughtUp: true,
+			NextEligibleIn: 100 * time.Millisecond}, nil
+	}).After(200 * time.Millisecond)
+	env.OnActivity(a.Verify, mock.Anything, mock.Anything).Return(func(context.Context, activities.VerifyInput) (activities.VerifyReport, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		verifiedAfter = len(waits)
+		return activities.VerifyReport{}, nil
+	})
+	env.RegisterDelayedCallback(func() {
+		env.UpdateWorkflow(UpdateVerify, "", &testsuite.TestUpdateCallback{OnReject: func(err error) { t.Error(err) },
+			OnAccept: func() {}, OnComplete: func(any, error) {}}, VerifyRequest{})
+	}, 5*time.Second)
+	env.RegisterDelayedCallback(func() { env.CancelWorkflow() }, 10*time.Second)
+	env.ExecuteWorkflow(Replicate, ReplicateInput{Database: "db", From: "primary", To: "secondary"})
+	mu.Lock()
+	defer mu.Unlock()
+	require.Positive(t, verifiedAfter)
+	require.Greater(t, len(waits), verifiedAfter+1)
+	require.Equal(t, 100*time.Millisecond, waits[verifiedAfter-1], "the sync before the verify")
+	require.Zero(t, waits[verifiedAfter], "the sync after the verify")
+	require.Equal(t, 100*time.Millisecond, waits[verifiedAfter+1])
+}
+
+func TestCaughtUpWait(t *testing.T) {
+	for _, tc := range []struct {
+		next, want time.Duration
+	}{
+		{0, time.Second}, // nothing listed beyond the watermark: poll
+		{250 * time.Millisecond, 250 * time.Millisecond},
+		{5 * time.Second, time.Second},       // never longer than the poll interval
+		{time.Microsecond, time.Millisecond}, // never no timer at all
+		{time.Millisecond, time.Millisecond},
+	} {
+		require.Equal(t, tc.want, caughtUpWait(time.Second, activities.SyncResult{NextEligibleIn: tc.next}), "next %s", tc.next)
+	}
+}
+
+// TestReplicateKeepsWhatAFailedSyncListed: a sync that listed the source and then failed (the
+// source died mid-copy) still moves newestWrite, and failingSince marks the first failure; both
+// feed an unplanned failover's RPO. A later success clears failingSince.
+func TestReplicateKeepsWhatAFailedSyncListed(t *testing.T) {
+	env := newEnv(t)
+	var a *activities.Replicator
+	calls := 0
+	listed := t0.Add(time.Hour)
+	env.OnActivity(a.Sync, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.SyncInput) (activities.SyncResult, error) {
+		calls++
+		switch calls {
+		case 1:
+			return activities.SyncResult{Watermark: replication.Watermark{Time: t0}, StoreTime: t0, NewestWrite: t0, CaughtUp: true}, nil
+		case 2, 3:
+			return activities.SyncResult{}, temporal.NewApplicationErrorWithOptions("source gone", "SyncFailed",
+				temporal.ApplicationErrorOptions{Details: []any{activities.SyncResult{StoreTime: listed, NewestWrite: listed}}})
+		}
+		return activities.SyncResult{Watermark: replication.Watermark{Time: listed}, StoreTime: listed, NewestWrite: listed, CaughtUp: true}, nil
+	})
+	var failing, recovered Status
+	env.RegisterDelayedCallback(func() { failing = queryStatus(t, env) }, 2500*time.Millisecond)
+	env.RegisterDelayedCallback(func() {
+		recovered = queryStatus(t, env)
+		env.CancelWorkflow()
+	}, time.Minute)
+	env.ExecuteWorkflow(Replicate, ReplicateInput{Database: "db", From: "primary", To: "secondary"})
+	require.Equal(t, StateFailing, failing.State)
+	require.True(t, failing.NewestWrite.Equal(listed), "newest write %s, want the failed sync's listing %s", failing.NewestWrite, listed)
+	require.False(t, failing.FailingSince.IsZero())
+	require.True(t, recovered.FailingSince.IsZero(), "cleared by the next success")
 }

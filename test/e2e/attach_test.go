@@ -19,10 +19,13 @@ import (
 
 // onS3 is the location clause of CREATE/ATTACH DATABASE for a region's bucket, with that
 // region's credentials, as an operator would type it.
-func onS3(m *stack.MinIO) string {
+func onS3(m *stack.MinIO) string { return onS3At(m, rootPath) }
+
+// onS3At is the ON S3 clause of a database whose folder is root in the test bucket.
+func onS3At(m *stack.MinIO, root string) string {
 	cfg, _ := json.Marshal(map[string]string{"region": "us-east-1", "endpoint_url": m.Endpoint, "s3_force_path_style": "true"})
 	creds, _ := json.Marshal(map[string]string{"aws_access_key_id": m.AccessKey, "aws_secret_access_key": m.SecretKey})
-	return fmt.Sprintf(`ON S3 "%s/%s" CONFIG '%s' CREDENTIALS '%s'`, bucket, rootPath, cfg, creds)
+	return fmt.Sprintf(`ON S3 "%s/%s" CONFIG '%s' CREDENTIALS '%s'`, bucket, root, cfg, creds)
 }
 
 func openDB(t *testing.T, dsn string) *sql.DB {

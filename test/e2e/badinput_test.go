@@ -38,7 +38,7 @@ func TestBadInput(t *testing.T) {
 		name, database, from, to, want string
 	}{
 		{"unknown database", "nope", "primary", "secondary", `database: unknown database "nope"`},
-		{"unknown region", db, "primary", "mars", `to: region: unknown region "mars"`},
+		{"unknown region", db, "primary", "mars", `to: unknown region "mars"`},
 		{"from equals to", db, "primary", "primary", `to: must differ from from`},
 		{"missing bucket", db, "primary", "nobucket", `regions.nobucket.object_store.bucket`},
 		{"wrong credentials", db, "primary", "badcreds", `regions.badcreds.object_store credentials`},

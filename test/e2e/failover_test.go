@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -10,11 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"go.temporal.io/sdk/client"
-
 	"github.com/bottomless-dr/bottomless-dr/config"
 	"github.com/bottomless-dr/bottomless-dr/replication"
-	"github.com/bottomless-dr/bottomless-dr/test/stack"
 	"github.com/bottomless-dr/bottomless-dr/workflows"
 )
 
@@ -25,32 +21,19 @@ import (
 // recorded in both buckets, and a second failover to the same region is refused.
 func TestPlannedFailoverUnderLoad(t *testing.T) {
 	ctx := context.Background()
-	s := stack.New(t, stack.Options{Standins: true, Configure: func(c *config.Config) {
-		fastConfig(c)
-		c.Security.Passwords = []config.UserPassword{{User: "app", PasswordEnv: "APP_PASSWORD"}}
-	}})
 	const appPassword = "app-Pa55-word"
-	s.Env = append(s.Env, "APP_PASSWORD="+appPassword)
-	if err := s.StartWorker(ctx); err != nil {
-		t.Fatal(err)
-	}
-	primary, secondary := openDB(t, s.Standin["primary"].DSN("")), openDB(t, s.Standin["secondary"].DSN(""))
-	for _, stmt := range []string{
-		"CREATE DATABASE " + db + " " + onS3(s.MinIO["primary"]),
-		"CREATE TABLE " + db + ".t (writer INT NOT NULL, seq INT NOT NULL, PRIMARY KEY (writer, seq))",
+	s, primary, secondary := failoverStack(t, func(c *config.Config) {
+		c.Security.Passwords = []config.UserPassword{{User: "app", PasswordEnv: "APP_PASSWORD"}}
+	}, "APP_PASSWORD="+appPassword)
+	createWriterTable(t, s, primary, "",
 		// Users, roles, groups and grants are cluster state: the failover must carry them.
 		"CREATE ROLE 'reader'",
-		"GRANT SELECT ON " + db + ".* TO ROLE 'reader'",
+		"GRANT SELECT ON "+db+".* TO ROLE 'reader'",
 		"CREATE GROUP 'readers'",
 		"GRANT ROLE 'reader' TO 'readers'",
-		"CREATE USER 'app'@'%' IDENTIFIED BY '" + appPassword + "'",
+		"CREATE USER 'app'@'%' IDENTIFIED BY '"+appPassword+"'",
 		"GRANT GROUP 'readers' TO 'app'@'%'",
-		"CREATE USER 'nopassword'@'%' IDENTIFIED BY 'not-in-the-config'",
-	} {
-		if _, err := primary.Exec(stmt); err != nil {
-			t.Fatalf("%s: %v", stmt, err)
-		}
-	}
+		"CREATE USER 'nopassword'@'%' IDENTIFIED BY 'not-in-the-config'")
 	// A database in the secondary that the migrated user has no grant on.
 	if _, err := secondary.Exec("CREATE DATABASE hr"); err != nil {
 		t.Fatal(err)
@@ -148,6 +131,7 @@ func TestPlannedFailoverUnderLoad(t *testing.T) {
 		{`{"database":"nope","from":"primary","to":"secondary","mode":"planned"}`, `database: unknown database "nope"`},
 		{`{"database":"` + db + `","from":"primary","to":"secondary","mode":"sideways"}`, `mode: must be "planned" or "unplanned"`},
 		{`{"database":"` + db + `","from":"secondary","to":"secondary","mode":"planned"}`, `to: must differ from from`},
+		{`{"database":"` + db + `","from":"primary","to":"tertiary","mode":"planned"}`, `to: unknown region "tertiary"`},
 	} {
 		id := workflows.FailoverID("bad") + time.Now().Format("150405.000000")
 		if out, err := s.Temporal.CLI(ctx, "workflow", "start", "--type", workflows.FailoverName,
@@ -160,81 +144,4 @@ func TestPlannedFailoverUnderLoad(t *testing.T) {
 		}
 	}
 	assertNoSecrets(t, s, historyJSON(t, s, workflows.FailoverID(db)), "Failover history")
-}
-
-// TestPlannedFailoverSurvivesWorkerCrashes kills the worker three times while a planned
-// failover runs, restarting it each time: the workflow resumes and finishes with RPO 0, every
-// committed row is in the secondary, and the database is attached there once and detached in
-// the primary (the steps are idempotent).
-func TestPlannedFailoverSurvivesWorkerCrashes(t *testing.T) {
-	ctx := context.Background()
-	s := stack.New(t, stack.Options{Standins: true, Configure: fastConfig})
-	if err := s.StartWorker(ctx); err != nil {
-		t.Fatal(err)
-	}
-	primary, secondary := openDB(t, s.Standin["primary"].DSN("")), openDB(t, s.Standin["secondary"].DSN(""))
-	for _, stmt := range []string{
-		"CREATE DATABASE " + db + " " + onS3(s.MinIO["primary"]),
-		"CREATE TABLE " + db + ".t (writer INT NOT NULL, seq INT NOT NULL, PRIMARY KEY (writer, seq))",
-	} {
-		if _, err := primary.Exec(stmt); err != nil {
-			t.Fatal(err)
-		}
-	}
-	const rows = 200
-	for seq := range rows {
-		if _, err := primary.Exec(fmt.Sprintf("INSERT INTO %s.t (writer, seq) VALUES (0, %d)", db, seq)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	tc := temporalClient(t, s)
-	run := startReplicate(t, s, tc, db)
-	waitCaughtUp(t, tc, run.GetID(), 2*time.Minute)
-
-	failover, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.FailoverID(db),
-		TaskQueue: s.Config.Temporal.TaskQueue}, workflows.FailoverName,
-		workflows.FailoverInput{Database: db, From: "primary", To: "secondary", Mode: workflows.ModePlanned})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, after := range []time.Duration{300 * time.Millisecond, 700 * time.Millisecond, 1200 * time.Millisecond} {
-		time.Sleep(after)
-		if err := s.KillWorker(); err != nil {
-			t.Fatal(err)
-		}
-		if err := s.StartWorker(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-	waitCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-	defer cancel()
-	var res workflows.FailoverResult
-	if err := failover.Get(waitCtx, &res); err != nil {
-		t.Fatalf("failover after worker crashes: %v", err)
-	}
-	t.Logf("after 3 crashes: RPO %.0fs RTO %.2fs, steps %+v", res.RPOSeconds, res.RTOSeconds, res.Steps)
-	if res.RPOSeconds != 0 || res.Compared.Missing != 0 || res.NewPrimary != "secondary" {
-		t.Errorf("result: %+v", res)
-	}
-	if got := rowsPerWriter(t, secondary, db); got[0] != rows {
-		t.Errorf("%d rows in the secondary, %d committed", got[0], rows)
-	}
-	for region, conn := range map[string]*sql.DB{"primary": primary, "secondary": secondary} {
-		attached := 0
-		dbs, err := conn.Query("SHOW DATABASES")
-		if err != nil {
-			t.Fatal(err)
-		}
-		for dbs.Next() {
-			var name string
-			_ = dbs.Scan(&name)
-			if name == db {
-				attached++
-			}
-		}
-		dbs.Close()
-		if want := map[string]int{"primary": 0, "secondary": 1}[region]; attached != want {
-			t.Errorf("%s: %s attached %d times, want %d", region, db, attached, want)
-		}
-	}
 }

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -253,4 +254,43 @@ func checkAllAtWatermark(t *testing.T, src, dst *objectstore.Client) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// failoverStack starts a stack with a stand-in per region and the worker (fastConfig, a 3 s
+// fence timeout, then configure; env is added to the worker's environment) and returns it
+// with a connection to each region's stand-in.
+func failoverStack(t *testing.T, configure func(*config.Config), env ...string) (s *stack.Stack, primary, secondary *sql.DB) {
+	t.Helper()
+	s = stack.New(t, stack.Options{Standins: true, Configure: func(c *config.Config) {
+		fastConfig(c)
+		c.Failover.FenceTimeout = 3 * time.Second
+		if configure != nil {
+			configure(c)
+		}
+	}})
+	s.Env = append(s.Env, env...)
+	if err := s.StartWorker(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return s, openDB(t, s.Standin["primary"].DSN("")), openDB(t, s.Standin["secondary"].DSN(""))
+}
+
+// createWriterTable creates db in the primary region's bucket with the table t (writer, seq
+// and the extra columns given), then runs the other statements.
+func createWriterTable(t *testing.T, s *stack.Stack, primary *sql.DB, extraColumns string, stmts ...string) {
+	t.Helper()
+	execAll(t, primary, append([]string{
+		"CREATE DATABASE " + db + " " + onS3(s.MinIO["primary"]),
+		"CREATE TABLE " + db + ".t (writer INT NOT NULL, seq INT NOT NULL, " + extraColumns + "PRIMARY KEY (writer, seq))",
+	}, stmts...)...)
+}
+
+// execAll runs each statement on conn, failing the test at the first error.
+func execAll(t *testing.T, conn *sql.DB, stmts ...string) {
+	t.Helper()
+	for _, stmt := range stmts {
+		if _, err := conn.Exec(stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
 }

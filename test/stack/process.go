@@ -72,6 +72,14 @@ func (p *Process) Stop() error {
 	}
 }
 
+// Signal sends sig to the process group.
+func (p *Process) Signal(sig syscall.Signal) error {
+	if p == nil || p.Exited() {
+		return errors.New("stack: " + p.Name + " is not running")
+	}
+	return syscall.Kill(-p.cmd.Process.Pid, sig)
+}
+
 // Kill sends SIGKILL to the process group and waits for it to end.
 func (p *Process) Kill() error {
 	if p == nil || p.Exited() {

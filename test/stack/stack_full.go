@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -190,6 +191,13 @@ func (s *Stack) StartWorker(ctx context.Context) error {
 
 // KillWorker ends the worker with SIGKILL, as a crash would.
 func (s *Stack) KillWorker() error { return s.worker.Kill() }
+
+// FreezeWorker stops the worker (SIGSTOP) where it is, so that a test can see what it was
+// doing and kill it there; ThawWorker lets it go on (SIGCONT).
+func (s *Stack) FreezeWorker() error { return s.worker.Signal(syscall.SIGSTOP) }
+
+// ThawWorker resumes a frozen worker.
+func (s *Stack) ThawWorker() error { return s.worker.Signal(syscall.SIGCONT) }
 
 // StopWorker ends the worker gracefully.
 func (s *Stack) StopWorker() error { return s.worker.Stop() }

@@ -1,0 +1,286 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/bottomless-dr/bottomless-dr/activities"
+)
+
+// attachMargin is how far the copy's watermark must be past a milestone or a time for the
+// copy to hold everything committed up to it: AT TIME takes a whole second, and a commit's
+// blob reaches the store a moment after the commit.
+const attachMargin = time.Second
+
+// unplanned fails over after From was lost: fence From if it still answers, stop
+// replication, seal the target at its watermark, attach in To at latest, a milestone or a
+// time, apply the users and grants, validate and record the new primary. RTO counts from the
+// start; RPO is the newest source write known minus the point attached.
+func (f *failover) unplanned(ctx workflow.Context) error {
+	var r *activities.Replicator
+	var c *activities.Cluster
+	var ctl *activities.Control
+	in := f.in
+	began := workflow.Now(ctx)
+	from := activities.RegionDatabase{Database: in.Database, Region: in.From}
+	target := activities.RegionDatabase{Database: in.Database, Region: in.To}
+	if _, err := f.checkUnplanned(ctx); err != nil {
+		return err
+	}
+	if err := f.step(ctx, "fence "+in.From, func(actx workflow.Context) error {
+		var fence activities.FenceResult
+		err := workflow.ExecuteActivity(actx, c.Fence, from).Get(ctx, &fence)
+		f.res.Fence = &fence
+		return err
+	}); err != nil {
+		return err
+	}
+	f.security = f.res.Fence.Security // nil when From's cluster did not answer
+	var repl activities.ReplicationState
+	if err := f.step(ctx, "stop replication", func(actx workflow.Context) error {
+		return workflow.ExecuteActivity(actx, ctl.StopReplication, activities.StopInput{
+			WorkflowID: ReplicateID(in.Database, in.From, in.To), UpdateName: UpdatePause}).Get(ctx, &repl)
+	}); err != nil {
+		return err
+	}
+	if err := f.step(ctx, "seal "+in.To, func(actx workflow.Context) error {
+		var sealed activities.SealReport
+		sealID := "failover-" + began.UTC().Format("20060102T150405Z")
+		err := workflow.ExecuteActivity(long(actx), r.Seal, activities.SealInput{Database: in.Database, Region: in.To, SealID: sealID}).Get(ctx, &sealed)
+		f.res.Sealed, f.res.Watermark = &sealed, sealed.Watermark
+		return err
+	}); err != nil {
+		return err
+	}
+	// The watermark only grows until the seal, so the check before still holds; this one
+	// holds against the final watermark, before anything is attached.
+	var copyState activities.CopyState
+	if err := f.step(ctx, "inspect "+in.To, func(actx workflow.Context) error {
+		if err := workflow.ExecuteActivity(actx, r.InspectCopy, target).Get(ctx, &copyState); err != nil {
+			return err
+		}
+		return f.checkAt(copyState, workflow.Now(ctx))
+	}); err != nil {
+		return err
+	}
+	at, point := f.attachPoint(copyState)
+	if f.security == nil {
+		if err := f.step(ctx, "load users and grants from "+in.To+"'s bucket", func(actx workflow.Context) error {
+			var loaded activities.LoadedSecurity
+			if err := workflow.ExecuteActivity(actx, r.LoadSecurity, target).Get(ctx, &loaded); err != nil {
+				return err
+			}
+			if loaded.Found {
+				f.security = &loaded.Record.Security
+			} else {
+				f.warn("no users and grants snapshot of %s is recorded: none applied in %s", in.Database, in.To)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	if err := f.serveFromTarget(ctx, at); err != nil {
+		return err
+	}
+	f.res.RTOSeconds = workflow.Now(ctx).Sub(began).Seconds()
+	// Measured once the database serves again, and beside the record of the new primary: a
+	// dead From's bucket takes fence_timeout to not answer each of them, which need not delay
+	// the recovery nor be waited for twice.
+	var rpoErr error
+	measured := workflow.NewWaitGroup(ctx)
+	measured.Add(1)
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		defer measured.Done()
+		rpoErr = f.measureRPO(ctx, repl, point)
+	})
+	recordErr := f.recordPrimary(ctx)
+	measured.Wait(ctx)
+	if err := errors.Join(recordErr, rpoErr); err != nil {
+		return err
+	}
+	workflow.SetCurrentDetails(ctx, fmt.Sprintf("**done**: %s is served from %s, attached at %s. RPO %.1fs (newest write known from %s), RTO %.1fs  \nfence: %s  \nsteps: %s",
+		in.Database, in.To, f.res.AttachedAt, f.res.RPOSeconds, f.res.RPOFrom, f.res.RTOSeconds, f.fenceWords(), f.stepNames()))
+	return nil
+}
+
+// checkUnplanned checks, changing nothing, that the failover can go ahead: the names, To's
+// bucket and cluster, the recorded primary, a replicated copy in To and the attach point.
+func (f *failover) checkUnplanned(ctx workflow.Context) (activities.CopyState, error) {
+	var r *activities.Replicator
+	var c *activities.Cluster
+	in := f.in
+	var st activities.CopyState
+	err := f.step(ctx, "check", func(actx workflow.Context) error {
+		var prep activities.PrepareResult
+		if err := workflow.ExecuteActivity(actx, r.Prepare, activities.PrepareInput{Database: in.Database, From: in.From, To: in.To, FromMayFail: true}).Get(ctx, &prep); err != nil {
+			return err
+		}
+		f.retention, f.fenceTimeout = prep.Retention, prep.FenceTimeout
+		if err := f.checkPrimary(ctx, actx); err != nil {
+			return err
+		}
+		if err := workflow.ExecuteActivity(actx, c.Health, activities.RegionDatabase{Database: in.Database, Region: in.To}).Get(ctx, nil); err != nil {
+			return err
+		}
+		if err := workflow.ExecuteActivity(actx, r.InspectCopy, activities.RegionDatabase{Database: in.Database, Region: in.To}).Get(ctx, &st); err != nil {
+			return err
+		}
+		return f.checkAt(st, workflow.Now(ctx))
+	})
+	return st, err
+}
+
+// checkPrimary refuses a failover to the recorded primary, or from a region that is not it.
+func (f *failover) checkPrimary(ctx, actx workflow.Context) error {
+	var r *activities.Replicator
+	in := f.in
+	var current activities.CurrentPrimaryResult
+	if err := workflow.ExecuteActivity(actx, r.CurrentPrimary, in.Database).Get(ctx, &current); err != nil {
+		return err
+	}
+	if slices.Contains(current.Silent, in.From) && f.fromSilentAt.IsZero() {
+		f.fromSilentAt = workflow.Now(ctx)
+	}
+	if current.Found && current.Primary.Region == in.To {
+		return invalidInput(fmt.Sprintf("to: %s is already the primary of %s (since %s)",
+			in.To, in.Database, current.Primary.Since.UTC().Format(time.RFC3339)))
+	}
+	if current.Found && current.Primary.Region != in.From {
+		return invalidInput(fmt.Sprintf("from: the primary of %s is %s, not %s", in.Database, current.Primary.Region, in.From))
+	}
+	return nil
+}
+
+// checkAt checks that To holds a replicated copy, and that the attach point is one it can
+// reach: a recorded milestone or a time inside the retention window, and not past what the
+// copy holds.
+func (f *failover) checkAt(st activities.CopyState, now time.Time) error {
+	in := f.in
+	if !st.WatermarkFound {
+		return invalidInput(fmt.Sprintf("to: %s's bucket holds no replicated copy of %s (no watermark record): nothing to attach", in.To, in.Database))
+	}
+	if in.At == nil {
+		return nil
+	}
+	latest := st.Watermark.Add(-attachMargin).Truncate(time.Second)
+	if in.At.Milestone != "" {
+		var names []string
+		for _, m := range st.Milestones {
+			names = append(names, m.Name)
+			if m.Name != in.At.Milestone {
+				continue
+			}
+			if m.Time.Add(attachMargin).After(st.Watermark) {
+				return invalidInput(fmt.Sprintf("at.milestone: %q was made at %s, after what %s holds (replicated up to %s)",
+					m.Name, utc(m.Time), in.To, utc(st.Watermark)))
+			}
+			return nil
+		}
+		slices.Sort(names)
+		return invalidInput(fmt.Sprintf("at.milestone: no milestone %q of %s is recorded in %s's bucket (recorded: %s)",
+			in.At.Milestone, in.Database, in.To, orNone(names)))
+	}
+	if oldest := now.Add(-f.retention); in.At.Time.Before(oldest) {
+		return invalidInput(fmt.Sprintf("at.time: %s is outside the retention window (failover.retention %s: nothing before %s)",
+			utc(in.At.Time), f.retention, utc(oldest)))
+	}
+	if in.At.Time.After(latest) {
+		return invalidInput(fmt.Sprintf("at.time: %s is after what %s holds (replicated up to %s); the latest time to attach at is %s",
+			utc(in.At.Time), in.To, utc(st.Watermark), utc(latest)))
+	}
+	return nil
+}
+
+// attachPoint turns the input's at into the attach and the time it stands for.
+func (f *failover) attachPoint(st activities.CopyState) (activities.AttachInput, time.Time) {
+	at := activities.AttachInput{RegionDatabase: activities.RegionDatabase{Database: f.in.Database, Region: f.in.To}}
+	switch {
+	case f.in.At != nil && f.in.At.Milestone != "":
+		at.AtMilestone = f.in.At.Milestone
+		f.res.AttachedAt = "milestone " + at.AtMilestone
+		for _, m := range st.Milestones {
+			if m.Name == at.AtMilestone {
+				return at, m.Time
+			}
+		}
+		return at, st.Watermark
+	case f.in.At != nil:
+		at.AtTime = f.in.At.Time.UTC().Truncate(time.Second)
+		f.res.AttachedAt = "time " + utc(at.AtTime)
+		return at, at.AtTime.Add(time.Second - time.Nanosecond) // AT TIME takes its whole second
+	}
+	f.res.AttachedAt = "latest"
+	return at, st.Watermark
+}
+
+// measureRPO finds the newest source write known, from From's bucket when it answers and
+// from the replication's last status otherwise, and the tail never replicated.
+func (f *failover) measureRPO(ctx workflow.Context, repl activities.ReplicationState, point time.Time) error {
+	var r *activities.Replicator
+	in := f.in
+	return f.step(ctx, "measure RPO", func(actx workflow.Context) error {
+		var src activities.SourceState
+		input := activities.SourceInput{RegionDatabase: activities.RegionDatabase{Database: in.Database, Region: in.From}, Watermark: f.res.Watermark}
+		if err := workflow.ExecuteActivity(actx, r.InspectSource, input).Get(ctx, &src); err != nil {
+			return err
+		}
+		// Without From's bucket, the newest write is bounded: no earlier than the newest the
+		// last listing saw, no later than when the source stopped answering.
+		stoppedBy := workflow.Now(ctx)
+		switch {
+		case src.Answered:
+			f.res.NewestWrite, f.res.RPOFrom = src.NewestWrite, in.From+"'s bucket"
+			f.res.Unreplicated = &Tail{Objects: src.BeyondObjects, Bytes: src.BeyondBytes}
+			stoppedBy = src.NewestWrite
+		case repl.Running:
+			f.res.NewestWrite, f.res.RPOFrom = repl.NewestWrite, "the replication's last listing of "+in.From
+			for _, t := range []time.Time{repl.FailingSince, f.fromSilentAt} {
+				if !t.IsZero() && t.Before(stoppedBy) {
+					stoppedBy = t
+				}
+			}
+			f.warn("%s's bucket did not answer (%s): the RPO lies between the newest write the last listing saw and when %s was first seen not answering", in.From, src.Reason, in.From)
+		default:
+			f.res.NewestWrite, f.res.RPOFrom = f.res.Watermark, "nowhere: neither the bucket nor a replication answered"
+			f.warn("the newest write in %s is unknown: the RPO lies between 0 and the time since the watermark", in.From)
+		}
+		f.res.RPOMaxSeconds = max(0, stoppedBy.Sub(point).Seconds())
+		f.res.RPOSeconds = max(0, f.res.NewestWrite.Sub(point).Seconds())
+		return nil
+	})
+}
+
+func (f *failover) fenceWords() string {
+	switch {
+	case f.res.Fence == nil:
+		return "not tried"
+	case f.res.Fence.Fenced:
+		return "detached in " + f.in.From
+	}
+	return f.in.From + " declared lost: " + f.res.Fence.Reason
+}
+
+// warn records a warning in the result and the log.
+func (f *failover) warn(format string, args ...any) {
+	f.res.Warnings = append(f.res.Warnings, fmt.Sprintf(format, args...))
+}
+
+func invalidInput(msg string) error {
+	return temporal.NewNonRetryableApplicationError(msg, activities.ErrInvalidInput, nil)
+}
+
+func utc(t time.Time) string { return t.UTC().Format(time.DateTime) }
+
+func orNone(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
+}
