@@ -208,4 +208,3 @@ func blobsOf(results []failoverResult) int {
 	}
 	return results[0].Blobs
 }
-

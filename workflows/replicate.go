@@ -293,7 +293,7 @@ func (r *replicator) sync(ctx workflow.Context, drain bool, wait time.Duration) 
 		// One attempt: the workflow retries with its own backoff, so that a failure shows in
 		// status at once (state failing, lastError, failingSince) instead of after retries.
 		RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 1},
-		Summary: "copy eligible blobs in write order",
+		Summary:     "copy eligible blobs in write order",
 	})
 	in := activities.SyncInput{Database: r.in.Database, From: r.in.From, To: r.in.To,
 		Watermark: r.status.Watermark.Time, Drain: drain, Resume: r.unsure, Wait: wait}
