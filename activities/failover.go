@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/bottomless-dr/bottomless-dr/database"
+	"github.com/bottomless-dr/bottomless-dr/objectstore"
 	"github.com/bottomless-dr/bottomless-dr/replication"
 )
 
@@ -154,28 +155,43 @@ func (r *Replicator) CompareAll(ctx context.Context, in CompareInput) (VerifyRep
 // fenced (detached) or declared lost (DESIGN 5.4). It returns the keys removed.
 func (r *Replicator) RemoveLocks(ctx context.Context, in RegionDatabase) ([]string, error) {
 	defer heartbeatEverySecond(ctx, noDetails)()
-	db, err := r.cfg.Database(in.Database)
+	db, store, err := r.regionStore(in.Database, in.Region)
 	if err != nil {
-		return nil, invalid(err)
+		return nil, err
 	}
-	store, ok := r.stores[in.Region]
-	if !ok {
-		return nil, invalid(fmt.Errorf("region: unknown region %q", in.Region))
-	}
-	l, err := store.List(ctx, db.RootPath+"/")
+	locks, err := storageLocks(ctx, store, db.RootPath)
 	if err != nil {
 		return nil, err
 	}
 	var removed []string
-	for _, o := range l.Objects {
-		if isLock(o.Key) {
-			if err := store.Delete(ctx, o.Key); err != nil {
-				return removed, err
-			}
-			removed = append(removed, o.Key)
+	for _, key := range locks {
+		if err := store.Delete(ctx, key); err != nil {
+			return removed, err
 		}
+		removed = append(removed, key)
 	}
 	return removed, nil
+}
+
+// storageLocks lists the storage locks of the database under root. SingleStore keeps them at
+// <root>/<storage-id>/storage_locks/ (singlestore-notes): listing just those folders costs a
+// few requests, where listing the whole folder costs one per thousand blobs.
+func storageLocks(ctx context.Context, store *objectstore.Client, root string) ([]string, error) {
+	ids, err := store.Folders(ctx, root+"/")
+	if err != nil {
+		return nil, err
+	}
+	var locks []string
+	for _, folder := range append([]string{root + "/"}, ids...) {
+		l, err := store.List(ctx, folder+"storage_locks/")
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range l.Objects {
+			locks = append(locks, o.Key)
+		}
+	}
+	return locks, nil
 }
 
 // CurrentPrimary reads the recorded primary of a database from every region's bucket at once

@@ -171,15 +171,12 @@ func (r *Replicator) Seal(ctx context.Context, in SealInput) (SealReport, error)
 type CopyState struct {
 	Watermark      time.Time               `json:"watermark"`
 	WatermarkFound bool                    `json:"watermarkFound"`
-	Objects        int                     `json:"objects"`
 	Locks          []string                `json:"locks,omitempty"`
 	Milestones     []replication.Milestone `json:"milestones,omitempty"`
 	Security       bool                    `json:"security"` // a users and grants snapshot is recorded
-	StoreTime      time.Time               `json:"storeTime"`
 }
 
-// InspectCopy reads the region's copy of the database: its watermark, its blobs' span, its
-// storage locks, the milestones recorded and whether a security snapshot exists. It changes
+// InspectCopy reads the region's copy of the database: its watermark, its storage locks, the milestones recorded and whether a security snapshot exists. It changes
 // nothing.
 func (r *Replicator) InspectCopy(ctx context.Context, in RegionDatabase) (CopyState, error) {
 	db, store, err := r.regionStore(in.Database, in.Region)
@@ -193,17 +190,8 @@ func (r *Replicator) InspectCopy(ctx context.Context, in RegionDatabase) (CopySt
 		return st, storeError(in.Region, err)
 	}
 	st.Watermark, st.WatermarkFound = w.Time, found
-	l, err := store.List(ctx, db.RootPath+"/")
-	if err != nil {
+	if st.Locks, err = storageLocks(ctx, store, db.RootPath); err != nil {
 		return st, storeError(in.Region, err)
-	}
-	st.StoreTime = l.StoreTime
-	for _, o := range l.Objects {
-		if isLock(o.Key) {
-			st.Locks = append(st.Locks, o.Key)
-			continue
-		}
-		st.Objects++
 	}
 	if st.Milestones, err = replication.ListMilestones(ctx, store, in.Database); err != nil {
 		return st, storeError(in.Region, err)
@@ -214,10 +202,6 @@ func (r *Replicator) InspectCopy(ctx context.Context, in RegionDatabase) (CopySt
 	}
 	return st, nil
 }
-
-// isLock reports whether key is a storage lock: never replicated, and what stops an ATTACH
-// while its owner lives (DESIGN 5.4).
-func isLock(key string) bool { return replication.Excluded([]string{"*/storage_locks/*"}, key) }
 
 // SourceState is the newest write in the failed region's bucket, if that bucket answers.
 type SourceState struct {

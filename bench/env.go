@@ -89,8 +89,7 @@ func startEnv(ctx context.Context, dir string, o options) (_ *env, err error) {
 		}
 	}
 	e.srcS3, e.dstS3 = leanS3(e.src, o.concurrency), leanS3(e.dst, o.concurrency)
-	logger := tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
-	if e.tc, err = client.Dial(client.Options{HostPort: s.Temporal.Address, Namespace: s.Config.Temporal.Namespace, Logger: logger}); err != nil {
+	if e.tc, err = dialTemporal(s); err != nil {
 		return nil, fmt.Errorf("dial temporal: %w", err)
 	}
 	// Started now so that it is polling by the time a timed run starts a workflow.
@@ -188,3 +187,9 @@ func (e *env) workerLogTail() string {
 }
 
 var errTimeout = errors.New("timed out")
+
+// dialTemporal connects to the stack's Temporal, logging warnings and errors only.
+func dialTemporal(s *stack.Stack) (client.Client, error) {
+	logger := tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	return client.Dial(client.Options{HostPort: s.Temporal.Address, Namespace: s.Config.Temporal.Namespace, Logger: logger})
+}

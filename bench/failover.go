@@ -5,14 +5,12 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"os"
 	"sync"
 	"time"
 
 	_ "github.com/go-sql-driver/mysql" // the stand-in speaks the MySQL protocol
 	"go.temporal.io/sdk/client"
-	tlog "go.temporal.io/sdk/log"
 
 	"github.com/bottomless-dr/bottomless-dr/config"
 	"github.com/bottomless-dr/bottomless-dr/test/stack"
@@ -58,8 +56,7 @@ func runFailovers(ctx context.Context, commits int) ([]failoverResult, error) {
 	if err := s.StartWorker(ctx); err != nil {
 		return nil, fmt.Errorf("failover bench: %w", err)
 	}
-	logger := tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
-	tc, err := client.Dial(client.Options{HostPort: s.Temporal.Address, Namespace: s.Config.Temporal.Namespace, Logger: logger})
+	tc, err := dialTemporal(s)
 	if err != nil {
 		return nil, fmt.Errorf("failover bench: %w", err)
 	}

@@ -50,9 +50,11 @@ type options struct {
 	largeSize   sizeFlag
 	concurrency int
 	lagDuration time.Duration
-	inproc      bool
-	quick       bool
-	out         string
+	// failoverCommits is the size of each database failed over, in commits (one blob each).
+	failoverCommits int
+	inproc          bool
+	quick           bool
+	out             string
 }
 
 func main() {
@@ -79,6 +81,7 @@ func parseFlags(args []string) (options, error) {
 	fs.Var(&o.largeSize, "large-size", "size of a large blob (256MiB)")
 	fs.IntVar(&o.concurrency, "concurrency", 32, "parallel copies for every contender (bdr's replication.concurrency)")
 	fs.DurationVar(&o.lagDuration, "lag-duration", 60*time.Second, "how long the steady-lag write load runs (0 skips it)")
+	fs.IntVar(&o.failoverCommits, "failover", 10000, "commits (log blobs) in each database failed over for the RTO runs (0 skips them)")
 	fs.BoolVar(&o.inproc, "inproc", true, "also run replication.Sync in this process under the CPU profiler")
 	fs.BoolVar(&o.quick, "quick", false, "a short run: 1,000 small, 2 x 64 MiB large, 15 s lag (explicit flags still win)")
 	fs.StringVar(&o.out, "out", "", "where results.json and cpu.pprof go (default: the bench folder of this module)")
@@ -100,9 +103,12 @@ func parseFlags(args []string) (options, error) {
 		if !set["lag-duration"] {
 			o.lagDuration = 15 * time.Second
 		}
+		if !set["failover"] {
+			o.failoverCommits = 1000
+		}
 	}
-	if o.small < 1 || o.large < 0 || o.smallSize < 16 || o.largeSize < 16 || o.concurrency < 1 {
-		return o, errors.New("-small and -concurrency must be >= 1, -large >= 0, sizes >= 16 bytes")
+	if o.small < 1 || o.large < 0 || o.failoverCommits < 0 || o.smallSize < 16 || o.largeSize < 16 || o.concurrency < 1 {
+		return o, errors.New("-small and -concurrency must be >= 1, -large and -failover >= 0, sizes >= 16 bytes")
 	}
 	return o, nil
 }

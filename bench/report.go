@@ -60,8 +60,11 @@ type report struct {
 	Ratios   map[string]map[string]float64 `json:"ratios"`
 	Lag      *lagResult                    `json:"lag,omitempty"`
 	LagError string                        `json:"lagError,omitempty"`
-	Targets  []target                      `json:"targets"`
-	PprofTop string                        `json:"pprofTop,omitempty"`
+	// Failovers are the RTO runs: a planned switchover and an unplanned failover.
+	Failovers     []failoverResult `json:"failovers,omitempty"`
+	FailoverError string           `json:"failoverError,omitempty"`
+	Targets       []target         `json:"targets"`
+	PprofTop      string           `json:"pprofTop,omitempty"`
 }
 
 func newReport(o options) *report {
@@ -125,6 +128,10 @@ func (r *report) finish() {
 			r.Targets = append(r.Targets, target{Name: set + " " + key, Want: fmt.Sprintf(">= %.1fx", want),
 				Measured: got, Pass: ok && got >= want, Missing: !ok})
 		}
+	}
+	for _, f := range r.Failovers {
+		r.Targets = append(r.Targets, target{Name: f.Mode + " failover RTO (s)", Want: fmt.Sprintf("< %.0fs", f.Target),
+			Measured: f.RTOSeconds, Pass: f.Error == "" && f.RTOSeconds < f.Target, Missing: f.Error != ""})
 	}
 	if r.Lag != nil {
 		limit := r.Lag.SettleWindow + 1
@@ -214,6 +221,12 @@ func (r *report) print(out io.Writer) {
 	}
 	_ = tw.Flush()
 
+	if len(r.Failovers) > 0 {
+		fmt.Fprint(out, failoverTable(r.Failovers))
+	}
+	if r.FailoverError != "" {
+		fmt.Fprintf(out, "\nfailover RTO: FAILED: %s\n", r.FailoverError)
+	}
 	if r.PprofTop != "" {
 		fmt.Fprintf(out, "\nbdr in-process small sync, CPU profile of this process (bench/cpu.pprof), top 15:\n%s\n", r.PprofTop)
 	}

@@ -144,6 +144,18 @@ func run(ctx context.Context, o options) error {
 			rep.Lag = &lag
 		}
 	}
+	if o.failoverCommits > 0 {
+		logf("failover RTO: a planned switchover and an unplanned failover of %d-commit databases (a stack of their own)", o.failoverCommits)
+		failovers, err := runFailovers(ctx, o.failoverCommits)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			rep.FailoverError = err.Error()
+			logf("failover RTO: %v", err)
+		}
+		rep.Failovers = failovers
+	}
 	if o.inproc {
 		rep.PprofTop = pprofTop(ctx, filepath.Join(outDir, "cpu.pprof"))
 	}

@@ -57,6 +57,10 @@ type ReplicateState struct {
 	Paused   bool     `json:"paused"`
 	Settings Settings `json:"settings"`
 	Status   Status   `json:"status"`
+	// Clean says the previous run's last sync ended cleanly, so the target holds nothing its
+	// record does not: the next run need not check the target before copying. A state
+	// without it (older runs) is treated as unclean, which is always safe.
+	Clean bool `json:"clean,omitempty"`
 }
 
 // Settings are the non-secret settings a run uses, read from the worker's configuration by

@@ -92,7 +92,6 @@ type DryRun struct {
 	FromAnswers bool      `json:"fromAnswers"`
 	FromProblem string    `json:"fromProblem,omitempty"`
 	Watermark   time.Time `json:"watermark"`
-	Objects     int       `json:"objects"` // blobs in the target's copy
 	Locks       []string  `json:"locks,omitempty"`
 	// EstimatedRPOSeconds is what an unplanned failover would lose now; a planned one loses
 	// nothing.

@@ -36,7 +36,7 @@ func (f *failover) dryRun(ctx workflow.Context) error {
 			return err
 		}
 	}
-	report := &DryRun{Watermark: st.Watermark, Objects: st.Objects, Locks: st.Locks}
+	report := &DryRun{Watermark: st.Watermark, Locks: st.Locks}
 	f.res.DryRun, f.res.Watermark = report, st.Watermark
 	// One attempt, bounded like the fence: a region that does not answer is what we report.
 	_ = f.step(ctx, "ask "+in.From, func(actx workflow.Context) error {

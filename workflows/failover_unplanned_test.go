@@ -17,7 +17,7 @@ func unplannedMocks(w time.Time) failoverMocks {
 		fence: activities.FenceResult{Lost: true, Reason: "dial tcp: connection refused"},
 		repl: activities.ReplicationState{Running: true, Watermark: w, NewestWrite: w.Add(4 * time.Second), LastSyncAt: w.Add(5 * time.Second),
 			FailingSince: w.Add(6 * time.Second)},
-		copy: activities.CopyState{Watermark: w, WatermarkFound: true, Objects: 10, Locks: []string{"f/1/storage_locks/1_1"},
+		copy: activities.CopyState{Watermark: w, WatermarkFound: true, Locks: []string{"f/1/storage_locks/1_1"},
 			Milestones: []replication.Milestone{{Name: "nightly", Time: w.Add(-time.Hour)}, {Name: "too_new", Time: w.Add(-time.Millisecond)}}},
 		source: activities.SourceState{Answered: false, Reason: "connection refused"},
 	}

@@ -70,6 +70,7 @@ func (r *replicator) setup(ctx workflow.Context) error {
 	r.status = Status{State: StateStarting, Database: r.in.Database, From: r.in.From, To: r.in.To}
 	if st := r.in.State; st != nil {
 		r.paused, r.settings, r.status = st.Paused, st.Settings, st.Status
+		r.unsure = !st.Clean
 	}
 	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (Status, error) { return r.status, nil }); err != nil {
 		return err
@@ -124,7 +125,7 @@ func (r *replicator) run(ctx workflow.Context) error {
 				return err
 			}
 			next := r.in
-			next.State = &ReplicateState{Paused: r.paused, Settings: r.settings, Status: r.status}
+			next.State = &ReplicateState{Paused: r.paused, Settings: r.settings, Status: r.status, Clean: !r.unsure}
 			return workflow.NewContinueAsNewError(ctx, Replicate, next)
 		}
 	}

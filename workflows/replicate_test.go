@@ -333,3 +333,21 @@ func TestReplicateKeepsWhatAFailedSyncListed(t *testing.T) {
 	require.False(t, failing.FailingSince.IsZero())
 	require.True(t, recovered.FailingSince.IsZero(), "cleared by the next success")
 }
+
+// TestReplicateSkipsTheTargetCheckAfterACleanContinueAsNew: a run continued from a run whose
+// last sync ended cleanly does not check the target again on its first sync; one continued
+// from an older state (no clean mark) does.
+func TestReplicateSkipsTheTargetCheckAfterACleanContinueAsNew(t *testing.T) {
+	for _, clean := range []bool{true, false} {
+		env := newEnv(t)
+		var a *activities.Replicator
+		var calls []activities.SyncInput
+		env.OnActivity(a.Sync, mock.Anything, mock.Anything).Return(syncing(&calls))
+		env.RegisterDelayedCallback(env.CancelWorkflow, 3*time.Second)
+		env.ExecuteWorkflow(Replicate, ReplicateInput{Database: "db", From: "primary", To: "secondary",
+			State: &ReplicateState{Settings: Settings{RootPath: "folder", PollInterval: time.Second, SettleWindow: 2 * time.Second},
+				Status: Status{InitialSync: InitialSync{Complete: true}}, Clean: clean}})
+		require.NotEmpty(t, calls)
+		require.Equal(t, !clean, calls[0].Resume, "clean %v", clean)
+	}
+}

@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -92,13 +91,22 @@ func TestSlowMultipartHoldsWatermark(t *testing.T) {
 			return false, err
 		}
 		// MinIO dates a completed multipart blob at completion, AWS at initiation: wait for
-		// the watermark to pass both the slow blob and the fast ones, whichever is later.
-		fast, err1 := src.Head(ctx, rootPath+"/0001/fast-4")
-		slow, err2 := src.Head(ctx, slowKey)
-		if err := errors.Join(err1, err2); err != nil {
+		// the watermark to pass both the slow blob and the fast ones, whichever is later. The
+		// times come from a listing: HEAD's Last-Modified is an HTTP date (whole seconds), and
+		// the watermark moves by milliseconds where the listing shows them.
+		l, err := src.List(ctx, rootPath+"/0001/")
+		if err != nil {
 			return false, err
 		}
-		return !w.Time.Before(fast.LastModified) && !w.Time.Before(slow.LastModified), nil
+		listed := map[string]time.Time{}
+		for _, o := range l.Objects {
+			listed[o.Key] = o.LastModified
+		}
+		fast, slow := listed[rootPath+"/0001/fast-4"], listed[slowKey]
+		if fast.IsZero() || slow.IsZero() {
+			return false, fmt.Errorf("fast-4 or the slow blob is not listed in the source")
+		}
+		return !w.Time.Before(fast) && !w.Time.Before(slow), nil
 	})
 	got, err := dst.GetBytes(ctx, slowKey)
 	if err != nil {
