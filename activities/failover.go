@@ -327,6 +327,9 @@ func (c *Control) CheckRunning(ctx context.Context, workflowID string) error {
 type DrainInput struct {
 	WorkflowID string `json:"workflowId"`
 	UpdateName string `json:"updateName"`
+	// Quiescent: the source's database is detached, nothing more is written (the drain
+	// update's request field of the same name).
+	Quiescent bool `json:"quiescent,omitempty"`
 }
 
 // DrainOutcome is the part of the drain update's result a failover needs.
@@ -341,8 +344,11 @@ type DrainOutcome struct {
 func (c *Control) DrainReplication(ctx context.Context, in DrainInput) (DrainOutcome, error) {
 	stopBeat := heartbeatEverySecond(ctx, func() any { return nil })
 	defer stopBeat()
+	req := struct {
+		Quiescent bool `json:"quiescent,omitempty"`
+	}{in.Quiescent}
 	h, err := c.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: in.WorkflowID,
-		UpdateName: in.UpdateName, Args: []any{struct{}{}}, WaitForStage: client.WorkflowUpdateStageCompleted})
+		UpdateName: in.UpdateName, Args: []any{req}, WaitForStage: client.WorkflowUpdateStageCompleted})
 	var out DrainOutcome
 	if err == nil {
 		err = h.Get(ctx, &out)

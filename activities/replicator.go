@@ -113,6 +113,9 @@ type SyncInput struct {
 	// Wait delays the sync: the previous one's NextEligibleIn, shorter than a workflow timer
 	// can wait (see workflows.Replicate).
 	Wait time.Duration `json:"wait,omitempty"`
+	// Quiescent (with Drain) says the source takes no more writes: every listed blob is
+	// settled (replication.Policy.Quiescent).
+	Quiescent bool `json:"quiescent,omitempty"`
 }
 
 // SyncResult is replication.SyncResult: the watermark and counts after the sync.
@@ -152,7 +155,8 @@ func (r *Replicator) Sync(ctx context.Context, in SyncInput) (SyncResult, error)
 	res, err := replication.Sync(ctx, src, dst, copier, replication.SyncInput{
 		Database: in.Database, From: in.From, To: in.To, RootPath: db.RootPath,
 		Policy: replication.Policy{SettleWindow: rc.SettleWindow, BatchMaxObjects: rc.BatchMaxObjects,
-			BatchMaxBytes: int64(rc.BatchMaxBytes), Exclude: rc.Exclude, Strict: rc.Order == config.OrderStrict},
+			BatchMaxBytes: int64(rc.BatchMaxBytes), Exclude: rc.Exclude, Strict: rc.Order == config.OrderStrict,
+			Quiescent: in.Drain && in.Quiescent},
 		Concurrency: rc.Concurrency, Watermark: in.Watermark, Drain: in.Drain, Wait: in.Wait,
 		VerifyExisting: in.Resume || info.Attempt > 1,
 		Budget:         syncBudget, CheckpointEvery: syncCheckpointEvery,

@@ -15,6 +15,10 @@ type Policy struct {
 	BatchMaxObjects int
 	BatchMaxBytes   int64
 	Exclude         []string // globs; '*' matches any run of characters, '/' included
+	// Quiescent says the source takes no more writes (its database is detached, which uploads
+	// everything first): every listed blob is settled, so the cutoff is the newest one listed,
+	// unless an upload in progress holds it back. A planned switchover's drain uses it.
+	Quiescent bool
 	// Strict keeps the target a prefix of the source at every instant (order: strict): blobs
 	// are copied in parallel into a staging area and moved into place one by one, in order.
 	// Otherwise (order: sealed) they are copied into place in parallel, and a target is made
@@ -55,6 +59,13 @@ func Less(a, b objectstore.Object) bool {
 func NewPlan(l objectstore.Listing, uploads []objectstore.Upload, w time.Time, p Policy) Plan {
 	plan := Plan{StoreTime: l.StoreTime, Cutoff: Cutoff(l.StoreTime, p.SettleWindow, l.Resolution)}
 	exclude := compileGlobs(p.Exclude)
+	if p.Quiescent {
+		for _, o := range l.Objects {
+			if !excluded(exclude, o.Key) && o.LastModified.After(plan.Cutoff) {
+				plan.Cutoff = o.LastModified
+			}
+		}
+	}
 	for i := range uploads {
 		u := &uploads[i]
 		if excluded(exclude, u.Key) {

@@ -382,3 +382,26 @@ func TestNewPlanProperties(t *testing.T) {
 		})
 	}
 }
+
+// TestNewPlanQuiescent: with a quiescent source every listed blob is eligible, settled or not,
+// except behind an upload still in progress.
+func TestNewPlanQuiescent(t *testing.T) {
+	now := time.Date(2026, 11, 23, 12, 0, 10, 0, time.UTC)
+	l := objectstore.Listing{StoreTime: now, Resolution: time.Millisecond, Objects: []objectstore.Object{
+		{Key: "f/a", LastModified: now.Add(-5 * time.Second)},
+		{Key: "f/b", LastModified: now.Add(-100 * time.Millisecond)},
+		{Key: "f/x/storage_locks/1_1", LastModified: now.Add(time.Second)},
+	}}
+	p := replication.Policy{SettleWindow: 2 * time.Second, BatchMaxObjects: 10, Exclude: []string{"*/storage_locks/*"}}
+	require.Len(t, replication.NewPlan(l, nil, time.Time{}, p).Eligible, 1, "not quiescent: the fresh blob waits to settle")
+
+	p.Quiescent = true
+	plan := replication.NewPlan(l, nil, time.Time{}, p)
+	require.Len(t, plan.Eligible, 2)
+	require.True(t, plan.Cutoff.Equal(now.Add(-100*time.Millisecond)), "cutoff %s: the newest blob listed, locks excluded", plan.Cutoff)
+
+	held := []objectstore.Upload{{Key: "f/c", Initiated: now.Add(-3 * time.Second)}}
+	plan = replication.NewPlan(l, held, time.Time{}, p)
+	require.Len(t, plan.Eligible, 1, "an upload in progress still holds the cutoff")
+	require.NotNil(t, plan.HeldBy)
+}

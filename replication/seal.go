@@ -35,7 +35,7 @@ func Seal(ctx context.Context, target Store, db, rootPath, sealID string) (SealR
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return res, fmt.Errorf("seal %s: %w", db, err)
 	}
-	listing, err := target.List(ctx, rootPath+"/")
+	listing, err := target.ListParallel(ctx, rootPath+"/")
 	if err != nil {
 		return res, fmt.Errorf("seal %s: %w", db, err)
 	}

@@ -65,11 +65,11 @@ func Compare(ctx context.Context, src, dst Store, db, rootPath string, exclude [
 // multipart copy the source ETag it records.
 func compare(ctx context.Context, src, dst Store, db, rootPath string, exclude []string, upTo time.Time) (VerifyReport, []objectstore.Object, error) {
 	report := VerifyReport{Watermark: upTo}
-	sl, err := src.List(ctx, rootPath+"/")
+	sl, err := src.ListParallel(ctx, rootPath+"/")
 	if err != nil {
 		return report, nil, fmt.Errorf("compare %s: %w", db, err)
 	}
-	dl, err := dst.List(ctx, rootPath+"/")
+	dl, err := dst.ListParallel(ctx, rootPath+"/")
 	if err != nil {
 		return report, nil, fmt.Errorf("compare %s: %w", db, err)
 	}

@@ -124,14 +124,20 @@ type Verified struct {
 	RepairedKeys []string  `json:"repairedKeys,omitempty"`
 }
 
-// PauseRequest, ResumeRequest, DrainRequest and VerifyRequest are the inputs of the updates;
+// PauseRequest, ResumeRequest and VerifyRequest are the inputs of the updates;
 // empty today, structs so that fields can be added without breaking callers.
 type (
 	PauseRequest  struct{}
 	ResumeRequest struct{}
-	DrainRequest  struct{}
 	VerifyRequest struct{}
 )
+
+// DrainRequest is the input of drain. Quiescent says the source takes no more writes (its
+// database is detached, which uploads everything first): the drain then ends once everything
+// one listing shows is in, instead of waiting for the source clock to pass the drain's start.
+type DrainRequest struct {
+	Quiescent bool `json:"quiescent,omitempty"`
+}
 
 // DrainResult is what drain returns: the watermark once everything that existed when the
 // drain began is in the target, and replication is paused.

@@ -294,7 +294,7 @@ func (f *failover) switchOver(ctx workflow.Context) error {
 	if err := f.step(ctx, "drain replication", func(actx workflow.Context) error {
 		var out activities.DrainOutcome
 		err := workflow.ExecuteActivity(long(actx), ctl.DrainReplication, activities.DrainInput{
-			WorkflowID: ReplicateID(in.Database, in.From, in.To), UpdateName: UpdateDrain}).Get(ctx, &out)
+			WorkflowID: ReplicateID(in.Database, in.From, in.To), UpdateName: UpdateDrain, Quiescent: true}).Get(ctx, &out)
 		f.res.Watermark = out.Watermark.Time
 		return err
 	}); err != nil {

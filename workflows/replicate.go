@@ -45,6 +45,7 @@ type replicator struct {
 	drainWanted  bool // a drain update is waiting
 	drainDone    bool
 	drainTarget  time.Time // copy everything written at or before this source time
+	quiescent    bool      // the drain's source takes no more writes (DrainRequest.Quiescent)
 	cancelSync   workflow.CancelFunc
 	syncs        int
 	failures     int
@@ -260,6 +261,13 @@ func (r *replicator) drainStep(ctx workflow.Context) error {
 	if err != nil {
 		return r.backoff(ctx, err)
 	}
+	if r.drainTarget.IsZero() && r.quiescent {
+		// Nothing is written any more: what this listing saw is all there is.
+		r.drainTarget = res.Watermark.Time
+		if res.NewestWrite.After(r.drainTarget) {
+			r.drainTarget = res.NewestWrite
+		}
+	}
 	if r.drainTarget.IsZero() {
 		// StoreTime is a lower bound of the source's clock when the listing began, never
 		// earlier than the Date header of its first response (truncated to the second, and
@@ -268,7 +276,7 @@ func (r *replicator) drainStep(ctx workflow.Context) error {
 		r.drainTarget = res.StoreTime.Truncate(time.Second).Add(time.Second)
 	}
 	if !res.Watermark.Time.Before(r.drainTarget) {
-		r.paused, r.drainWanted, r.drainDone = true, false, true
+		r.paused, r.drainWanted, r.drainDone, r.quiescent = true, false, true, false
 		r.drainTarget = time.Time{}
 		r.setState(ctx, StatePaused)
 		return nil
@@ -297,7 +305,7 @@ func (r *replicator) sync(ctx workflow.Context, drain bool, wait time.Duration) 
 		Summary:     "copy eligible blobs in write order",
 	})
 	in := activities.SyncInput{Database: r.in.Database, From: r.in.From, To: r.in.To,
-		Watermark: r.status.Watermark.Time, Drain: drain, Resume: r.unsure, Wait: wait}
+		Watermark: r.status.Watermark.Time, Drain: drain, Quiescent: drain && r.quiescent, Resume: r.unsure, Wait: wait}
 	var res activities.SyncResult
 	err := workflow.ExecuteActivity(actx, a.Sync, in).Get(ctx, &res)
 	r.syncs++
@@ -454,8 +462,8 @@ func (r *replicator) resume(ctx workflow.Context, _ ResumeRequest) (Status, erro
 
 // drain copies everything that exists in the source now, then pauses; it returns the
 // watermark reached.
-func (r *replicator) drain(ctx workflow.Context, _ DrainRequest) (DrainResult, error) {
-	r.drainWanted, r.drainDone = true, false
+func (r *replicator) drain(ctx workflow.Context, req DrainRequest) (DrainResult, error) {
+	r.drainWanted, r.drainDone, r.quiescent = true, false, req.Quiescent
 	if err := workflow.Await(ctx, func() bool { return r.drainDone }); err != nil {
 		return DrainResult{}, err
 	}

@@ -351,3 +351,31 @@ func TestReplicateSkipsTheTargetCheckAfterACleanContinueAsNew(t *testing.T) {
 		require.Equal(t, !clean, calls[0].Resume, "clean %v", clean)
 	}
 }
+
+// TestReplicateQuiescentDrainEndsAfterOneListing: a drain of a source that takes no more
+// writes ends once everything its first listing showed is in, without waiting for the source
+// clock to pass the drain's start.
+func TestReplicateQuiescentDrainEndsAfterOneListing(t *testing.T) {
+	env := newEnv(t)
+	var a *activities.Replicator
+	newest := t0.Add(5 * time.Second)
+	var drains int
+	env.OnActivity(a.Sync, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.SyncInput) (activities.SyncResult, error) {
+		if in.Drain {
+			drains++
+			require.True(t, in.Quiescent)
+		}
+		// The source clock stays where it was: a drain that waited for it would never end.
+		return activities.SyncResult{Watermark: replication.Watermark{Time: newest}, StoreTime: newest.Add(200 * time.Millisecond),
+			NewestWrite: newest, CaughtUp: true}, nil
+	})
+	var drained DrainResult
+	env.RegisterDelayedCallback(func() {
+		update(t, env, UpdateDrain, DrainRequest{Quiescent: true}, &drained)
+	}, 1500*time.Millisecond)
+	env.RegisterDelayedCallback(env.CancelWorkflow, time.Minute)
+	env.ExecuteWorkflow(Replicate, ReplicateInput{Database: "db", From: "primary", To: "secondary"})
+	require.True(t, drained.Watermark.Time.Equal(newest), "drained to %s", drained.Watermark.Time)
+	require.Equal(t, 1, drains, "one drain sync")
+	require.Equal(t, StatePaused, drained.Status.State)
+}
