@@ -176,8 +176,8 @@ type CopyState struct {
 	Security       bool                    `json:"security"` // a users and grants snapshot is recorded
 }
 
-// InspectCopy reads the region's copy of the database: its watermark, its storage locks, the milestones recorded and whether a security snapshot exists. It changes
-// nothing.
+// InspectCopy reads the region's copy of the database: its watermark, its storage locks, the
+// milestones recorded and whether a security snapshot exists. It changes nothing.
 func (r *Replicator) InspectCopy(ctx context.Context, in RegionDatabase) (CopyState, error) {
 	db, store, err := r.regionStore(in.Database, in.Region)
 	if err != nil {
