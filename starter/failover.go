@@ -170,7 +170,7 @@ func writeFailover(w io.Writer, res workflows.FailoverResult) error {
 
 func writeDryRun(b *strings.Builder, res workflows.FailoverResult) {
 	d := res.DryRun
-	fmt.Fprintf(b, "dry run of a %s failover of %s: %s → %s; nothing was changed\n", res.Mode, res.Database, res.From, res.To)
+	fmt.Fprintf(b, "dry run of the %s failover of %s: %s → %s; nothing was changed\n", res.Mode, res.Database, res.From, res.To)
 	fmt.Fprintf(b, "%s holds a copy replicated up to %s; %d storage lock(s)\n", res.To, d.Watermark.UTC().Format(time.RFC3339Nano), len(d.Locks))
 	if d.FromAnswers {
 		fmt.Fprintf(b, "%s answers\n", res.From)
