@@ -63,7 +63,7 @@ func failoverWithAKillInEveryStep(t *testing.T, mode string, steps [][]string) w
 	}
 	tc := temporalClient(t, s)
 	run := startReplicate(t, s, tc, db)
-	waitCaughtUp(t, tc, run.GetID(), 2*time.Minute)
+	waitWatermarkPastNewest(t, s, tc, run.GetID(), rootPath)
 
 	// Frozen from the start, so that the first activity is caught too.
 	if err := s.FreezeWorker(); err != nil {

@@ -294,3 +294,23 @@ func execAll(t *testing.T, conn *sql.DB, stmts ...string) {
 		}
 	}
 }
+
+// waitWatermarkPastNewest waits until the replication's watermark passes the newest blob in the
+// source folder now (a status read earlier may predate the last writes).
+func waitWatermarkPastNewest(t *testing.T, s *stack.Stack, tc client.Client, runID, folder string) {
+	t.Helper()
+	l, err := store(t, s.MinIO["primary"]).List(context.Background(), folder+"/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var newest time.Time
+	for _, o := range l.Objects {
+		if o.LastModified.After(newest) {
+			newest = o.LastModified
+		}
+	}
+	waitFor(t, 2*time.Minute, "the watermark to pass "+folder+"'s newest blob", func() (bool, error) {
+		st, err := queryStatus(context.Background(), tc, runID)
+		return err == nil && !st.Watermark.Time.Before(newest), err
+	})
+}

@@ -182,7 +182,7 @@ func TestUnplannedFailoverAtMilestoneAndTime(t *testing.T) {
 	insert(dbM, 30, 50)
 	insert(dbT, 30, 50)
 	for _, name := range []string{dbM, dbT} {
-		waitCaughtUp(t, tc, runs[name], 2*time.Minute)
+		waitWatermarkPastNewest(t, s, tc, runs[name], name+"_folder")
 	}
 
 	// A dry run and points the copy cannot reach: reported or refused, nothing changed.
