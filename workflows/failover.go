@@ -142,15 +142,7 @@ type failover struct {
 }
 
 func validateFailoverInput(in FailoverInput) error {
-	var errs []error
-	for _, f := range []struct{ name, value string }{{"database", in.Database}, {"from", in.From}, {"to", in.To}} {
-		if f.value == "" {
-			errs = append(errs, fmt.Errorf("%s: required", f.name))
-		}
-	}
-	if in.From != "" && in.From == in.To {
-		errs = append(errs, fmt.Errorf("to: must differ from from (both %q)", in.From))
-	}
+	errs := routeErrors(in.Database, in.From, in.To)
 	switch in.Mode {
 	case ModePlanned:
 		if in.At != nil {

@@ -88,17 +88,24 @@ func (r *replicator) setup(ctx workflow.Context) error {
 	return workflow.SetUpdateHandler(ctx, UpdateDrain, r.drain)
 }
 
-// validateInput rejects what can be judged without the configuration, naming the field.
-func validateInput(in ReplicateInput) error {
+// routeErrors checks a database and its two regions as far as can be judged without the
+// configuration: all named, and the regions different. Each error names its field.
+func routeErrors(database, from, to string) []error {
 	var errs []error
-	for _, f := range []struct{ name, value string }{{"database", in.Database}, {"from", in.From}, {"to", in.To}} {
+	for _, f := range []struct{ name, value string }{{"database", database}, {"from", from}, {"to", to}} {
 		if f.value == "" {
 			errs = append(errs, fmt.Errorf("%s: required", f.name))
 		}
 	}
-	if in.From != "" && in.From == in.To {
-		errs = append(errs, fmt.Errorf("to: must differ from from (both %q)", in.From))
+	if from != "" && from == to {
+		errs = append(errs, fmt.Errorf("to: must differ from from (both %q)", from))
 	}
+	return errs
+}
+
+// validateInput rejects what can be judged without the configuration, naming the field.
+func validateInput(in ReplicateInput) error {
+	errs := routeErrors(in.Database, in.From, in.To)
 	if len(errs) > 0 {
 		return temporal.NewNonRetryableApplicationError("invalid input: "+sortedJoin(errs), activities.ErrInvalidInput, nil)
 	}
