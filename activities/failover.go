@@ -347,14 +347,19 @@ func (c *Control) DrainReplication(ctx context.Context, in DrainInput) (DrainOut
 	req := struct {
 		Quiescent bool `json:"quiescent,omitempty"`
 	}{in.Quiescent}
-	h, err := c.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: in.WorkflowID,
-		UpdateName: in.UpdateName, Args: []any{req}, WaitForStage: client.WorkflowUpdateStageCompleted})
 	var out DrainOutcome
-	if err == nil {
-		err = h.Get(ctx, &out)
-	}
-	if err != nil {
+	if err := c.update(ctx, in.WorkflowID, in.UpdateName, req, &out); err != nil {
 		return out, fmt.Errorf("drain replication %s: %w", in.WorkflowID, err)
 	}
 	return out, nil
+}
+
+// update sends a workflow update and waits for its result, decoded into out.
+func (c *Control) update(ctx context.Context, workflowID, name string, arg, out any) error {
+	h, err := c.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: workflowID,
+		UpdateName: name, Args: []any{arg}, WaitForStage: client.WorkflowUpdateStageCompleted})
+	if err != nil {
+		return err
+	}
+	return h.Get(ctx, out)
 }

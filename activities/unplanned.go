@@ -10,7 +10,6 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/activity"
-	"go.temporal.io/sdk/client"
 
 	"github.com/bottomless-dr/bottomless-dr/config"
 	"github.com/bottomless-dr/bottomless-dr/objectstore"
@@ -122,13 +121,8 @@ func (c *Control) StopReplication(ctx context.Context, in StopInput) (Replicatio
 	if d.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
 		return ReplicationState{}, nil
 	}
-	h, err := c.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: in.WorkflowID,
-		UpdateName: in.UpdateName, Args: []any{struct{}{}}, WaitForStage: client.WorkflowUpdateStageCompleted})
 	var st replicationStatus
-	if err == nil {
-		err = h.Get(ctx, &st)
-	}
-	if err != nil {
+	if err := c.update(ctx, in.WorkflowID, in.UpdateName, struct{}{}, &st); err != nil {
 		return ReplicationState{}, fmt.Errorf("stop replication %s: %w", in.WorkflowID, err)
 	}
 	return ReplicationState{Running: true, State: st.State, Watermark: st.Watermark.Time,
@@ -230,7 +224,7 @@ func (r *Replicator) InspectSource(ctx context.Context, in SourceInput) (SourceS
 	defer heartbeatEverySecond(ctx, noDetails)()
 	listCtx, cancel := context.WithTimeout(ctx, r.cfg.Failover.FenceTimeout)
 	defer cancel()
-	l, err := store.List(listCtx, db.RootPath+"/")
+	l, err := store.ListParallel(listCtx, db.RootPath+"/")
 	if err != nil {
 		if ctx.Err() != nil {
 			return SourceState{}, ctx.Err()

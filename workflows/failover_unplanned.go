@@ -30,7 +30,8 @@ func (f *failover) unplanned(ctx workflow.Context) error {
 	began := workflow.Now(ctx)
 	from := activities.RegionDatabase{Database: in.Database, Region: in.From}
 	target := activities.RegionDatabase{Database: in.Database, Region: in.To}
-	if _, err := f.checkUnplanned(ctx); err != nil {
+	copyState, err := f.checkUnplanned(ctx)
+	if err != nil {
 		return err
 	}
 	if err := f.step(ctx, "fence "+in.From, func(actx workflow.Context) error {
@@ -58,17 +59,9 @@ func (f *failover) unplanned(ctx workflow.Context) error {
 	}); err != nil {
 		return err
 	}
-	// The watermark only grows until the seal, so the check before still holds; this one
-	// holds against the final watermark, before anything is attached.
-	var copyState activities.CopyState
-	if err := f.step(ctx, "inspect "+in.To, func(actx workflow.Context) error {
-		if err := workflow.ExecuteActivity(actx, r.InspectCopy, target).Get(ctx, &copyState); err != nil {
-			return err
-		}
-		return f.checkAt(copyState, workflow.Now(ctx))
-	}); err != nil {
-		return err
-	}
+	// The watermark only grows until the seal, so the check of the attach point still holds;
+	// latest is now the sealed watermark.
+	copyState.Watermark = f.res.Watermark
 	at, point := f.attachPoint(copyState)
 	if f.security == nil {
 		if err := f.step(ctx, "load users and grants from "+in.To+"'s bucket", func(actx workflow.Context) error {

@@ -25,7 +25,7 @@ var (
 		{"ReadSecurity", "RecordSecurity"}, {"Detach"}, {"DrainReplication"}, {"CompareAll"}, {"RemoveLocks"}, {"Attach"},
 		{"ApplySecurity"}, {"Validate"}, {"RecordPrimary"}}
 	unplannedSteps = [][]string{{"Prepare", "CurrentPrimary", "Health", "InspectCopy"}, {"Fence"}, {"StopReplication"},
-		{"Seal"}, {"InspectCopy"}, {"RemoveLocks"}, {"Attach"}, {"ApplySecurity"}, {"Validate"}, {"InspectSource"}, {"RecordPrimary"}}
+		{"Seal"}, {"RemoveLocks"}, {"Attach"}, {"ApplySecurity"}, {"Validate"}, {"InspectSource"}, {"RecordPrimary"}}
 )
 
 // TestPlannedFailoverSurvivesAKillInEveryStep and TestUnplannedFailoverSurvivesAKillInEveryStep
