@@ -205,6 +205,10 @@ type SourceState struct {
 	// Beyond counts the blobs written after the watermark given: the unreplicated tail.
 	BeyondObjects int64 `json:"beyondObjects"`
 	BeyondBytes   int64 `json:"beyondBytes"`
+	// SilentSince is, when the bucket did not answer, when this worker's client first failed
+	// to reach it after its last answer (by the store's clock, erring late): the bucket took
+	// no write after it. The worker that ran the replication saw the failure as it happened.
+	SilentSince time.Time `json:"silentSince,omitzero"`
 }
 
 // SourceInput names a region's copy of a database and a watermark to count beyond.
@@ -229,7 +233,7 @@ func (r *Replicator) InspectSource(ctx context.Context, in SourceInput) (SourceS
 		if ctx.Err() != nil {
 			return SourceState{}, ctx.Err()
 		}
-		return SourceState{Reason: err.Error()}, nil
+		return SourceState{Reason: err.Error(), SilentSince: store.Contact().SilentSince}, nil
 	}
 	st := SourceState{Answered: true}
 	for _, o := range l.Objects {

@@ -47,6 +47,7 @@ type Client struct {
 	bucket   string
 	endpoint string
 	clock    *storeClock // fed by every response of s3
+	contact  *contactLog // fed by every attempt of s3
 }
 
 // New returns a client for the bucket in opts. It does not contact the store; use Check.
@@ -94,8 +95,9 @@ func New(opts Options) (*Client, error) {
 		s3opts.BaseEndpoint = aws.String(opts.Endpoint)
 	}
 	clock := newStoreClock(clockWindow)
-	s3opts.APIOptions = append(s3opts.APIOptions, clock.addMiddleware)
-	return &Client{s3: s3.New(s3opts), bucket: opts.Bucket, endpoint: opts.Endpoint, clock: clock}, nil
+	contact := &contactLog{}
+	s3opts.APIOptions = append(s3opts.APIOptions, clock.addMiddleware, contact.addMiddleware)
+	return &Client{s3: s3.New(s3opts), bucket: opts.Bucket, endpoint: opts.Endpoint, clock: clock, contact: contact}, nil
 }
 
 // unsignedPayload skips hashing the body for the signature: bodies are integrity-checked by

@@ -219,3 +219,49 @@ func TestListingClockAndResolutionAgainstMinIO(t *testing.T) {
 	require.False(t, now.After(time.Now()))
 	require.WithinDuration(t, time.Now(), now, 300*time.Millisecond)
 }
+
+// TestContactAgainstMinIO: a client knows when its store last answered and when the first
+// request after that failed to reach it, and the store's death lies between the two.
+func TestContactAgainstMinIO(t *testing.T) {
+	ctx := context.Background()
+	m := stack.NewMinIO(t)
+	require.NoError(t, m.MakeBucket(ctx, "objects"))
+	c := newClient(t, m, "objects")
+	require.Zero(t, c.Contact(), "nothing asked yet")
+
+	// Responses spread over more than a second date the store finely (see storeClock).
+	for range 30 {
+		_, err := c.Head(ctx, "absent")
+		require.ErrorIs(t, err, os.ErrNotExist)
+		time.Sleep(37 * time.Millisecond)
+	}
+	alive := c.Contact()
+	require.WithinDuration(t, time.Now(), alive.AnsweredAt, time.Second, "a 404 is an answer")
+	require.Zero(t, alive.SilentSince)
+
+	killed := time.Now()
+	require.NoError(t, m.Kill())
+	// The first attempt fails at once; the deadline ends the SDK's retries early.
+	short, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	_, err := c.GetBytes(short, "any")
+	require.Error(t, err)
+	dead := c.Contact()
+	require.Equal(t, alive.AnsweredAt, dead.AnsweredAt)
+	require.False(t, dead.SilentSince.Before(killed), "silent since %s, before the kill at %s", dead.SilentSince, killed)
+	// The first failed attempt counts, not the operation that gave up after retries.
+	require.Less(t, dead.SilentSince.Sub(killed), 300*time.Millisecond)
+
+	again, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	_, err = c.GetBytes(again, "any")
+	require.Error(t, err)
+	require.Equal(t, dead, c.Contact(), "later failures do not move the first silence")
+
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	other := newClient(t, m, "objects")
+	_, err = other.GetBytes(cancelled, "any")
+	require.Error(t, err)
+	require.Zero(t, other.Contact(), "a request whose context ended says nothing of the store")
+}

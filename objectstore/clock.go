@@ -35,15 +35,19 @@ const clockWindow = 60 * time.Second
 type storeClock struct {
 	window time.Duration
 
-	mu    sync.Mutex
-	since time.Time   // local start of the current half-window
-	cur   clockSample // the best sample since then
-	prev  clockSample // the best sample of the half-window before
+	mu     sync.Mutex
+	since  time.Time   // local start of the current half-window
+	cur    clockSample // the best lower-bound sample since then
+	prev   clockSample // the best lower-bound sample of the half-window before
+	curUp  clockSample // the best upper-bound sample since then
+	prevUp clockSample // the best upper-bound sample of the half-window before
 }
 
-// clockSample is one Date header and the local instant its response arrived.
+// clockSample is one Date header, the local instant its request was sent and the one its
+// response arrived.
 type clockSample struct {
 	date time.Time // the store's Date header
+	sent time.Time // local time with its monotonic reading; zero when unknown
 	recv time.Time // local time with its monotonic reading
 }
 
@@ -52,22 +56,50 @@ func (s clockSample) valid() bool { return !s.recv.IsZero() }
 // at returns the lower bound the sample gives on the store's time at local instant t.
 func (s clockSample) at(t time.Time) time.Time { return s.date.Add(t.Sub(s.recv)) }
 
+// before returns the upper bound the sample gives on the store's time at local instant t: the
+// store stamped the response after the request was sent, and before its clock reached the
+// second after Date. It is false without the send time.
+func (s clockSample) before(t time.Time) (time.Time, bool) {
+	if s.sent.IsZero() {
+		return time.Time{}, false
+	}
+	return s.date.Add(time.Second).Add(t.Sub(s.sent)), true
+}
+
+// tighter reports whether s gives an earlier upper bound than o.
+func (s clockSample) tighter(o clockSample) bool {
+	sb, ok := s.before(s.recv)
+	if !ok {
+		return false
+	}
+	ob, ok := o.before(s.recv)
+	return !ok || sb.Before(ob)
+}
+
 func newStoreClock(window time.Duration) *storeClock { return &storeClock{window: window} }
 
 // observe records a response's Date header received at local time recv.
-func (c *storeClock) observe(date, recv time.Time) {
+func (c *storeClock) observe(date, recv time.Time) { c.observeRequest(date, time.Time{}, recv) }
+
+// observeRequest records a response's Date header, for a request sent at local time sent
+// (zero if unknown) and answered at local time recv.
+func (c *storeClock) observeRequest(date, sent, recv time.Time) {
 	if date.IsZero() {
 		return
 	}
-	s := clockSample{date: date, recv: recv}
+	s := clockSample{date: date, sent: sent, recv: recv}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	switch {
-	case !c.cur.valid() || recv.Sub(c.since) >= c.window/2:
-		// A new half-window: the current best becomes the previous one, which ages out.
-		c.prev, c.cur, c.since = c.cur, s, recv
-	case s.at(recv).After(c.cur.at(recv)):
+	if !c.cur.valid() || recv.Sub(c.since) >= c.window/2 {
+		// A new half-window: the current bests become the previous ones, which age out.
+		c.prev, c.cur, c.prevUp, c.curUp, c.since = c.cur, s, c.curUp, s, recv
+		return
+	}
+	if s.at(recv).After(c.cur.at(recv)) {
 		c.cur = s
+	}
+	if s.tighter(c.curUp) {
+		c.curUp = s
 	}
 }
 
@@ -82,6 +114,24 @@ func (c *storeClock) at(t time.Time) (time.Time, bool) {
 			continue
 		}
 		if b := s.at(t); best.IsZero() || b.After(best) {
+			best = b
+		}
+	}
+	return best, !best.IsZero()
+}
+
+// atMost returns the earliest upper bound on the store's time at local instant t that the
+// samples of the last window give, and false if there is none. Date counts whole seconds, so
+// it takes many responses for it to come close; until then it errs late.
+func (c *storeClock) atMost(t time.Time) (time.Time, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var best time.Time
+	for _, s := range []clockSample{c.curUp, c.prevUp} {
+		if !s.valid() || t.Sub(s.recv) > c.window || s.recv.Sub(t) > c.window {
+			continue
+		}
+		if b, ok := s.before(t); ok && (best.IsZero() || b.Before(best)) {
 			best = b
 		}
 	}
@@ -106,10 +156,11 @@ func (c *storeClock) storeTime(before, date time.Time) time.Time {
 func (c *storeClock) addMiddleware(stack *middleware.Stack) error {
 	return stack.Deserialize.Add(middleware.DeserializeMiddlewareFunc("bdr-store-clock",
 		func(ctx context.Context, in middleware.DeserializeInput, next middleware.DeserializeHandler) (middleware.DeserializeOutput, middleware.Metadata, error) {
+			sent := time.Now()
 			out, md, err := next.HandleDeserialize(ctx, in)
 			recv := time.Now()
 			if resp, ok := out.RawResponse.(*smithyhttp.Response); ok {
-				c.observe(parseDate(resp.Header), recv)
+				c.observeRequest(parseDate(resp.Header), sent, recv)
 			}
 			return out, md, err
 		}), middleware.After)

@@ -46,6 +46,47 @@ func TestStoreClockIsALowerBound(t *testing.T) {
 	})
 }
 
+// TestStoreClockUpperBound: from the send times, the clock also bounds the store's time from
+// above; never earlier than the truth, and with ten responses a second much closer than the
+// Date header's second.
+func TestStoreClockUpperBound(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		store := simStore{offset: time.Duration(rapid.Int64Range(-5_000_000, 5_000_000).Draw(t, "offsetUs")) * time.Microsecond}
+		local := time.Now()
+		c := newStoreClock(clockWindow)
+		for range rapid.IntRange(1, 60).Draw(t, "responses") {
+			local = local.Add(time.Duration(rapid.Int64Range(0, 300_000).Draw(t, "gapUs")) * time.Microsecond)
+			store.latency = time.Duration(rapid.Int64Range(0, 20_000).Draw(t, "latencyUs")) * time.Microsecond
+			date, recv := store.respond(local)
+			c.observeRequest(date, local.Add(-store.latency), recv)
+			asked := local.Add(time.Duration(rapid.Int64Range(-2_000_000, 2_000_000).Draw(t, "askedUs")) * time.Microsecond)
+			got, ok := c.atMost(asked)
+			require.True(t, ok)
+			if truth := asked.Add(store.offset); got.Before(truth) {
+				t.Fatalf("upper bound %s earlier than the store's time %s (offset %s)", got, truth, store.offset)
+			}
+		}
+	})
+	store := simStore{offset: 1234567 * time.Microsecond, latency: 2 * time.Millisecond}
+	local := time.Now()
+	c := newStoreClock(clockWindow)
+	_, ok := c.atMost(local)
+	require.False(t, ok)
+	c.observe(store.respond(local))
+	_, ok = c.atMost(local)
+	require.False(t, ok, "a response without its send time bounds nothing from above")
+	for range 20 {
+		local = local.Add(100*time.Millisecond + 7*time.Millisecond)
+		date, recv := store.respond(local)
+		c.observeRequest(date, local.Add(-store.latency), recv)
+	}
+	got, ok := c.atMost(local)
+	require.True(t, ok)
+	truth := local.Add(store.offset)
+	require.False(t, got.Before(truth))
+	require.Less(t, got.Sub(truth), 120*time.Millisecond, "the Date header alone is a second coarse")
+}
+
 func TestStoreClockConverges(t *testing.T) {
 	store := simStore{offset: 1234567 * time.Microsecond, latency: 2 * time.Millisecond}
 	local := time.Now()

@@ -105,7 +105,12 @@ func (c *Client) put(ctx context.Context, key string, data []byte, meta map[stri
 	if contentMD5 != "" {
 		in.ContentMD5 = aws.String(contentMD5)
 	}
-	if _, err := c.s3.PutObject(ctx, in, unsignedPayload); err != nil {
+	lctx, cancel, err := landing(ctx)
+	if err != nil {
+		return fmt.Errorf("objectstore: put %s: %w", key, err)
+	}
+	defer cancel()
+	if _, err := c.s3.PutObject(lctx, in, unsignedPayload); err != nil {
 		return fmt.Errorf("objectstore: put %s: %w", key, normalize(err))
 	}
 	return nil
@@ -131,7 +136,12 @@ func (c *Client) CopyWithin(ctx context.Context, srcKey, dstKey string, meta map
 		in.Metadata = meta
 		in.MetadataDirective = "REPLACE"
 	}
-	if _, err := c.s3.CopyObject(ctx, in); err != nil {
+	lctx, cancel, err := landing(ctx)
+	if err != nil {
+		return fmt.Errorf("objectstore: copy %s to %s: %w", srcKey, dstKey, err)
+	}
+	defer cancel()
+	if _, err := c.s3.CopyObject(lctx, in); err != nil {
 		return fmt.Errorf("objectstore: copy %s to %s: %w", srcKey, dstKey, normalize(err))
 	}
 	return nil

@@ -105,7 +105,13 @@ func (t *Transfer) copyStream(ctx context.Context, obj Object, dstKey string, me
 		raw, _ := hex.DecodeString(plain)
 		in.ContentMD5 = aws.String(base64.StdEncoding.EncodeToString(raw))
 	}
-	if _, err := t.dst.s3.PutObject(ctx, in, unsignedPayload); err != nil {
+	// The body is read with ctx: if ctx ends mid-body, the read fails and the PUT with it.
+	lctx, cancel, err := landing(ctx)
+	if err != nil {
+		return fmt.Errorf("objectstore: put %s: %w", dstKey, err)
+	}
+	defer cancel()
+	if _, err := t.dst.s3.PutObject(lctx, in, unsignedPayload); err != nil {
 		return fmt.Errorf("objectstore: put %s: %w", dstKey, normalize(err))
 	}
 	t.puts.Add(1)
@@ -141,7 +147,13 @@ func (t *Transfer) copyMultipart(ctx context.Context, obj Object, dstKey string,
 		abort()
 		return err
 	}
-	_, err = t.dst.s3.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
+	lctx, cancel, err := landing(ctx)
+	if err != nil {
+		abort()
+		return fmt.Errorf("objectstore: complete upload %s: %w", dstKey, err)
+	}
+	defer cancel()
+	_, err = t.dst.s3.CompleteMultipartUpload(lctx, &s3.CompleteMultipartUploadInput{
 		Bucket: aws.String(t.dst.bucket), Key: aws.String(dstKey), UploadId: uploadID,
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}})
 	if err != nil {

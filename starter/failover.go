@@ -129,8 +129,8 @@ func writeFailover(w io.Writer, res workflows.FailoverResult) error {
 	case res.Mode == workflows.ModeUnplanned:
 		fmt.Fprintf(&b, "%s is now served from %s (unplanned failover from %s), attached at %s\n", res.Database, res.NewPrimary, res.From, res.AttachedAt)
 		rpo := fmt.Sprintf("%.1fs", res.RPOSeconds)
-		if res.RPOMaxSeconds > res.RPOSeconds {
-			rpo = fmt.Sprintf("between %.1fs and %.1fs", res.RPOSeconds, res.RPOMaxSeconds)
+		if res.RPOSeconds > res.RPOMinSeconds && res.Unreplicated == nil {
+			rpo = fmt.Sprintf("at most %.1fs (at least %.1fs; %s's bucket did not answer)", res.RPOSeconds, res.RPOMinSeconds, res.From)
 		}
 		fmt.Fprintf(&b, "RPO %s: newest write known %s (from %s), sealed watermark %s\n", rpo,
 			res.NewestWrite.UTC().Format(time.RFC3339Nano), res.RPOFrom, res.Watermark.UTC().Format(time.RFC3339Nano))

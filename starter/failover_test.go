@@ -40,3 +40,25 @@ func TestFailoverFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteUnplannedFailoverRPO: an RPO known exactly is one figure; without the failed
+// region's bucket it is shown as the bound it is, with the lower bound beside it.
+func TestWriteUnplannedFailoverRPO(t *testing.T) {
+	res := workflows.FailoverResult{Database: "db", From: "primary", To: "secondary", NewPrimary: "secondary",
+		Mode: workflows.ModeUnplanned, AttachedAt: "latest", RPOSeconds: 1.43, RPOMinSeconds: 1.01, RTOSeconds: 6.2}
+	var b strings.Builder
+	if err := writeFailover(&b, res); err != nil {
+		t.Fatal(err)
+	}
+	if want := "RPO at most 1.4s (at least 1.0s; primary's bucket did not answer)"; !strings.Contains(b.String(), want) {
+		t.Errorf("output lacks %q:\n%s", want, b.String())
+	}
+	res.RPOMinSeconds, res.Unreplicated = 0, &workflows.Tail{Objects: 3, Bytes: 300}
+	b.Reset()
+	if err := writeFailover(&b, res); err != nil {
+		t.Fatal(err)
+	}
+	if want := "RPO 1.4s: newest write known"; !strings.Contains(b.String(), want) {
+		t.Errorf("output lacks %q:\n%s", want, b.String())
+	}
+}

@@ -87,7 +87,7 @@ func run(ctx context.Context, args []string) error {
 	if err := clients.RegisterSearchAttributes(ctx, tc, cfg.Temporal.Namespace); err != nil {
 		log.Warn("search attributes not registered; workflows run without them", "error", err)
 	}
-	w := worker.New(tc, cfg.Temporal.TaskQueue, worker.Options{})
+	w := worker.New(tc, cfg.Temporal.TaskQueue, worker.Options{MaxHeartbeatThrottleInterval: activities.HeartbeatThrottle})
 	dsns, err := clients.DSNs(cfg)
 	if err != nil {
 		return err

@@ -45,14 +45,17 @@ type FailoverAt struct {
 
 // FailoverResult is what a failover did and measured.
 type FailoverResult struct {
-	Database   string                   `json:"database"`
-	From       string                   `json:"from"`
-	To         string                   `json:"to"`
-	Mode       string                   `json:"mode"`
-	NewPrimary string                   `json:"newPrimary"`
-	Milestone  string                   `json:"milestone"`
-	Watermark  time.Time                `json:"watermark"`
-	RPOSeconds float64                  `json:"rpoSeconds"` // planned: 0, proved by Compared
+	Database   string    `json:"database"`
+	From       string    `json:"from"`
+	To         string    `json:"to"`
+	Mode       string    `json:"mode"`
+	NewPrimary string    `json:"newPrimary"`
+	Milestone  string    `json:"milestone"`
+	Watermark  time.Time `json:"watermark"`
+	// RPOSeconds is what the failover lost, in seconds of writes. Planned: 0, proved by
+	// Compared. Unplanned: exact when From's bucket answered; otherwise at most this much,
+	// and at least RPOMinSeconds.
+	RPOSeconds float64                  `json:"rpoSeconds"`
 	RTOSeconds float64                  `json:"rtoSeconds"` // from the detach to the verified attach
 	Compared   replication.VerifyReport `json:"compared"`
 	Validation []activities.QueryResult `json:"validation,omitempty"`
@@ -70,10 +73,10 @@ type FailoverResult struct {
 	// failed region's bucket when it answered, else the replication's last status.
 	NewestWrite time.Time `json:"newestWrite,omitzero"`
 	RPOFrom     string    `json:"rpoFrom,omitempty"`
-	// RPOMaxSeconds bounds the RPO from above when the newest write is not known exactly
-	// (From's bucket did not answer): when From was first seen not answering (a sync failing,
-	// or this failover's check) minus the point attached.
-	RPOMaxSeconds float64 `json:"rpoMaxSeconds,omitempty"`
+	// RPOMinSeconds bounds the RPO from below when From's bucket did not answer: the newest
+	// write the replication's last listing saw minus the point attached. RPOSeconds bounds
+	// it from above then: when From's bucket was first seen not answering minus that point.
+	RPOMinSeconds float64 `json:"rpoMinSeconds,omitempty"`
 	// Unreplicated is the tail the failed region's bucket holds beyond the watermark, when it
 	// answered: what failback preserves as a recovered branch (DESIGN 5.5).
 	Unreplicated *Tail    `json:"unreplicated,omitempty"`

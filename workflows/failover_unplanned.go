@@ -224,30 +224,47 @@ func (f *failover) measureRPO(ctx workflow.Context, repl activities.ReplicationS
 		if err := workflow.ExecuteActivity(actx, r.InspectSource, input).Get(ctx, &src); err != nil {
 			return err
 		}
-		// Without From's bucket, the newest write is bounded: no earlier than the newest the
-		// last listing saw, no later than when the source stopped answering.
-		stoppedBy := workflow.Now(ctx)
 		switch {
 		case src.Answered:
 			f.res.NewestWrite, f.res.RPOFrom = src.NewestWrite, in.From+"'s bucket"
 			f.res.Unreplicated = &Tail{Objects: src.BeyondObjects, Bytes: src.BeyondBytes}
-			stoppedBy = src.NewestWrite
+			f.res.RPOSeconds = max(0, src.NewestWrite.Sub(point).Seconds())
+			return nil
 		case repl.Running:
 			f.res.NewestWrite, f.res.RPOFrom = repl.NewestWrite, "the replication's last listing of "+in.From
-			for _, t := range []time.Time{repl.FailingSince, f.fromSilentAt} {
-				if !t.IsZero() && t.Before(stoppedBy) {
-					stoppedBy = t
-				}
-			}
-			f.warn("%s's bucket did not answer (%s): the RPO lies between the newest write the last listing saw and when %s was first seen not answering", in.From, src.Reason, in.From)
+			f.warn("%s's bucket did not answer (%s): the RPO is at least the newest write the last listing saw and at most when %s was first seen not answering, each minus the point attached", in.From, src.Reason, in.From)
 		default:
 			f.res.NewestWrite, f.res.RPOFrom = f.res.Watermark, "nowhere: neither the bucket nor a replication answered"
-			f.warn("the newest write in %s is unknown: the RPO lies between 0 and the time since the watermark", in.From)
+			f.warn("the newest write in %s is unknown: the RPO lies between 0 and when %s was first seen not answering, minus the point attached", in.From, in.From)
 		}
-		f.res.RPOMaxSeconds = max(0, stoppedBy.Sub(point).Seconds())
-		f.res.RPOSeconds = max(0, f.res.NewestWrite.Sub(point).Seconds())
+		// Without From's bucket, the writes lost are bounded: at least up to the newest the
+		// last listing saw, and none after the bucket stopped answering.
+		f.res.RPOMinSeconds = max(0, f.res.NewestWrite.Sub(point).Seconds())
+		f.res.RPOSeconds = max(f.res.RPOMinSeconds, silentBy(workflow.Now(ctx), src, repl, f.fromSilentAt).Sub(point).Seconds())
 		return nil
 	})
+}
+
+// silentBy returns the earliest time known by which From's bucket had stopped answering, and
+// so taking writes: when a request first failed to reach it after its last answer, as the
+// worker's client saw it; otherwise when the replication's syncs began to fail. A silence
+// older than the replication's last listing is a passing failure (the bucket answered that
+// listing), not the end. This failover's own check finding From silent bounds it as well,
+// and so does now.
+func silentBy(now time.Time, src activities.SourceState, repl activities.ReplicationState, checkSilentAt time.Time) time.Time {
+	by := now
+	earlier := func(t time.Time) {
+		if !t.IsZero() && t.Before(by) {
+			by = t
+		}
+	}
+	earlier(checkSilentAt)
+	if !src.SilentSince.IsZero() && !src.SilentSince.Before(repl.LastSyncAt) {
+		earlier(src.SilentSince)
+	} else {
+		earlier(repl.FailingSince)
+	}
+	return by
 }
 
 func (f *failover) fenceWords() string {

@@ -47,9 +47,9 @@ func TestUnplannedFailoverWhenFromIsLost(t *testing.T) {
 	require.True(t, res.Fence.Lost)
 	require.Equal(t, "secondary", res.NewPrimary)
 	require.Equal(t, "latest", res.AttachedAt)
-	require.InDelta(t, 4.0, res.RPOSeconds, 1e-9, "newest write known (last sync) minus the sealed watermark")
+	require.InDelta(t, 4.0, res.RPOMinSeconds, 1e-9, "newest write known (last sync) minus the sealed watermark")
 	require.Contains(t, res.RPOFrom, "last listing")
-	require.InDelta(t, 6.0, res.RPOMaxSeconds, 1e-9, "bounded by when the syncs began to fail")
+	require.InDelta(t, 6.0, res.RPOSeconds, 1e-9, "at most: no client saw the silence, so when the syncs began to fail")
 	require.NotEmpty(t, res.Warnings)
 	var steps []string
 	for _, s := range res.Steps {
@@ -72,10 +72,50 @@ func TestUnplannedFailoverFencesFromThatAnswers(t *testing.T) {
 	res, calls, err := runFailover(t, m, FailoverInput{Database: "db", From: "primary", To: "secondary", Mode: ModeUnplanned})
 	require.NoError(t, err)
 	require.Contains(t, calls, "security secondary read-in-primary")
-	require.InDelta(t, 1.5, res.RPOSeconds, 1e-9)
-	require.InDelta(t, 1.5, res.RPOMaxSeconds, 1e-9, "exact when the bucket answers")
+	require.InDelta(t, 1.5, res.RPOSeconds, 1e-9, "exact when the bucket answers")
+	require.Zero(t, res.RPOMinSeconds)
 	require.Equal(t, &Tail{Objects: 3, Bytes: 300}, res.Unreplicated)
 	require.Contains(t, res.RPOFrom, "primary's bucket")
+}
+
+// TestUnplannedFailoverRPOFromTheFirstSilence: the worker's client saw From's bucket stop
+// answering: that bounds the RPO from above, closer than the failing syncs; a silence older
+// than the last listing was a passing failure and bounds nothing.
+func TestUnplannedFailoverRPOFromTheFirstSilence(t *testing.T) {
+	w := time.Now().Add(-time.Minute).UTC()
+	m := unplannedMocks(w)
+	m.source.SilentSince = w.Add(5300 * time.Millisecond)
+	res, _, err := runFailover(t, m, FailoverInput{Database: "db", From: "primary", To: "secondary", Mode: ModeUnplanned})
+	require.NoError(t, err)
+	require.InDelta(t, 5.3, res.RPOSeconds, 1e-9)
+	require.InDelta(t, 4.0, res.RPOMinSeconds, 1e-9)
+
+	m.source.SilentSince = w.Add(4 * time.Second) // before the last listing at w+5s
+	res, _, err = runFailover(t, m, FailoverInput{Database: "db", From: "primary", To: "secondary", Mode: ModeUnplanned})
+	require.NoError(t, err)
+	require.InDelta(t, 6.0, res.RPOSeconds, 1e-9, "when the syncs began to fail")
+}
+
+func TestSilentBy(t *testing.T) {
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	at := func(s float64) time.Time { return now.Add(time.Duration(s * float64(time.Second))) }
+	repl := activities.ReplicationState{Running: true, LastSyncAt: at(-10), FailingSince: at(-5)}
+	for _, tc := range []struct {
+		name    string
+		silent  time.Time
+		checked time.Time
+		repl    activities.ReplicationState
+		want    time.Time
+	}{
+		{"the client's first silence", at(-8), at(-1), repl, at(-8)},
+		{"a silence before the last listing is a passing failure", at(-11), at(-1), repl, at(-5)},
+		{"the failover's check saw it first", at(-3), at(-4), repl, at(-4)},
+		{"nothing known: now", time.Time{}, time.Time{}, activities.ReplicationState{}, now},
+		{"no replication: the client's silence", at(-2), time.Time{}, activities.ReplicationState{}, at(-2)},
+	} {
+		got := silentBy(now, activities.SourceState{SilentSince: tc.silent}, tc.repl, tc.checked)
+		require.Equal(t, tc.want, got, tc.name)
+	}
 }
 
 func TestUnplannedFailoverAtMilestoneAndTime(t *testing.T) {
@@ -85,7 +125,8 @@ func TestUnplannedFailoverAtMilestoneAndTime(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, calls, "attach secondary at milestone nightly")
 	require.Equal(t, "milestone nightly", res.AttachedAt)
-	require.InDelta(t, time.Hour.Seconds()+4, res.RPOSeconds, 1e-9, "everything after the milestone is not attached")
+	require.InDelta(t, time.Hour.Seconds()+4, res.RPOMinSeconds, 1e-9, "everything after the milestone is not attached")
+	require.InDelta(t, time.Hour.Seconds()+6, res.RPOSeconds, 1e-9, "at most until the syncs began to fail")
 
 	at := w.Add(-10 * time.Minute).Truncate(time.Second)
 	res, calls, err = runFailover(t, unplannedMocks(w), FailoverInput{Database: "db", From: "primary", To: "secondary",

@@ -1,0 +1,27 @@
+package objectstore
+
+import (
+	"context"
+	"time"
+)
+
+// landTimeout bounds a write that its caller can no longer cancel (see landing).
+const landTimeout = 30 * time.Second
+
+// landing returns the context of a request that makes a blob visible in a bucket (a PUT, a
+// server-side copy, the completion of a multipart upload), or ctx's error if ctx has ended:
+// no such write starts after its caller stopped.
+//
+// Why a write outlives the caller's cancellation: a store finishes a PUT whose body it holds
+// whole even when the client hangs up before the response. A cancelled write would then land
+// after its caller returned: after a pause that promised no copy is in flight, in a target a
+// failover has just sealed. So once started, a write runs until the store answers, bounded by
+// landTimeout, and the caller returns after that. A streamed body still stops at once when
+// ctx ends: its source read fails, and a store discards a body cut short.
+func landing(ctx context.Context) (context.Context, context.CancelFunc, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, nil, context.Cause(ctx)
+	}
+	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), landTimeout)
+	return lctx, cancel, nil
+}
