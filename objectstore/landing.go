@@ -5,7 +5,8 @@ import (
 	"time"
 )
 
-// landTimeout bounds a write that its caller can no longer cancel (see landing).
+// landTimeout bounds a write that its caller can no longer cancel (see landing), unless the
+// caller's own deadline comes sooner.
 const landTimeout = 30 * time.Second
 
 // landing returns the context of a request that makes a blob visible in a bucket (a PUT, a
@@ -18,10 +19,17 @@ const landTimeout = 30 * time.Second
 // failover has just sealed. So once started, a write runs until the store answers, bounded by
 // landTimeout, and the caller returns after that. A streamed body still stops at once when
 // ctx ends: its source read fails, and a store discards a body cut short.
+//
+// ctx's deadline still holds: a caller that bounds a write in time (a record written to a
+// bucket that may be dead) gets its answer by then.
 func landing(ctx context.Context) (context.Context, context.CancelFunc, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, nil, context.Cause(ctx)
 	}
-	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), landTimeout)
+	deadline := time.Now().Add(landTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	lctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
 	return lctx, cancel, nil
 }
