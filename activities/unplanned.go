@@ -85,6 +85,9 @@ type ReplicationState struct {
 	// FailingSince is when syncs began to fail, if they fail now: with the target answering,
 	// the source stopped answering (and taking writes) no later than that.
 	FailingSince time.Time `json:"failingSince,omitzero"`
+	// SourceSilentSince is when the worker running the failing syncs first failed to reach
+	// the source's bucket, if that is why they fail.
+	SourceSilentSince time.Time `json:"sourceSilentSince,omitzero"`
 }
 
 // replicationStatus decodes the status JSON that the Replicate workflow returns.
@@ -93,9 +96,10 @@ type replicationStatus struct {
 	Watermark struct {
 		Time time.Time `json:"time"`
 	} `json:"watermark"`
-	NewestWrite  time.Time `json:"newestWrite"`
-	LastSyncAt   time.Time `json:"lastSyncAt"`
-	FailingSince time.Time `json:"failingSince"`
+	NewestWrite       time.Time `json:"newestWrite"`
+	LastSyncAt        time.Time `json:"lastSyncAt"`
+	FailingSince      time.Time `json:"failingSince"`
+	SourceSilentSince time.Time `json:"sourceSilentSince"`
 }
 
 // StopInput names the replication to stop and its pause update.
@@ -126,7 +130,8 @@ func (c *Control) StopReplication(ctx context.Context, in StopInput) (Replicatio
 		return ReplicationState{}, fmt.Errorf("stop replication %s: %w", in.WorkflowID, err)
 	}
 	return ReplicationState{Running: true, State: st.State, Watermark: st.Watermark.Time,
-		NewestWrite: st.NewestWrite, LastSyncAt: st.LastSyncAt, FailingSince: st.FailingSince}, nil
+		NewestWrite: st.NewestWrite, LastSyncAt: st.LastSyncAt, FailingSince: st.FailingSince,
+		SourceSilentSince: st.SourceSilentSince}, nil
 }
 
 // SealInput names the target to seal and the seal's ID (where blobs beyond the watermark go).

@@ -95,6 +95,10 @@ type Status struct {
 	// FailingSince is when the first of the syncs failing now failed: the source (or the
 	// target) has been failing since then at the latest.
 	FailingSince time.Time `json:"failingSince,omitzero"`
+	// SourceSilentSince is, while syncs fail because the source's bucket does not answer,
+	// when the worker running them first failed to reach it (by the store's clock): the
+	// bucket took no write after it. An unplanned failover bounds its RPO with it.
+	SourceSilentSince time.Time `json:"sourceSilentSince,omitzero"`
 }
 
 // Watermark is the replicated prefix: every source blob with LastModified <= Time is in the

@@ -246,8 +246,9 @@ func (f *failover) measureRPO(ctx workflow.Context, repl activities.ReplicationS
 }
 
 // silentBy returns the earliest time known by which From's bucket had stopped answering, and
-// so taking writes: when a request first failed to reach it after its last answer, as the
-// worker's client saw it; otherwise when the replication's syncs began to fail. A silence
+// so taking writes: when a request first failed to reach it after its last answer, as seen
+// by the worker that ran the failing syncs (in the replication's status) or by the one
+// inspecting it now; without either, when the replication's syncs began to fail. A silence
 // older than the replication's last listing is a passing failure (the bucket answered that
 // listing), not the end. This failover's own check finding From silent bounds it as well,
 // and so does now.
@@ -259,9 +260,14 @@ func silentBy(now time.Time, src activities.SourceState, repl activities.Replica
 		}
 	}
 	earlier(checkSilentAt)
-	if !src.SilentSince.IsZero() && !src.SilentSince.Before(repl.LastSyncAt) {
-		earlier(src.SilentSince)
-	} else {
+	silenceKnown := false
+	for _, silent := range []time.Time{src.SilentSince, repl.SourceSilentSince} {
+		if !silent.IsZero() && !silent.Before(repl.LastSyncAt) {
+			earlier(silent)
+			silenceKnown = true
+		}
+	}
+	if !silenceKnown {
 		earlier(repl.FailingSince)
 	}
 	return by

@@ -112,6 +112,10 @@ func TestSilentBy(t *testing.T) {
 		{"the failover's check saw it first", at(-3), at(-4), repl, at(-4)},
 		{"nothing known: now", time.Time{}, time.Time{}, activities.ReplicationState{}, now},
 		{"no replication: the client's silence", at(-2), time.Time{}, activities.ReplicationState{}, at(-2)},
+		{"the replication's silence, seen by the worker that ran the syncs", at(-2), at(-1),
+			activities.ReplicationState{Running: true, LastSyncAt: at(-10), FailingSince: at(-5), SourceSilentSince: at(-7)}, at(-7)},
+		{"a replication's silence before its last listing bounds nothing", time.Time{}, at(-1),
+			activities.ReplicationState{Running: true, LastSyncAt: at(-10), FailingSince: at(-5), SourceSilentSince: at(-12)}, at(-5)},
 	} {
 		got := silentBy(now, activities.SourceState{SilentSince: tc.silent}, tc.repl, tc.checked)
 		require.Equal(t, tc.want, got, tc.name)

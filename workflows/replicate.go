@@ -10,6 +10,7 @@ import (
 
 	"github.com/bottomless-dr/bottomless-dr/activities"
 	"github.com/bottomless-dr/bottomless-dr/internal/units"
+	"github.com/bottomless-dr/bottomless-dr/objectstore"
 )
 
 // Bounds of one run's history: continue-as-new after this many syncs even when the server does
@@ -326,7 +327,7 @@ func (r *replicator) sync(ctx workflow.Context, drain bool, wait time.Duration) 
 		return res, err
 	}
 	r.fold(res)
-	r.failures, r.status.FailingSince = 0, time.Time{}
+	r.failures, r.status.FailingSince, r.status.SourceSilentSince = 0, time.Time{}, time.Time{}
 	if !drain {
 		r.setState(ctx, r.currentState())
 	} else {
@@ -420,18 +421,30 @@ func (r *replicator) updateDetails(ctx workflow.Context) {
 	}
 }
 
-// noteListing keeps the newest source write seen by a sync that listed the source and then
-// failed: when the source dies mid-sync, it is the freshest news of what an unplanned failover
-// loses (its RPO).
+// noteListing keeps what a failed sync learnt of the source: the newest write it saw, if it
+// listed the source before failing, and whether the source's bucket answered it. When the
+// source dies mid-sync, they are the freshest news of what an unplanned failover loses (its
+// RPO).
 func (r *replicator) noteListing(err error) {
 	var appErr *temporal.ApplicationError
 	if !errors.As(err, &appErr) || !appErr.HasDetails() {
 		return
 	}
 	var partial activities.SyncResult
-	if appErr.Details(&partial) == nil && partial.NewestWrite.After(r.status.NewestWrite) {
+	var source objectstore.Contact
+	if appErr.Details(&partial, &source) != nil {
+		// Recorded before the contact travelled with the failure: the result alone.
+		source = objectstore.Contact{}
+		if appErr.Details(&partial) != nil {
+			return
+		}
+	}
+	if partial.NewestWrite.After(r.status.NewestWrite) {
 		r.status.NewestWrite = partial.NewestWrite
 	}
+	// The latest report is the one that counts: a bucket that answered since an earlier
+	// silence was not dead then.
+	r.status.SourceSilentSince = source.SilentSince
 }
 
 func (r *replicator) shouldContinueAsNew(ctx workflow.Context) bool {

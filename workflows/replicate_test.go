@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/bottomless-dr/bottomless-dr/activities"
+	"github.com/bottomless-dr/bottomless-dr/objectstore"
 	"github.com/bottomless-dr/bottomless-dr/replication"
 )
 
@@ -303,21 +304,27 @@ func TestCaughtUpWait(t *testing.T) {
 }
 
 // TestReplicateKeepsWhatAFailedSyncListed: a sync that listed the source and then failed (the
-// source died mid-copy) still moves newestWrite, and failingSince marks the first failure; both
-// feed an unplanned failover's RPO. A later success clears failingSince.
+// source died mid-copy) still moves newestWrite, failingSince marks the first failure, and
+// sourceSilentSince when the source's bucket was first found silent; all feed an unplanned
+// failover's RPO. A failure recorded before the silence travelled with it still counts. A
+// later success clears failingSince and sourceSilentSince.
 func TestReplicateKeepsWhatAFailedSyncListed(t *testing.T) {
 	env := newEnv(t)
 	var a *activities.Replicator
 	calls := 0
 	listed := t0.Add(time.Hour)
+	silent := listed.Add(300 * time.Millisecond)
 	env.OnActivity(a.Sync, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.SyncInput) (activities.SyncResult, error) {
 		calls++
 		switch calls {
 		case 1:
 			return activities.SyncResult{Watermark: replication.Watermark{Time: t0}, StoreTime: t0, NewestWrite: t0, CaughtUp: true}, nil
-		case 2, 3:
+		case 2: // the details of workers before the silence travelled with them
 			return activities.SyncResult{}, temporal.NewApplicationErrorWithOptions("source gone", "SyncFailed",
 				temporal.ApplicationErrorOptions{Details: []any{activities.SyncResult{StoreTime: listed, NewestWrite: listed}}})
+		case 3:
+			return activities.SyncResult{}, temporal.NewApplicationErrorWithOptions("source gone", "SyncFailed",
+				temporal.ApplicationErrorOptions{Details: []any{activities.SyncResult{}, objectstore.Contact{AnsweredAt: listed, SilentSince: silent}}})
 		}
 		return activities.SyncResult{Watermark: replication.Watermark{Time: listed}, StoreTime: listed, NewestWrite: listed, CaughtUp: true}, nil
 	})
@@ -331,7 +338,9 @@ func TestReplicateKeepsWhatAFailedSyncListed(t *testing.T) {
 	require.Equal(t, StateFailing, failing.State)
 	require.True(t, failing.NewestWrite.Equal(listed), "newest write %s, want the failed sync's listing %s", failing.NewestWrite, listed)
 	require.False(t, failing.FailingSince.IsZero())
+	require.True(t, failing.SourceSilentSince.Equal(silent), "source silent since %s, want %s", failing.SourceSilentSince, silent)
 	require.True(t, recovered.FailingSince.IsZero(), "cleared by the next success")
+	require.True(t, recovered.SourceSilentSince.IsZero(), "cleared by the next success")
 }
 
 // TestReplicateSkipsTheTargetCheckAfterACleanContinueAsNew: a run continued from a run whose
