@@ -168,14 +168,13 @@ func (r *Replicator) Sync(ctx context.Context, in SyncInput) (SyncResult, error)
 		if ctx.Err() != nil {
 			return res, ctx.Err()
 		}
+		// What the sync learnt of the source is news for an unplanned failover's RPO, so it
+		// travels with the error: the newest write, if it listed the source before failing,
+		// and whether the source's bucket answers (a dead one took no write after it fell
+		// silent).
 		err = fmt.Errorf("sync %s %s->%s: %w", in.Database, in.From, in.To, err)
-		if !res.StoreTime.IsZero() {
-			// The source was listed before the failure: its newest write is still news for
-			// an unplanned failover's RPO, so it travels with the error.
-			err = temporal.NewApplicationErrorWithOptions(err.Error(), "SyncFailed",
-				temporal.ApplicationErrorOptions{Details: []any{res}})
-		}
-		return res, err
+		return res, temporal.NewApplicationErrorWithOptions(err.Error(), "SyncFailed",
+			temporal.ApplicationErrorOptions{Details: []any{res, src.Contact()}})
 	}
 	if r.recorder != nil {
 		r.recorder.RecordSync(ctx, in.Database, in.From, in.To, res)
