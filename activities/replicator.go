@@ -160,6 +160,10 @@ func (r *Replicator) Sync(ctx context.Context, in SyncInput) (SyncResult, error)
 		Concurrency: rc.Concurrency, Watermark: in.Watermark, Drain: in.Drain, Wait: in.Wait,
 		VerifyExisting: in.Resume || info.Attempt > 1,
 		Budget:         syncBudget, CheckpointEvery: syncCheckpointEvery,
+		// A caught-up call keeps listing and copying for up to a poll interval (see
+		// replication.SyncInput.Follow): most listings skip the round trip through the
+		// workflow, which still folds a result into its status about once a poll interval.
+		Follow: rc.PollInterval, PollInterval: rc.PollInterval,
 	}, func(p replication.Progress) {
 		latest.Store(&SyncProgress{Watermark: p.Watermark, CopiedObjects: p.CopiedObjects,
 			CopiedBytes: p.CopiedBytes, SkippedObjects: p.SkippedObjects, Eligible: p.Eligible})

@@ -30,8 +30,18 @@ type SyncInput struct {
 	Wait time.Duration
 	// Budget bounds how long one call keeps starting copies; what is done is checkpointed.
 	Budget time.Duration
-	// CheckpointEvery bounds how often the watermark record is written while copying.
+	// CheckpointEvery bounds how often the watermark record is written while copying; the
+	// record is written too whenever everything listed so far is in.
 	CheckpointEvery time.Duration
+	// Follow keeps a caught-up call going for up to that long after it began copying (within
+	// Budget): while the next blob it listed beyond what it copies becomes eligible within
+	// PollInterval, it waits for that, lists again and copies what became eligible, each
+	// listing overlapping the copies of the one before. Under a steady write load a blob then
+	// waits for one listing to start instead of a listing, a batch, a checkpoint and a round
+	// trip through the workflow. The call returns when the next blob is further away, an
+	// upload in progress holds the cutoff, or Follow is over. Ignored with Drain.
+	Follow       time.Duration
+	PollInterval time.Duration
 }
 
 // SyncResult is the state after one Sync call.
@@ -123,27 +133,30 @@ func Sync(ctx context.Context, src, dst Store, copier Copier, in SyncInput, prog
 		policy.SettleWindow = 0
 	}
 	plan := NewPlan(listing, uploads, state.Time, policy)
-	s := &syncer{in: in, dst: dst, copier: copier, progress: progress, state: state, base: state, existing: existing,
+	s := &syncer{in: in, src: src, dst: dst, copier: copier, progress: progress, prefix: prefix, policy: policy,
+		state: state, base: state, existing: existing,
 		window:  NewWindow(plan.Eligible, state.Time, plan.Cutoff, max(1, in.Policy.BatchMaxObjects)),
-		carried: carryAhead(stored.Ahead, listing)}
+		carried: carryAhead(stored.Ahead, listing), last: round{listing: listing, plan: plan, listedAt: listedAt}}
 	copyErr := s.run(ctx)
 	// Checkpoint what is in even after an error, so a retry does not copy it again.
 	if err := s.checkpoint(context.WithoutCancel(ctx)); err != nil && copyErr == nil {
 		copyErr = err
 	}
+	// The result describes the last listing: the one the watermark was planned from.
+	last := s.last
 	res := SyncResult{
 		Watermark: s.state, CopiedObjects: s.copied, CopiedBytes: s.copiedBytes, SkippedObjects: s.skipped,
-		TotalObjects: plan.TotalObjects, TotalBytes: plan.TotalBytes, NewestWrite: plan.NewestWrite,
-		StoreTime: plan.StoreTime, CaughtUp: copyErr == nil && s.window.Complete(),
+		TotalObjects: last.plan.TotalObjects, TotalBytes: last.plan.TotalBytes, NewestWrite: last.plan.NewestWrite,
+		StoreTime: last.plan.StoreTime, CaughtUp: copyErr == nil && s.window.Complete(),
 	}
 	// The keys in flight stay in the bucket's record; the result goes into workflow history,
 	// which must stay small.
 	res.Watermark.Ahead = nil
-	res.PendingObjects, res.PendingBytes = Pending(listing, s.state.Time, in.Policy.Exclude)
-	if plan.HeldBy != nil {
-		res.HeldBy = fmt.Sprintf("%s (multipart upload started %s)", plan.HeldBy.Key, plan.HeldBy.Initiated.UTC().Format(time.RFC3339))
+	res.PendingObjects, res.PendingBytes = Pending(last.listing, s.state.Time, in.Policy.Exclude)
+	if last.plan.HeldBy != nil {
+		res.HeldBy = fmt.Sprintf("%s (multipart upload started %s)", last.plan.HeldBy.Key, last.plan.HeldBy.Initiated.UTC().Format(time.RFC3339))
 	} else {
-		res.NextEligibleIn = nextEligibleIn(listing, s.state.Time, policy, time.Since(listedAt))
+		res.NextEligibleIn = nextEligibleIn(last.listing, s.state.Time, policy, time.Since(last.listedAt))
 	}
 	return res, copyErr
 }
@@ -176,9 +189,11 @@ func nextEligibleIn(l objectstore.Listing, w time.Time, p Policy, elapsed time.D
 
 type syncer struct {
 	in       SyncInput
-	dst      Store
+	src, dst Store
 	copier   Copier
 	progress func(Progress)
+	prefix   string
+	policy   Policy // in.Policy, with no settle window when draining
 
 	base           Watermark                     // the record when the call started
 	existing       map[string]objectstore.Object // the target's blobs at the start, with VerifyExisting
@@ -195,6 +210,16 @@ type syncer struct {
 	stage          []uint8 // order: strict only
 	copiersDone    bool
 	lastCheckpoint time.Time
+	last           round // the newest listing, the one the window's cutoff comes from
+	following      bool  // a follow goroutine may still extend the window
+	stopFollowing  bool  // the dispatcher is done: extend the window no more
+}
+
+// round is one listing of the source and what it made eligible.
+type round struct {
+	listing  objectstore.Listing
+	plan     Plan
+	listedAt time.Time // local time when the listing began
 }
 
 func (s *syncer) run(ctx context.Context) error {
@@ -230,7 +255,33 @@ func (s *syncer) run(ctx context.Context) error {
 		promoted <- nil
 	}
 	s.lastCheckpoint = time.Now()
-	for i := 0; i < s.window.Len(); i++ {
+	followed := make(chan struct{})
+	fctx, stopFollow := context.WithCancel(ctx)
+	defer stopFollow()
+	if s.in.Follow > 0 && !s.in.Drain {
+		until := time.Now().Add(s.in.Follow)
+		if s.in.Budget > 0 && deadline.Before(until) {
+			until = deadline
+		}
+		s.following = true
+		go func() {
+			defer close(followed)
+			err := s.follow(fctx, until)
+			s.mu.Lock()
+			s.following = false
+			s.changed.Broadcast()
+			s.mu.Unlock()
+			if err != nil {
+				cancel(err)
+			}
+		}()
+	} else {
+		close(followed)
+	}
+	for i := 0; ; i++ {
+		if !s.waitForItem(ctx, i) {
+			break
+		}
 		if ctx.Err() != nil || (s.in.Budget > 0 && time.Now().After(deadline)) {
 			break
 		}
@@ -239,6 +290,13 @@ func (s *syncer) run(ctx context.Context) error {
 		}
 		jobs <- i
 	}
+	// Nothing more starts: a listing still running would only add blobs no one copies.
+	s.mu.Lock()
+	s.stopFollowing = true
+	s.changed.Broadcast()
+	s.mu.Unlock()
+	stopFollow()
+	<-followed
 	close(jobs)
 	wg.Wait()
 	s.mu.Lock()
@@ -251,11 +309,88 @@ func (s *syncer) run(ctx context.Context) error {
 	return context.Cause(ctx)
 }
 
-// waitForRoom blocks until blob i may start: within the window and the bytes in flight.
-func (s *syncer) waitForRoom(ctx context.Context, i int) bool {
-	size := s.window.Item(i).Size
+// waitForItem blocks until the window holds blob i, or no listing can add it any more.
+func (s *syncer) waitForItem(ctx context.Context, i int) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	for ctx.Err() == nil && i >= s.window.Len() && s.following {
+		s.changed.Wait()
+	}
+	return ctx.Err() == nil && i < s.window.Len()
+}
+
+// follow lists the source again and again while the call is caught up (SyncInput.Follow) and
+// extends the window with what each listing makes eligible, until until or the dispatcher
+// stops. A listing starts as soon as the one before has ended, so that it overlaps the copies
+// of the blobs that one found, unless more than a batch (Policy.BatchMaxObjects) of them is
+// still to start: a backlog is copied before more is listed. It waits too until the next blob
+// the previous listing showed beyond the window's cutoff is eligible by the store's clock.
+//
+// Why order holds: a listing plans from the window's cutoff exactly as a new call would from
+// a watermark there (uploads listed first, then blobs, the same settle and upload rules), and
+// every blob at or before that cutoff is either in the target or still in the window, which
+// keeps the watermark before it. So the window's watermark keeps its guarantee.
+func (s *syncer) follow(ctx context.Context, until time.Time) error {
+	backlog := max(1, s.in.Policy.BatchMaxObjects)
+	for {
+		s.mu.Lock()
+		for ctx.Err() == nil && !s.stopFollowing && s.window.Unstarted() > backlog {
+			s.changed.Wait()
+		}
+		last, cutoff, stop := s.last, s.window.Cutoff(), s.stopFollowing
+		s.mu.Unlock()
+		if stop || ctx.Err() != nil || last.plan.HeldBy != nil {
+			return nil
+		}
+		wait := nextEligibleIn(last.listing, cutoff, s.policy, time.Since(last.listedAt))
+		if wait <= 0 || wait >= s.in.PollInterval || time.Now().Add(wait).After(until) {
+			return nil
+		}
+		if sleep(ctx, wait) != nil {
+			return nil
+		}
+		uploads, err := s.src.Uploads(ctx, s.prefix)
+		if err != nil {
+			return s.followError(ctx, err)
+		}
+		listedAt := time.Now()
+		listing, err := s.src.ListParallel(ctx, s.prefix)
+		if err != nil {
+			return s.followError(ctx, err)
+		}
+		plan := NewPlan(listing, uploads, cutoff, s.policy)
+		s.mu.Lock()
+		if s.stopFollowing {
+			s.mu.Unlock()
+			return nil
+		}
+		s.window.Extend(plan.Eligible, plan.Cutoff)
+		if s.stage != nil {
+			s.stage = append(s.stage, make([]uint8, len(plan.Eligible))...)
+		}
+		s.last = round{listing: listing, plan: plan, listedAt: listedAt}
+		s.changed.Broadcast()
+		s.mu.Unlock()
+		// With nothing new to copy the cutoff moved the watermark: record it.
+		if err := s.maybeCheckpoint(ctx); err != nil {
+			return s.followError(ctx, err)
+		}
+	}
+}
+
+// followError returns the error of a follow listing, none when the call is over anyway.
+func (s *syncer) followError(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	return fmt.Errorf("sync %s: %w", s.in.Database, err)
+}
+
+// waitForRoom blocks until blob i may start: within the window and the bytes in flight.
+func (s *syncer) waitForRoom(ctx context.Context, i int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	size := s.window.Item(i).Size
 	for ctx.Err() == nil && !(s.window.CanStart(i) && (s.inflightBytes == 0 || s.inflightBytes+size <= s.in.Policy.BatchMaxBytes)) {
 		s.changed.Wait()
 	}
@@ -275,7 +410,9 @@ const (
 )
 
 func (s *syncer) copyOne(ctx context.Context, i int) error {
+	s.mu.Lock() // the window grows while following
 	obj := s.window.Item(i)
+	s.mu.Unlock()
 	skipped, err := s.transfer(ctx, obj)
 	s.mu.Lock()
 	s.inflightBytes -= obj.Size
@@ -303,9 +440,12 @@ func (s *syncer) copyOne(ctx context.Context, i int) error {
 	return s.maybeCheckpoint(ctx)
 }
 
+// maybeCheckpoint writes the record when CheckpointEvery has passed since the last one, or
+// when everything listed so far is in: a listing's blobs count as replicated as soon as they
+// are, not when the next copy after CheckpointEvery ends.
 func (s *syncer) maybeCheckpoint(ctx context.Context) error {
 	s.mu.Lock()
-	due := time.Since(s.lastCheckpoint) >= s.in.CheckpointEvery
+	due := time.Since(s.lastCheckpoint) >= s.in.CheckpointEvery || s.window.Complete()
 	s.mu.Unlock()
 	if due {
 		return s.checkpoint(ctx)
@@ -317,18 +457,23 @@ func (s *syncer) maybeCheckpoint(ctx context.Context) error {
 // target never holds a blob without every blob before it. It returns when the copiers are
 // done and every blob they copied is in place, or on the first error.
 func (s *syncer) promote(ctx context.Context) error {
-	for next := 0; next < s.window.Len(); next++ {
+	for next := 0; ; next++ {
 		s.mu.Lock()
-		for ctx.Err() == nil && s.stage[next] == notCopied && !s.copiersDone {
+		for ctx.Err() == nil && (next >= len(s.stage) || s.stage[next] == notCopied) && !s.copiersDone {
 			s.changed.Wait()
 		}
-		state := s.stage[next]
+		state := notCopied
+		if next < len(s.stage) {
+			state = s.stage[next]
+		}
 		s.mu.Unlock()
 		if ctx.Err() != nil || state == notCopied {
 			return nil
 		}
 		if state == staged {
+			s.mu.Lock()
 			key := s.window.Item(next).Key
+			s.mu.Unlock()
 			stagingKey := StagingPrefix(s.in.Database) + key
 			if err := s.dst.CopyWithin(ctx, stagingKey, key, nil); err != nil {
 				return fmt.Errorf("sync %s: move into place: %w", s.in.Database, err)
@@ -345,7 +490,6 @@ func (s *syncer) promote(ctx context.Context) error {
 			return err
 		}
 	}
-	return nil
 }
 
 // alreadyIn reports whether the target held obj when the call began: same size and the same
@@ -408,7 +552,9 @@ func (s *syncer) checkpoint(ctx context.Context) error {
 		return nil
 	}
 	next.WrittenAt = time.Now().UTC()
-	if err := WriteWatermark(ctx, s.dst, next); err != nil {
+	// Never abandoned half-way: a PUT the client gives up on may still land at the store
+	// after a newer one (the final checkpoint of a cancelled call), moving the record back.
+	if err := WriteWatermark(context.WithoutCancel(ctx), s.dst, next); err != nil {
 		return err
 	}
 	s.mu.Lock()

@@ -41,6 +41,7 @@ type syncEnv struct {
 
 	mu         sync.Mutex
 	violations []string
+	recorded   time.Time // the newest watermark record written
 }
 
 func newSyncEnv(res, tick time.Duration) *syncEnv {
@@ -58,6 +59,14 @@ func newSyncEnv(res, tick time.Duration) *syncEnv {
 		}
 		for _, v := range e.prefixViolations(w.Time) {
 			e.violate("when the watermark record moved to " + w.Time.String() + ": " + v)
+		}
+		e.mu.Lock()
+		back := w.Time.Before(e.recorded)
+		prev := e.recorded
+		e.recorded = later(e.recorded, w.Time)
+		e.mu.Unlock()
+		if back {
+			e.violate("the watermark record moved back from " + prev.String() + " to " + w.Time.String())
 		}
 	}
 	return e
@@ -541,5 +550,259 @@ func chainPut(prev func(string, []byte, map[string]string), next func(key string
 			prev(key, data, meta)
 		}
 		next(key)
+	}
+}
+
+// followInput is a call that follows the source (SyncInput.Follow) for as long as a test
+// needs: it ends when the source has nothing more to become eligible.
+func followInput(p replication.Policy, concurrency int) replication.SyncInput {
+	in := syncInput(p, concurrency)
+	in.Follow, in.PollInterval = time.Hour, time.Hour
+	in.CheckpointEvery = time.Hour // only when everything listed is in, and at the end
+	return in
+}
+
+// TestSyncFollowProperties: a call that follows a source written to while it runs copies
+// every blob exactly once and ends caught up, the record being a prefix of the source at
+// every write; with an injected failure, the record is a prefix and a resuming call copies
+// nothing that was done again. Each listing moves the store's clock by just under the
+// settle window, so that each makes the blobs of the listing before last eligible and the
+// call keeps listing without waiting.
+func TestSyncFollowProperties(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		ctx := context.Background()
+		// MinIO's millisecond LastModified and objectstore's estimate of the store's clock:
+		// with whole seconds the call would wait for up to a second of real time before each
+		// listing. The clock moves only between listings, 1999 ms each (see above).
+		e := newSyncEnv(time.Millisecond, 0)
+		e.src.clockStep = time.Millisecond
+		policy := replication.Policy{SettleWindow: 2 * time.Second, BatchMaxObjects: rapid.IntRange(1, 8).Draw(t, "batchMaxObjects"),
+			BatchMaxBytes: 1 << 30, Exclude: storageLocks, Strict: rapid.Bool().Draw(t, "strict")}
+		writeRounds := rapid.IntRange(1, 6).Draw(t, "writeRounds")
+		perRound := rapid.IntRange(1, 4).Draw(t, "perRound")
+		var mu sync.Mutex
+		listings, written := 0, 1
+		e.src.Put(testRoot+"/sid/blob_00_0", []byte("first")) // not yet eligible at the first listing
+		e.clock.Advance(1999 * time.Millisecond)
+		e.src.afterList = func(kind string) {
+			if kind != "list" {
+				return
+			}
+			mu.Lock()
+			listings++
+			n := listings
+			mu.Unlock()
+			if n <= writeRounds {
+				for i := range perRound {
+					e.src.Put(fmt.Sprintf("%s/sid/blob_%02d_%d", testRoot, n, i), []byte(fmt.Sprint(n, i)))
+					written++
+				}
+			}
+			e.clock.Advance(1999 * time.Millisecond)
+		}
+		copier := &memCopier{src: e.src, dst: e.dst, delay: delayFor(rapid.Uint64().Draw(t, "delaySeed"), 300*time.Microsecond),
+			failOn: rapid.IntRange(0, writeRounds*perRound+1).Draw(t, "failOn"), failAfterPut: rapid.Bool().Draw(t, "failAfterPut")}
+		in := followInput(policy, rapid.IntRange(1, 6).Draw(t, "concurrency"))
+		got, err := replication.Sync(ctx, e.src, e.dst, copier, in, nil)
+		failed, doneAtFailure, _ := copier.Failure()
+		if failed != (err != nil) || (err != nil && !errors.Is(err, errInjected)) {
+			t.Fatalf("Sync: %v; injected failure: %v", err, failed)
+		}
+		wm := e.checkTarget(t, time.Time{})
+		if !got.Watermark.Time.Equal(wm) {
+			t.Fatalf("result watermark %s, recorded %s", got.Watermark.Time, wm)
+		}
+		if err != nil {
+			// The resuming call follows too, until everything written is in.
+			in.VerifyExisting = true
+			if got, err = replication.Sync(ctx, e.src, e.dst, &memCopier{src: e.src, dst: e.dst}, in, nil); err != nil {
+				t.Fatalf("resuming Sync: %v", err)
+			}
+			wm = e.checkTarget(t, wm)
+			puts := e.dst.Puts(testRoot + "/")
+			for k, n := range doneAtFailure {
+				if strings.HasPrefix(k, testRoot+"/") && puts[k] != n {
+					t.Fatalf("%s was copied before the failure and %d times more after it", k, puts[k]-n)
+				}
+			}
+			if !got.CaughtUp || got.PendingObjects != 0 {
+				t.Fatalf("resuming Sync: caught up %v, pending %d", got.CaughtUp, got.PendingObjects)
+			}
+			return
+		}
+		if !got.CaughtUp || got.PendingObjects != 0 || got.NextEligibleIn != 0 {
+			t.Fatalf("caught up %v, pending %d, next eligible in %s; want everything in", got.CaughtUp, got.PendingObjects, got.NextEligibleIn)
+		}
+		if listings <= writeRounds {
+			t.Fatalf("%d listings for %d rounds of writes: the call did not follow", listings, writeRounds)
+		}
+		src := e.src.Snapshot(testRoot + "/")
+		if len(src) != written || got.CopiedObjects != int64(written) {
+			t.Fatalf("%d blobs in the source, %d copied; %d written", len(src), got.CopiedObjects, written)
+		}
+		for k, o := range src {
+			if o.LastModified.After(wm) {
+				t.Fatalf("%s at %s beyond the watermark %s", k, o.LastModified, wm)
+			}
+		}
+		for k, n := range e.dst.Puts(testRoot + "/") {
+			if n != 1 && !policy.Strict {
+				t.Fatalf("%s copied %d times", k, n)
+			}
+		}
+		if len(e.dst.Snapshot(replication.StagingPrefix(testDB))) != 0 {
+			t.Fatalf("staged copies left behind")
+		}
+	})
+}
+
+// TestSyncFollowStops: a following call returns after one listing when the next blob becomes
+// eligible only after the poll interval, or when an upload in progress holds the cutoff:
+// the workflow then waits, as it does for a call that does not follow.
+func TestSyncFollowStops(t *testing.T) {
+	ctx := context.Background()
+	e := newSyncEnv(time.Millisecond, 0)
+	e.src.clockStep = time.Millisecond
+	listings := 0
+	e.src.afterList = func(kind string) {
+		if kind == "list" {
+			listings++
+		}
+	}
+	in := followInput(replication.Policy{SettleWindow: 2 * time.Second, BatchMaxObjects: 4, BatchMaxBytes: 1 << 20}, 2)
+	in.PollInterval = time.Second
+	e.src.Put(testRoot+"/a", []byte("a"))
+	e.clock.Advance(3 * time.Second)
+	e.src.Put(testRoot+"/b", []byte("b"))
+	e.clock.Advance(500 * time.Millisecond)
+	got, err := replication.Sync(ctx, e.src, e.dst, &memCopier{src: e.src, dst: e.dst}, in, nil)
+	require.NoError(t, err)
+	assert.Equal(t, 1, listings, "b is eligible in 1.5 s, after the poll interval")
+	assert.EqualValues(t, 1, got.CopiedObjects)
+	assert.True(t, got.CaughtUp)
+	assert.Greater(t, got.NextEligibleIn, 500*time.Millisecond)
+	e.checkTarget(t, time.Time{})
+
+	e.src.StartUpload(testRoot+"/big", []byte("big"))
+	e.clock.Advance(3 * time.Second)
+	e.src.Put(testRoot+"/c", []byte("c"))
+	e.clock.Advance(1990 * time.Millisecond)
+	listings = 0
+	got, err = replication.Sync(ctx, e.src, e.dst, &memCopier{src: e.src, dst: e.dst}, in, nil)
+	require.NoError(t, err)
+	assert.Equal(t, 1, listings, "an upload in progress holds the cutoff")
+	assert.NotEmpty(t, got.HeldBy)
+	e.checkTarget(t, time.Time{})
+}
+
+// failingLister fails every ListParallel after the first ok ones, once beforeFail returns.
+type failingLister struct {
+	*memStore
+	ok         int
+	beforeFail func()
+
+	mu    sync.Mutex
+	calls int
+}
+
+var errListing = errors.New("listing failed")
+
+func (f *failingLister) ListParallel(ctx context.Context, prefix string) (objectstore.Listing, error) {
+	f.mu.Lock()
+	f.calls++
+	n := f.calls
+	f.mu.Unlock()
+	if n > f.ok {
+		if f.beforeFail != nil {
+			f.beforeFail()
+		}
+		return objectstore.Listing{}, errListing
+	}
+	return f.memStore.ListParallel(ctx, prefix)
+}
+
+// TestSyncFollowEnds: a following call that is cancelled, or whose listing fails, returns
+// that error with the record a prefix of the source, holding what the earlier listings made
+// eligible; a following call with a budget stops when the budget is over.
+func TestSyncFollowEnds(t *testing.T) {
+	setup := func() (*syncEnv, *int) {
+		e := newSyncEnv(time.Millisecond, 0)
+		e.src.clockStep = time.Millisecond
+		listings := 0
+		e.src.Put(testRoot+"/sid/blob_000", []byte("x"))
+		e.clock.Advance(1999 * time.Millisecond)
+		e.src.afterList = func(kind string) {
+			if kind != "list" {
+				return
+			}
+			listings++
+			e.src.Put(fmt.Sprintf("%s/sid/blob_%03d", testRoot, listings), []byte("x"))
+			e.clock.Advance(1999 * time.Millisecond)
+		}
+		return e, &listings
+	}
+	policy := replication.Policy{SettleWindow: 2 * time.Second, BatchMaxObjects: 4, BatchMaxBytes: 1 << 20}
+
+	t.Run("cancelled", func(t *testing.T) {
+		e, listings := setup()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		e.src.afterList = chainList(e.src.afterList, func() {
+			if *listings == 5 {
+				waitFor(func() bool { _, ok := e.dst.Get(testRoot + "/sid/blob_001"); return ok })
+				cancel()
+			}
+		})
+		_, err := replication.Sync(ctx, e.src, e.dst, &memCopier{src: e.src, dst: e.dst}, followInput(policy, 2), nil)
+		require.ErrorIs(t, err, context.Canceled)
+		assert.Equal(t, 5, *listings, "no listing after the cancellation")
+		wm := e.checkTarget(t, time.Time{})
+		b1, ok := e.src.Get(testRoot + "/sid/blob_001")
+		require.True(t, ok)
+		assert.False(t, wm.Before(b1.LastModified), "what the earlier listings made eligible is recorded")
+	})
+	t.Run("listing fails", func(t *testing.T) {
+		e, listings := setup()
+		// The failure comes once blob 2's copy is in, so that it cancels no copy of it.
+		src := &failingLister{memStore: e.src, ok: 4, beforeFail: func() {
+			waitFor(func() bool { _, ok := e.dst.Get(testRoot + "/sid/blob_002"); return ok })
+		}}
+		_, err := replication.Sync(context.Background(), src, e.dst, &memCopier{src: e.src, dst: e.dst}, followInput(policy, 2), nil)
+		require.ErrorIs(t, err, errListing)
+		assert.Equal(t, 4, *listings)
+		wm := e.checkTarget(t, time.Time{})
+		// The fourth listing made blob 2 eligible (written 3998 ms before it).
+		b2, ok := e.src.Get(testRoot + "/sid/blob_002")
+		require.True(t, ok)
+		assert.False(t, wm.Before(b2.LastModified), "watermark %s, blob 2 at %s", wm, b2.LastModified)
+	})
+	t.Run("budget", func(t *testing.T) {
+		e, listings := setup()
+		in := followInput(policy, 2)
+		in.Budget = time.Nanosecond
+		got, err := replication.Sync(context.Background(), e.src, e.dst, &memCopier{src: e.src, dst: e.dst}, in, nil)
+		require.NoError(t, err)
+		assert.Equal(t, 1, *listings, "no copy may start after the budget, so nothing is listed again")
+		assert.True(t, got.CaughtUp, "the first listing had nothing eligible")
+		e.checkTarget(t, time.Time{})
+	})
+}
+
+// waitFor polls cond until it holds, for ten seconds at most.
+func waitFor(cond func() bool) {
+	for range 1000 {
+		if cond() {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func chainList(prev func(string), next func()) func(string) {
+	return func(kind string) {
+		prev(kind)
+		if kind == "list" {
+			next()
+		}
 	}
 }

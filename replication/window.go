@@ -31,6 +31,23 @@ func NewWindow(items []objectstore.Object, start, cutoff time.Time, maxAhead int
 	return &Window{items: items, done: make([]bool, len(items)), started: make([]bool, len(items)), start: start, cutoff: cutoff, maxAhead: maxAhead}
 }
 
+// Extend appends the blobs of a later listing (in write order, all newer than the current
+// cutoff and not newer than cutoff) and moves the cutoff there. Appended this way the window
+// tracks what a new window starting at the old cutoff would, so its watermark keeps the same
+// guarantee: the blobs it reaches are exactly those of the listings it was given.
+func (w *Window) Extend(items []objectstore.Object, cutoff time.Time) {
+	w.items = append(w.items, items...)
+	w.done = append(w.done, make([]bool, len(items))...)
+	w.started = append(w.started, make([]bool, len(items))...)
+	w.cutoff = later(w.cutoff, cutoff)
+}
+
+// Cutoff returns the watermark the window reaches once every blob is in.
+func (w *Window) Cutoff() time.Time { return later(w.start, w.cutoff) }
+
+// Unstarted returns how many blobs after the highest one started have not started.
+func (w *Window) Unstarted() int { return len(w.items) - w.next }
+
 // Len returns the number of blobs tracked.
 func (w *Window) Len() int { return len(w.items) }
 

@@ -190,3 +190,78 @@ func TestWindowSameTimeNotSeparated(t *testing.T) {
 	assert.Equal(t, start, empty.Watermark(), "the watermark never moves back to an older cutoff")
 	assert.Equal(t, "", empty.LastKey())
 }
+
+// TestWindowExtend drives a window that a later listing extends at a random moment (as Sync
+// does while following): before, it is a window over the first listing's blobs up to its
+// cutoff; after, the watermark and Ahead are exactly those of one window over all the blobs.
+func TestWindowExtend(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		items, start, cutoff := genWindowItems(t)
+		// A listing's cutoff never separates blobs written in the same instant.
+		var splits []int
+		for k := 0; k <= len(items); k++ {
+			if k == 0 || k == len(items) || items[k-1].LastModified.Before(items[k].LastModified) {
+				splits = append(splits, k)
+			}
+		}
+		k := rapid.SampledFrom(splits).Draw(t, "split")
+		mid := cutoff
+		if k < len(items) {
+			mid = items[k].LastModified.Add(-time.Nanosecond)
+		}
+		maxAhead := rapid.IntRange(1, 6).Draw(t, "maxAhead")
+		w := replication.NewWindow(slices.Clone(items[:k]), start, mid, maxAhead)
+		n, cut := k, mid // what the window tracks so far
+		extended := false
+		done := make([]bool, len(items))
+		var inflight []int
+		next := 0
+		wm := checkWindow(t, w, items[:n], done[:n], start, cut)
+		if !w.Cutoff().Equal(later(start, cut)) {
+			t.Fatalf("Cutoff %s, want %s", w.Cutoff(), later(start, cut))
+		}
+		for !extended || !w.Complete() {
+			switch {
+			case !extended && (w.Complete() || rapid.Bool().Draw(t, "extend")):
+				w.Extend(slices.Clone(items[k:]), cutoff)
+				n, cut, extended = len(items), cutoff, true
+			case next < n && w.CanStart(next) && (len(inflight) == 0 || rapid.Bool().Draw(t, "start")):
+				w.Start(next)
+				inflight = append(inflight, next)
+				next++
+			default:
+				if len(inflight) == 0 {
+					t.Fatalf("stuck: item %d of %d cannot start with nothing in flight (prefix %d)", next, n, w.InPrefix())
+				}
+				j := rapid.IntRange(0, len(inflight)-1).Draw(t, "finish")
+				i := inflight[j]
+				inflight = append(inflight[:j], inflight[j+1:]...)
+				w.Done(i)
+				done[i] = true
+			}
+			if w.Len() != n || w.Unstarted() != n-next {
+				t.Fatalf("Len %d, Unstarted %d; want %d, %d", w.Len(), w.Unstarted(), n, n-next)
+			}
+			if next-w.InPrefix() > maxAhead {
+				t.Fatalf("%d started beyond the prefix of %d, max %d", next-w.InPrefix(), w.InPrefix(), maxAhead)
+			}
+			got := checkWindow(t, w, items[:n], done[:n], start, cut)
+			if got.Before(wm) {
+				t.Fatalf("watermark moved back from %s to %s", wm, got)
+			}
+			wm = got
+			var ahead []string
+			for i := range next {
+				if items[i].LastModified.After(wm) {
+					ahead = append(ahead, items[i].Key)
+				}
+			}
+			if got := w.Ahead(); !slices.Equal(got, ahead) {
+				t.Fatalf("Ahead %v, want %v (watermark %s)", got, ahead, wm)
+			}
+		}
+		if !wm.Equal(later(start, cutoff)) || !w.Cutoff().Equal(wm) {
+			t.Fatalf("watermark %s, Cutoff %s after all done, want %s", wm, w.Cutoff(), later(start, cutoff))
+		}
+	})
+}
