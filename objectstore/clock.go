@@ -108,16 +108,8 @@ func (c *storeClock) observeRequest(date, sent, recv time.Time) {
 func (c *storeClock) at(t time.Time) (time.Time, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var best time.Time
-	for _, s := range []clockSample{c.cur, c.prev} {
-		if !s.valid() || t.Sub(s.recv) > c.window || s.recv.Sub(t) > c.window {
-			continue
-		}
-		if b := s.at(t); best.IsZero() || b.After(best) {
-			best = b
-		}
-	}
-	return best, !best.IsZero()
+	lower := func(s clockSample, t time.Time) (time.Time, bool) { return s.at(t), true }
+	return c.tightest(t, [2]clockSample{c.cur, c.prev}, lower, time.Time.After)
 }
 
 // atMost returns the earliest upper bound on the store's time at local instant t that the
@@ -126,12 +118,18 @@ func (c *storeClock) at(t time.Time) (time.Time, bool) {
 func (c *storeClock) atMost(t time.Time) (time.Time, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.tightest(t, [2]clockSample{c.curUp, c.prevUp}, clockSample.before, time.Time.Before)
+}
+
+// tightest returns the tightest of the bounds that the samples taken within a window of t
+// give at t: bound gives a sample's bound (false if it has none), tighter compares two.
+func (c *storeClock) tightest(t time.Time, samples [2]clockSample, bound func(clockSample, time.Time) (time.Time, bool), tighter func(a, b time.Time) bool) (time.Time, bool) {
 	var best time.Time
-	for _, s := range []clockSample{c.curUp, c.prevUp} {
+	for _, s := range samples {
 		if !s.valid() || t.Sub(s.recv) > c.window || s.recv.Sub(t) > c.window {
 			continue
 		}
-		if b, ok := s.before(t); ok && (best.IsZero() || b.Before(best)) {
+		if b, ok := bound(s, t); ok && (best.IsZero() || tighter(b, best)) {
 			best = b
 		}
 	}

@@ -124,17 +124,7 @@ func TestWindowProperties(t *testing.T) {
 				t.Fatalf("watermark moved back from %s to %s", wm, got)
 			}
 			wm = got
-			// Ahead lists exactly the blobs started beyond the watermark: all a target can
-			// hold beyond it, which is what sealing moves aside.
-			var ahead []string
-			for i := range next {
-				if items[i].LastModified.After(wm) {
-					ahead = append(ahead, items[i].Key)
-				}
-			}
-			if got := w.Ahead(); !slices.Equal(got, ahead) {
-				t.Fatalf("Ahead %v, want %v (watermark %s)", got, ahead, wm)
-			}
+			checkAhead(t, w, items[:next], wm)
 		}
 		if !wm.Equal(later(start, cutoff)) {
 			t.Fatalf("watermark %s after all done, want max(start, cutoff) = %s", wm, later(start, cutoff))
@@ -250,18 +240,25 @@ func TestWindowExtend(t *testing.T) {
 				t.Fatalf("watermark moved back from %s to %s", wm, got)
 			}
 			wm = got
-			var ahead []string
-			for i := range next {
-				if items[i].LastModified.After(wm) {
-					ahead = append(ahead, items[i].Key)
-				}
-			}
-			if got := w.Ahead(); !slices.Equal(got, ahead) {
-				t.Fatalf("Ahead %v, want %v (watermark %s)", got, ahead, wm)
-			}
+			checkAhead(t, w, items[:next], wm)
 		}
 		if !wm.Equal(later(start, cutoff)) || !w.Cutoff().Equal(wm) {
 			t.Fatalf("watermark %s, Cutoff %s after all done, want %s", wm, w.Cutoff(), later(start, cutoff))
 		}
 	})
+}
+
+// checkAhead: Ahead lists exactly the blobs started beyond the watermark wm: all a target
+// can hold beyond it, which is what sealing moves aside.
+func checkAhead(t fatalf, w *replication.Window, started []objectstore.Object, wm time.Time) {
+	t.Helper()
+	var ahead []string
+	for _, o := range started {
+		if o.LastModified.After(wm) {
+			ahead = append(ahead, o.Key)
+		}
+	}
+	if got := w.Ahead(); !slices.Equal(got, ahead) {
+		t.Fatalf("Ahead %v, want %v (watermark %s)", got, ahead, wm)
+	}
 }
