@@ -166,8 +166,8 @@ func (r *report) print(out io.Writer) {
 		if t.Missing {
 			verdict, measured = "n/a", "-"
 		}
-		if strings.HasPrefix(t.Name, "lag") {
-			measured = fmt.Sprintf("%.2fs", t.Measured)
+		if strings.HasSuffix(t.Name, "(s)") && !t.Missing {
+			measured = fmt.Sprintf("%.2fs", t.Measured) // seconds, not a ratio
 		}
 		fmt.Fprintf(tw, "  %s\t%s\ttarget %s\t%s\n", t.Name, measured, t.Want, verdict)
 	}
