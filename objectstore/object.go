@@ -105,13 +105,18 @@ func (c *Client) put(ctx context.Context, key string, data []byte, meta map[stri
 	if contentMD5 != "" {
 		in.ContentMD5 = aws.String(contentMD5)
 	}
+	return c.putObject(ctx, in)
+}
+
+// putObject sends a PUT that, once started, runs until the store answers (see landing).
+func (c *Client) putObject(ctx context.Context, in *s3.PutObjectInput) error {
 	lctx, cancel, err := landing(ctx)
 	if err != nil {
-		return fmt.Errorf("objectstore: put %s: %w", key, err)
+		return fmt.Errorf("objectstore: put %s: %w", aws.ToString(in.Key), err)
 	}
 	defer cancel()
 	if _, err := c.s3.PutObject(lctx, in, unsignedPayload); err != nil {
-		return fmt.Errorf("objectstore: put %s: %w", key, normalize(err))
+		return fmt.Errorf("objectstore: put %s: %w", aws.ToString(in.Key), normalize(err))
 	}
 	return nil
 }

@@ -101,18 +101,12 @@ func (t *Transfer) copyStream(ctx context.Context, obj Object, dstKey string, me
 	}
 	in := &s3.PutObjectInput{Bucket: aws.String(t.dst.bucket), Key: aws.String(dstKey),
 		Body: io.NopCloser(body), ContentLength: aws.Int64(info.Size), Metadata: meta}
-	if plain, ok := plainMD5(info.ETag); ok {
-		raw, _ := hex.DecodeString(plain)
-		in.ContentMD5 = aws.String(base64.StdEncoding.EncodeToString(raw))
+	if sum, ok := etagMD5(info.ETag); ok {
+		in.ContentMD5 = aws.String(sum)
 	}
 	// The body is read with ctx: if ctx ends mid-body, the read fails and the PUT with it.
-	lctx, cancel, err := landing(ctx)
-	if err != nil {
-		return fmt.Errorf("objectstore: put %s: %w", dstKey, err)
-	}
-	defer cancel()
-	if _, err := t.dst.s3.PutObject(lctx, in, unsignedPayload); err != nil {
-		return fmt.Errorf("objectstore: put %s: %w", dstKey, normalize(err))
+	if err := t.dst.putObject(ctx, in); err != nil {
+		return err
 	}
 	t.puts.Add(1)
 	t.bytes.Add(info.Size)
@@ -217,12 +211,21 @@ func checkSameVersion(listed Object, got Info) error {
 // the ETag itself when it is the content's MD5, so that the target checks data against what
 // the source stored; otherwise the MD5 of data, which checks only the way to the target.
 func contentMD5(etag string, data []byte) string {
-	if plain, ok := plainMD5(etag); ok {
-		raw, _ := hex.DecodeString(plain)
-		return base64.StdEncoding.EncodeToString(raw)
+	if sum, ok := etagMD5(etag); ok {
+		return sum
 	}
 	sum := md5.Sum(data)
 	return base64.StdEncoding.EncodeToString(sum[:])
+}
+
+// etagMD5 returns a plain-MD5 ETag as a Content-MD5 value (base64), and false for any other.
+func etagMD5(etag string) (string, bool) {
+	plain, ok := plainMD5(etag)
+	if !ok {
+		return "", false
+	}
+	raw, _ := hex.DecodeString(plain)
+	return base64.StdEncoding.EncodeToString(raw), true
 }
 
 // isBadDigest reports whether the store refused a body that did not match its Content-MD5.

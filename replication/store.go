@@ -15,6 +15,9 @@ type Store interface {
 	Uploads(ctx context.Context, prefix string) ([]objectstore.Upload, error)
 	Head(ctx context.Context, key string) (objectstore.Info, error)
 	GetBytes(ctx context.Context, key string) ([]byte, error)
+	// PutBytes and CopyWithin, once started, run until the store answers even if ctx is
+	// cancelled (objectstore's landing): a write abandoned half-way could land after a newer
+	// one, and move the watermark record back.
 	PutBytes(ctx context.Context, key string, data []byte, meta map[string]string) error
 	CopyWithin(ctx context.Context, srcKey, dstKey string, meta map[string]string) error
 	Delete(ctx context.Context, key string) error

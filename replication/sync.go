@@ -552,9 +552,9 @@ func (s *syncer) checkpoint(ctx context.Context) error {
 		return nil
 	}
 	next.WrittenAt = time.Now().UTC()
-	// Never abandoned half-way: a PUT the client gives up on may still land at the store
-	// after a newer one (the final checkpoint of a cancelled call), moving the record back.
-	if err := WriteWatermark(context.WithoutCancel(ctx), s.dst, next); err != nil {
+	// The store never abandons the PUT half-way (Store.PutBytes): an older record cannot
+	// land after this one.
+	if err := WriteWatermark(ctx, s.dst, next); err != nil {
 		return err
 	}
 	s.mu.Lock()
