@@ -78,9 +78,6 @@ func (s clockSample) tighter(o clockSample) bool {
 
 func newStoreClock(window time.Duration) *storeClock { return &storeClock{window: window} }
 
-// observe records a response's Date header received at local time recv.
-func (c *storeClock) observe(date, recv time.Time) { c.observeRequest(date, time.Time{}, recv) }
-
 // observeRequest records a response's Date header, for a request sent at local time sent
 // (zero if unknown) and answered at local time recv.
 func (c *storeClock) observeRequest(date, sent, recv time.Time) {

@@ -22,6 +22,10 @@ func (s simStore) respond(stamped time.Time) (date, recv time.Time) {
 	return stamped.Add(s.offset).Truncate(time.Second), stamped.Add(s.latency)
 }
 
+// observe records a response whose request's send time is unknown: it bounds the store's
+// clock from below only.
+func (c *storeClock) observe(date, recv time.Time) { c.observeRequest(date, time.Time{}, recv) }
+
 // TestStoreClockIsALowerBound checks the clock's one promise: whatever the offset, the
 // latencies and the moment asked about, the estimate is never later than the store's true
 // time; and with a few responses a second it is within a little more than the latency of it.
