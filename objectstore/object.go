@@ -1,7 +1,6 @@
 package objectstore
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -47,16 +46,7 @@ func (c *Client) Head(ctx context.Context, key string) (Info, error) {
 
 // Get opens a blob for reading; the caller closes the reader.
 func (c *Client) Get(ctx context.Context, key string) (io.ReadCloser, Info, error) {
-	out, err := c.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(c.bucket), Key: aws.String(key)})
-	if err != nil {
-		return nil, Info{}, fmt.Errorf("objectstore: get %s: %w", key, normalize(err))
-	}
-	info := Info{
-		Object: Object{Key: key, Size: aws.ToInt64(out.ContentLength),
-			LastModified: aws.ToTime(out.LastModified), ETag: trimETag(aws.ToString(out.ETag))},
-		Metadata: lowerKeys(out.Metadata),
-	}
-	return out.Body, info, nil
+	return c.direct.get(ctx, key)
 }
 
 // GetRange opens length bytes of a blob from offset. With etag set, the store refuses the
@@ -96,19 +86,22 @@ func (c *Client) PutBytes(ctx context.Context, key string, data []byte, meta map
 	return c.put(ctx, key, data, meta, "")
 }
 
+// put writes a whole blob with net/http (see direct); once started, it runs until the store
+// answers (see landing).
 func (c *Client) put(ctx context.Context, key string, data []byte, meta map[string]string, contentMD5 string) error {
-	in := &s3.PutObjectInput{
-		Bucket: aws.String(c.bucket), Key: aws.String(key),
-		Body: bytes.NewReader(data), ContentLength: aws.Int64(int64(len(data))),
-		Metadata: meta,
+	lctx, cancel, err := landing(ctx)
+	if err != nil {
+		return fmt.Errorf("objectstore: put %s: %w", key, err)
 	}
-	if contentMD5 != "" {
-		in.ContentMD5 = aws.String(contentMD5)
+	defer cancel()
+	if err := c.direct.put(lctx, key, data, meta, contentMD5); err != nil {
+		return fmt.Errorf("objectstore: put %s: %w", key, normalize(err))
 	}
-	return c.putObject(ctx, in)
+	return nil
 }
 
-// putObject sends a PUT that, once started, runs until the store answers (see landing).
+// putObject sends a PUT of a streamed body through the SDK that, once started, runs until the
+// store answers (see landing).
 func (c *Client) putObject(ctx context.Context, in *s3.PutObjectInput) error {
 	lctx, cancel, err := landing(ctx)
 	if err != nil {
