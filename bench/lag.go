@@ -78,7 +78,7 @@ func (e *env) runLag(ctx context.Context, duration time.Duration) (lagResult, er
 		return res, fmt.Errorf("lag: %w", err)
 	}
 	defer e.stopWorkflow(run)
-	if _, err := e.waitStatus(ctx, run.GetID(), 2*time.Minute, func(st workflows.Status) bool {
+	if _, err := e.waitStatus(ctx, run.GetID(), 2*time.Minute, 100*time.Millisecond, func(st workflows.Status) bool {
 		return st.State == workflows.StateReplicating
 	}); err != nil {
 		return res, fmt.Errorf("lag: replication did not start: %w\nworker log:\n%s", err, e.workerLogTail())

@@ -180,7 +180,7 @@ func (r *report) print(out io.Writer) {
 	for _, run := range r.Runs {
 		if t := run.Temporal; t != nil {
 			fmt.Fprintf(out, "  %s bottomless-dr in Temporal: %.2fs until the first Sync was scheduled, %d Sync call(s) %.2fs"+
-				" (the first, which checks the target before each copy, %.2fs), %.2fs from the last Sync to the status showing it\n",
+				" (the first, which checks the target before each copy, %.2fs), %.2fs from the last Sync until the workflow folded it\n",
 				strings.TrimPrefix(run.Name, "initial-sync-"), t.UntilFirstSync, t.Syncs, t.InSyncs, t.FirstSync, t.AfterLastSync)
 		}
 	}

@@ -57,6 +57,9 @@ func run(ctx context.Context, o options) error {
 		}
 		outDir = filepath.Join(root, "bench")
 	}
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return fmt.Errorf("-out: %w", err)
+	}
 	dir, err := os.MkdirTemp("", "bdr-bench-")
 	if err != nil {
 		return fmt.Errorf("temp dir: %w", err)

@@ -11,20 +11,23 @@ import (
 
 // timeline splits a bottomless-dr run into what Temporal's history shows: from the start until
 // the first Sync was scheduled, the Sync activities themselves (scheduled to completed), and
-// the rest (between syncs, and until the status query saw the result). Copying happens only
-// inside the syncs; everything else is orchestration.
+// the rest (between syncs, and until the workflow folded the last one's result into its
+// status). Copying happens only inside the syncs; everything else is orchestration.
 type timeline struct {
 	Syncs            int     `json:"syncs"`
 	UntilFirstSync   float64 `json:"untilFirstSync"` // seconds from workflow start to the first Sync scheduled
 	InSyncs          float64 `json:"inSyncs"`        // seconds inside Sync activities, summed
 	FirstSync        float64 `json:"firstSync"`      // seconds of the first Sync (it checks the target before each copy)
-	AfterLastSync    float64 `json:"afterLastSync"`  // seconds from the last Sync's completion until the status showed it
+	AfterLastSync    float64 `json:"afterLastSync"`  // seconds from the last Sync's completion until the workflow folded it
 	BetweenSyncs     float64 `json:"betweenSyncs"`   // seconds from a Sync's completion until the next was scheduled, summed
 	WorkflowStartLag float64 `json:"workflowStartLag"`
+	// foldedAt is when the workflow task after the last Sync completed: the status shows that
+	// Sync's result from then on.
+	foldedAt time.Time
 }
 
-// readTimeline reads a run's history. started is when the benchmark called ExecuteWorkflow and
-// seen when its status query saw the sync complete.
+// readTimeline reads a run's history up to seen. started is when the benchmark called
+// ExecuteWorkflow and seen when its status query saw the sync complete.
 func (e *env) readTimeline(ctx context.Context, run client.WorkflowRun, started, seen time.Time) (*timeline, error) {
 	it := e.tc.GetWorkflowHistory(ctx, run.GetID(), run.GetRunID(), false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	t := &timeline{}
@@ -61,13 +64,18 @@ func (e *env) readTimeline(ctx context.Context, run client.WorkflowRun, started,
 			t.Syncs++
 			t.InSyncs += d
 			lastSyncEnd = at
+			t.foldedAt = time.Time{}
+		case enumspb.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+			if !lastSyncEnd.IsZero() && t.foldedAt.IsZero() && !at.After(seen) {
+				t.foldedAt = at
+			}
 		}
 	}
 	if !wfStart.IsZero() && !started.IsZero() {
 		t.WorkflowStartLag = wfStart.Sub(started).Seconds()
 	}
-	if !lastSyncEnd.IsZero() {
-		t.AfterLastSync = seen.Sub(lastSyncEnd).Seconds()
+	if !t.foldedAt.IsZero() {
+		t.AfterLastSync = t.foldedAt.Sub(lastSyncEnd).Seconds()
 	}
 	return t, nil
 }
