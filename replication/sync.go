@@ -69,13 +69,19 @@ type SyncResult struct {
 // ahead of the store's clock must not stop replication for long.
 const maxNextEligible = time.Minute
 
-// Progress is reported while a Sync call copies.
+// Progress is reported while a Sync call copies, each time the watermark record moves.
 type Progress struct {
 	Watermark      time.Time
-	CopiedObjects  int64
+	CopiedObjects  int64 // by this call
 	CopiedBytes    int64
 	SkippedObjects int64
 	Eligible       int
+	// RecordCopiedObjects and RecordCopiedBytes are the record's totals: every copy since
+	// replication began, this call's included.
+	RecordCopiedObjects int64
+	RecordCopiedBytes   int64
+	// TotalObjects is the number of source blobs the last listing found, exclusions left out.
+	TotalObjects int64
 }
 
 // Sync copies the eligible source blobs beyond the watermark to the target in write order,
@@ -546,7 +552,8 @@ func (s *syncer) checkpoint(ctx context.Context) error {
 	next.CopiedBytes = s.base.CopiedBytes + s.copiedBytes
 	s.lastCheckpoint = time.Now()
 	p := Progress{Watermark: next.Time, CopiedObjects: s.copied, CopiedBytes: s.copiedBytes,
-		SkippedObjects: s.skipped, Eligible: s.window.Len()}
+		SkippedObjects: s.skipped, Eligible: s.window.Len(), RecordCopiedObjects: next.CopiedObjects,
+		RecordCopiedBytes: next.CopiedBytes, TotalObjects: s.last.plan.TotalObjects}
 	s.mu.Unlock()
 	if !next.Time.After(s.state.Time) && slices.Equal(next.Ahead, s.state.Ahead) {
 		return nil

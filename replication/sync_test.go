@@ -806,3 +806,29 @@ func chainList(prev func(string), next func()) func(string) {
 		}
 	}
 }
+
+// TestSyncProgressCarriesTheRecordTotals: each progress report counts every copy the record
+// holds, earlier calls' included, and the source's blobs at the listing, so that a reader can
+// show a long call's progress before it returns.
+func TestSyncProgressCarriesTheRecordTotals(t *testing.T) {
+	ctx := context.Background()
+	e := newSyncEnv(time.Millisecond, time.Millisecond)
+	for i := range 3 {
+		e.src.Put(fmt.Sprintf("%s/sid/blob_%d", testRoot, i), []byte("data"))
+	}
+	e.clock.Advance(time.Minute)
+	in := syncInput(replication.Policy{SettleWindow: 2 * time.Second, BatchMaxObjects: 10, BatchMaxBytes: 1 << 20}, 1)
+	_, err := replication.Sync(ctx, e.src, e.dst, &memCopier{src: e.src, dst: e.dst}, in, nil)
+	require.NoError(t, err)
+	for i := 3; i < 5; i++ {
+		e.src.Put(fmt.Sprintf("%s/sid/blob_%d", testRoot, i), []byte("data"))
+	}
+	e.clock.Advance(time.Minute)
+	var last replication.Progress
+	_, err = replication.Sync(ctx, e.src, e.dst, &memCopier{src: e.src, dst: e.dst}, in, func(p replication.Progress) { last = p })
+	require.NoError(t, err)
+	assert.EqualValues(t, 2, last.CopiedObjects, "by this call")
+	assert.EqualValues(t, 5, last.RecordCopiedObjects, "since replication began")
+	assert.EqualValues(t, 20, last.RecordCopiedBytes)
+	assert.EqualValues(t, 5, last.TotalObjects)
+}

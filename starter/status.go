@@ -14,7 +14,9 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 
+	"github.com/bottomless-dr/bottomless-dr/activities"
 	"github.com/bottomless-dr/bottomless-dr/config"
 	"github.com/bottomless-dr/bottomless-dr/workflows"
 )
@@ -153,8 +155,34 @@ func queryStatus(ctx context.Context, c client.Client, r routeArgs) (st workflow
 	if err := resp.QueryResult.Get(&st); err != nil {
 		return st, false, fmt.Errorf("decode status of %s: %w", r.id(), err)
 	}
+	if p, ok := runningSync(ctx, c, r.id()); ok {
+		st = st.WithProgress(p)
+	}
 	return st, true, nil
 }
+
+// runningSync returns the last heartbeat of the Sync activity the workflow id runs now, if
+// any: its progress since the workflow last folded a result. It is an extra: when it cannot
+// be read, the status stands as queried.
+func runningSync(ctx context.Context, c client.Client, id string) (activities.SyncProgress, bool) {
+	var p activities.SyncProgress
+	desc, err := c.DescribeWorkflowExecution(ctx, id, "")
+	if err != nil {
+		return p, false
+	}
+	for _, pa := range desc.GetPendingActivities() {
+		if pa.GetActivityType().GetName() != syncActivity || pa.GetHeartbeatDetails() == nil {
+			continue
+		}
+		if err := converter.GetDefaultDataConverter().FromPayloads(pa.GetHeartbeatDetails(), &p); err == nil {
+			return p, true
+		}
+	}
+	return p, false
+}
+
+// syncActivity is the activity type of activities.Replicator.Sync.
+const syncActivity = "Sync"
 
 // watchStatus refreshes the status every interval until ctx ends, which is the normal way out
 // (Ctrl-C), so it then returns nil. Query failures show in the rows and do not stop it.

@@ -8,11 +8,16 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
+	commonpb "go.temporal.io/api/common/v1"
 	querypb "go.temporal.io/api/query/v1"
 	"go.temporal.io/api/serviceerror"
+	workflowpb "go.temporal.io/api/workflow/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/mocks"
 
+	"github.com/bottomless-dr/bottomless-dr/activities"
 	"github.com/bottomless-dr/bottomless-dr/config"
 	"github.com/bottomless-dr/bottomless-dr/workflows"
 )
@@ -79,6 +84,17 @@ func TestQueryStatuses(t *testing.T) {
 		})).Return(resp, err)
 	}
 	answer("replicate/a/primary->secondary", &client.QueryWorkflowWithOptionsResponse{QueryResult: value}, nil)
+	// The Sync running now has copied more than the workflow has folded: its heartbeat counts.
+	details, err := converter.GetDefaultDataConverter().ToPayloads(activities.SyncProgress{RecordCopiedObjects: 9, RecordCopiedBytes: 900, TotalObjects: 20})
+	require.NoError(t, err)
+	c.On("DescribeWorkflowExecution", mock.Anything, "replicate/a/primary->secondary", "").Return(
+		&workflowservice.DescribeWorkflowExecutionResponse{PendingActivities: []*workflowpb.PendingActivityInfo{
+			{ActivityType: &commonpb.ActivityType{Name: "Prepare"}},
+			{ActivityType: &commonpb.ActivityType{Name: "Sync"}, HeartbeatDetails: details},
+		}}, nil)
+	live := running
+	live.CopiedObjects, live.CopiedBytes = 9, 900
+	live.InitialSync = workflows.InitialSync{Done: 9, Total: 20}
 	answer("replicate/a/secondary->primary", nil, serviceerror.NewNotFound("never started"))
 	answer("replicate/b/primary->secondary", &client.QueryWorkflowWithOptionsResponse{QueryRejected: &querypb.QueryRejected{}}, nil)
 	answer("replicate/b/secondary->primary", nil, errors.New("context deadline exceeded"))
@@ -87,7 +103,7 @@ func TestQueryStatuses(t *testing.T) {
 	require.Error(t, err, "a failed query is reported")
 	assert.Equal(t, "query status of replicate/b/secondary->primary: context deadline exceeded", err.Error())
 	assert.Equal(t, []workflows.Status{
-		running,
+		live,
 		{State: stateUnknown, Database: "b", From: "secondary", To: "primary",
 			LastError: "query status of replicate/b/secondary->primary: context deadline exceeded"},
 	}, sts, "not found and closed workflows are left out; order is config order")

@@ -360,6 +360,23 @@ func (r *replicator) fold(res activities.SyncResult) {
 	s.LastError = ""
 }
 
+// WithProgress returns s with the counts of the Sync running now, from its last heartbeat:
+// the workflow folds a Sync's result only when it returns, up to a Sync budget later, so a
+// reader of the status (bdr status) overlays them to keep the initial-sync bar moving. Only
+// counts move, and only forward; the watermark, lag and pending stay those of the last sync
+// that returned. Before the first one returns, the heartbeat's source count is the total.
+func (s Status) WithProgress(p activities.SyncProgress) Status {
+	s.CopiedObjects = max(s.CopiedObjects, p.RecordCopiedObjects)
+	s.CopiedBytes = max(s.CopiedBytes, p.RecordCopiedBytes)
+	if is := &s.InitialSync; !is.Complete {
+		if is.Total == 0 {
+			is.Total = p.TotalObjects
+		}
+		is.Done = max(is.Done, min(is.Total, p.RecordCopiedObjects))
+	}
+	return s
+}
+
 // backoff records a failed sync and waits before the next try; replication never gives up
 // on its own (an operator sees the error in status and the UI).
 func (r *replicator) backoff(ctx workflow.Context, err error) error {

@@ -388,3 +388,22 @@ func TestReplicateQuiescentDrainEndsAfterOneListing(t *testing.T) {
 	require.Equal(t, 1, drains, "one drain sync")
 	require.Equal(t, StatePaused, drained.Status.State)
 }
+
+// TestStatusWithProgress: a running Sync's heartbeat moves the counts and the initial-sync
+// bar forward, never back, and leaves alone what only a returned Sync can tell.
+func TestStatusWithProgress(t *testing.T) {
+	folded := Status{State: StateInitialSync, CopiedObjects: 40, CopiedBytes: 4000, PendingObjects: 60, LagSeconds: 9,
+		InitialSync: InitialSync{Done: 40, Total: 100}}
+	got := folded.WithProgress(activities.SyncProgress{RecordCopiedObjects: 75, RecordCopiedBytes: 7500, TotalObjects: 130})
+	want := folded
+	want.CopiedObjects, want.CopiedBytes, want.InitialSync.Done = 75, 7500, 75
+	require.Equal(t, want, got, "total stays the first listing's; pending and lag stay the fold's")
+
+	require.Equal(t, folded, folded.WithProgress(activities.SyncProgress{RecordCopiedObjects: 10}), "an older heartbeat changes nothing")
+
+	first := Status{State: StateInitialSync}.WithProgress(activities.SyncProgress{RecordCopiedObjects: 30, TotalObjects: 20})
+	require.Equal(t, InitialSync{Done: 20, Total: 20}, first.InitialSync, "before any fold the heartbeat's total counts; done never exceeds it")
+
+	done := Status{CopiedObjects: 5, InitialSync: InitialSync{Done: 5, Total: 5, Complete: true}}
+	require.Equal(t, InitialSync{Done: 5, Total: 5, Complete: true}, done.WithProgress(activities.SyncProgress{RecordCopiedObjects: 9, TotalObjects: 9}).InitialSync)
+}
