@@ -42,6 +42,8 @@ func TestDirectRequestsMatchSDK(t *testing.T) {
 		{Endpoint: "http://store.example:9000/", PathStyle: false, Bucket: "objects"},
 		{Region: "eu-west-1", Bucket: "my-bucket"},
 		{Region: "eu-west-1", PathStyle: true, Bucket: "my-bucket"},
+		{Region: "us-east-1", Bucket: "my.dotted.bucket"},
+		{Endpoint: "https://s3.example.com", Region: "us-west-2", Bucket: "Upper_Case"},
 	} {
 		o.AccessKeyID, o.SecretAccessKey = "AKIDEXAMPLE", "secret"
 		c, err := New(o)
