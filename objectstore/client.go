@@ -1,8 +1,9 @@
 // Package objectstore is the S3 client of bottomless-dr (aws-sdk-go-v2): paged listing,
 // streaming get and put, multipart transfers for large blobs, server-side copy, the store's
 // own clock, and in-progress multipart uploads. The copy path's GET and PUT skip the SDK's
-// operation stack for half its CPU cost (see direct). Provider errors are normalised here: a missing
-// key is os.ErrNotExist, a missing bucket ErrNoBucket, refused credentials ErrAccessDenied.
+// operation stack, for half its CPU cost (see direct). Provider errors are normalised here: a
+// missing key is os.ErrNotExist, a missing bucket ErrNoBucket, refused credentials
+// ErrAccessDenied.
 package objectstore
 
 import (
