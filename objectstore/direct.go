@@ -37,6 +37,8 @@ import (
 type direct struct {
 	hc          *http.Client
 	bucketURL   url.URL // the bucket's URL, path-style or virtual-hosted as the SDK resolves it
+	keyPrefix   string  // bucketURL's path, to which "/key" is appended
+	rawPrefix   string  // the same, escaped
 	region      string
 	creds       aws.CredentialsProvider
 	signer      *v4.Signer
@@ -59,6 +61,7 @@ func newDirect(o s3.Options, hc *http.Client, bucket string, clock *storeClock, 
 		return nil, fmt.Errorf("objectstore: endpoint of bucket %s: %w", bucket, err)
 	}
 	return &direct{hc: hc, bucketURL: ep.URI, region: o.Region, creds: o.Credentials,
+		keyPrefix: strings.TrimSuffix(ep.URI.Path, "/"), rawPrefix: strings.TrimSuffix(ep.URI.EscapedPath(), "/"),
 		// S3 signs the path as sent: each key is escaped once, by objectURL.
 		signer:  v4.NewSigner(func(so *v4.SignerOptions) { so.DisableURIPathEscaping = true }),
 		clock:   clock,
@@ -68,8 +71,8 @@ func newDirect(o s3.Options, hc *http.Client, bucket string, clock *storeClock, 
 // objectURL returns the URL of key in the bucket.
 func (d *direct) objectURL(key string) *url.URL {
 	u := d.bucketURL
-	u.Path = strings.TrimSuffix(u.Path, "/") + "/" + key
-	u.RawPath = strings.TrimSuffix(d.bucketURL.EscapedPath(), "/") + "/" + httpbinding.EscapePath(key, false)
+	u.Path = d.keyPrefix + "/" + key
+	u.RawPath = d.rawPrefix + "/" + httpbinding.EscapePath(key, false)
 	return &u
 }
 

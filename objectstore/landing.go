@@ -2,6 +2,7 @@ package objectstore
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -9,9 +10,23 @@ import (
 // caller's own deadline comes sooner.
 const landTimeout = 30 * time.Second
 
-// landing returns the context of a request that makes a blob visible in a bucket (a PUT, a
-// server-side copy, the completion of a multipart upload), or ctx's error if ctx has ended:
-// no such write starts after its caller stopped.
+// land runs write, a request that makes a blob visible in a bucket (a PUT, a server-side
+// copy, the completion of a multipart upload), under landing's context. Its errors name what
+// ("put key") and are normalised.
+func land(ctx context.Context, what string, write func(context.Context) error) error {
+	lctx, cancel, err := landing(ctx)
+	if err != nil {
+		return fmt.Errorf("objectstore: %s: %w", what, err)
+	}
+	defer cancel()
+	if err := write(lctx); err != nil {
+		return fmt.Errorf("objectstore: %s: %w", what, normalize(err))
+	}
+	return nil
+}
+
+// landing returns the context of a write that makes a blob visible, or ctx's error if ctx
+// has ended: no such write starts after its caller stopped.
 //
 // Why a write outlives the caller's cancellation: a store finishes a PUT whose body it holds
 // whole even when the client hangs up before the response. A cancelled write would then land

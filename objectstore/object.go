@@ -89,29 +89,18 @@ func (c *Client) PutBytes(ctx context.Context, key string, data []byte, meta map
 // put writes a whole blob with net/http (see direct); once started, it runs until the store
 // answers (see landing).
 func (c *Client) put(ctx context.Context, key string, data []byte, meta map[string]string, contentMD5 string) error {
-	lctx, cancel, err := landing(ctx)
-	if err != nil {
-		return fmt.Errorf("objectstore: put %s: %w", key, err)
-	}
-	defer cancel()
-	if err := c.direct.put(lctx, key, data, meta, contentMD5); err != nil {
-		return fmt.Errorf("objectstore: put %s: %w", key, normalize(err))
-	}
-	return nil
+	return land(ctx, "put "+key, func(lctx context.Context) error {
+		return c.direct.put(lctx, key, data, meta, contentMD5)
+	})
 }
 
 // putObject sends a PUT of a streamed body through the SDK that, once started, runs until the
 // store answers (see landing).
 func (c *Client) putObject(ctx context.Context, in *s3.PutObjectInput) error {
-	lctx, cancel, err := landing(ctx)
-	if err != nil {
-		return fmt.Errorf("objectstore: put %s: %w", aws.ToString(in.Key), err)
-	}
-	defer cancel()
-	if _, err := c.s3.PutObject(lctx, in, unsignedPayload); err != nil {
-		return fmt.Errorf("objectstore: put %s: %w", aws.ToString(in.Key), normalize(err))
-	}
-	return nil
+	return land(ctx, "put "+aws.ToString(in.Key), func(lctx context.Context) error {
+		_, err := c.s3.PutObject(lctx, in, unsignedPayload)
+		return err
+	})
 }
 
 // Delete removes a blob; deleting an absent blob is not an error.
@@ -134,15 +123,10 @@ func (c *Client) CopyWithin(ctx context.Context, srcKey, dstKey string, meta map
 		in.Metadata = meta
 		in.MetadataDirective = "REPLACE"
 	}
-	lctx, cancel, err := landing(ctx)
-	if err != nil {
-		return fmt.Errorf("objectstore: copy %s to %s: %w", srcKey, dstKey, err)
-	}
-	defer cancel()
-	if _, err := c.s3.CopyObject(lctx, in); err != nil {
-		return fmt.Errorf("objectstore: copy %s to %s: %w", srcKey, dstKey, normalize(err))
-	}
-	return nil
+	return land(ctx, fmt.Sprintf("copy %s to %s", srcKey, dstKey), func(lctx context.Context) error {
+		_, err := c.s3.CopyObject(lctx, in)
+		return err
+	})
 }
 
 func escapeCopySource(key string) string {

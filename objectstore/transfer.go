@@ -144,20 +144,16 @@ func (t *Transfer) copyMultipart(ctx context.Context, obj Object, dstKey string,
 		abort()
 		return err
 	}
-	lctx, cancel, err := landing(ctx)
+	err = land(ctx, "complete upload "+dstKey, func(lctx context.Context) error {
+		_, err := t.dst.s3.CompleteMultipartUpload(lctx, &s3.CompleteMultipartUploadInput{
+			Bucket: aws.String(t.dst.bucket), Key: aws.String(dstKey), UploadId: uploadID,
+			MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}})
+		return err
+	})
 	if err != nil {
 		abort()
-		return fmt.Errorf("objectstore: complete upload %s: %w", dstKey, err)
 	}
-	defer cancel()
-	_, err = t.dst.s3.CompleteMultipartUpload(lctx, &s3.CompleteMultipartUploadInput{
-		Bucket: aws.String(t.dst.bucket), Key: aws.String(dstKey), UploadId: uploadID,
-		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}})
-	if err != nil {
-		abort()
-		return fmt.Errorf("objectstore: complete upload %s: %w", dstKey, normalize(err))
-	}
-	return nil
+	return err
 }
 
 // copyPart copies part i of obj. The part carries the CRC32C of what was read, which the
