@@ -96,7 +96,7 @@ func (w *Window) Complete() bool { return w.prefix == len(w.items) }
 // in the target: the cutoff once all are in, otherwise just before the first blob missing.
 func (w *Window) Watermark() time.Time {
 	if w.Complete() {
-		return later(w.start, w.cutoff)
+		return w.Cutoff()
 	}
 	return later(w.start, w.items[w.prefix].LastModified.Add(-time.Nanosecond))
 }
