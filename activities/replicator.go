@@ -121,20 +121,14 @@ type SyncInput struct {
 // SyncResult is replication.SyncResult: the watermark and counts after the sync.
 type SyncResult = replication.SyncResult
 
-// SyncProgress is the heartbeat of a Sync: counts only, no keys and no credentials. The
-// record's totals and the source's blob count let bdr status (and the Temporal UI's pending
-// activity) show a Sync's progress while it runs: the workflow folds a result only when the
-// Sync returns, up to a Sync budget later (workflows.Status.WithProgress).
-type SyncProgress struct {
-	Watermark           time.Time `json:"watermark"`
-	CopiedObjects       int64     `json:"copiedObjects"` // by this Sync
-	CopiedBytes         int64     `json:"copiedBytes"`
-	SkippedObjects      int64     `json:"skippedObjects"`
-	Eligible            int       `json:"eligible"`
-	RecordCopiedObjects int64     `json:"recordCopiedObjects,omitempty"` // since replication began
-	RecordCopiedBytes   int64     `json:"recordCopiedBytes,omitempty"`
-	TotalObjects        int64     `json:"totalObjects,omitempty"` // source blobs at the last listing
-}
+// SyncProgress is the heartbeat of a Sync: replication.Progress. The workflow folds a result
+// only when the Sync returns, up to a Sync budget later; bdr status (and the Temporal UI's
+// pending activity) show the heartbeat meanwhile (workflows.Status.WithProgress).
+type SyncProgress = replication.Progress
+
+// SyncActivity is the activity type of Replicator.Sync, as histories and pending activities
+// name it.
+const SyncActivity = "Sync"
 
 // Sync waits in.Wait, then copies the eligible source blobs beyond the watermark to the
 // target, in write order, for up to a fixed budget. It heartbeats every second (so a
@@ -170,11 +164,7 @@ func (r *Replicator) Sync(ctx context.Context, in SyncInput) (SyncResult, error)
 		// replication.SyncInput.Follow): most listings skip the round trip through the
 		// workflow, which still folds a result into its status about once a poll interval.
 		Follow: rc.PollInterval, PollInterval: rc.PollInterval,
-	}, func(p replication.Progress) {
-		latest.Store(&SyncProgress{Watermark: p.Watermark, CopiedObjects: p.CopiedObjects,
-			CopiedBytes: p.CopiedBytes, SkippedObjects: p.SkippedObjects, Eligible: p.Eligible,
-			RecordCopiedObjects: p.RecordCopiedObjects, RecordCopiedBytes: p.RecordCopiedBytes, TotalObjects: p.TotalObjects})
-	})
+	}, func(p replication.Progress) { latest.Store(&p) })
 	if err != nil {
 		if ctx.Err() != nil {
 			return res, ctx.Err()

@@ -7,6 +7,8 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
+
+	"github.com/bottomless-dr/bottomless-dr/activities"
 )
 
 // timeline splits a bottomless-dr run into what Temporal's history shows: from the start until
@@ -43,7 +45,7 @@ func (e *env) readTimeline(ctx context.Context, run client.WorkflowRun, started,
 		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
 			wfStart = at
 		case enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-			if ev.GetActivityTaskScheduledEventAttributes().GetActivityType().GetName() == "Sync" {
+			if ev.GetActivityTaskScheduledEventAttributes().GetActivityType().GetName() == activities.SyncActivity {
 				if len(scheduled) == 0 {
 					t.UntilFirstSync = at.Sub(wfStart).Seconds()
 				}

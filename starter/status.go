@@ -171,7 +171,7 @@ func runningSync(ctx context.Context, c client.Client, id string) (activities.Sy
 		return p, false
 	}
 	for _, pa := range desc.GetPendingActivities() {
-		if pa.GetActivityType().GetName() != syncActivity || pa.GetHeartbeatDetails() == nil {
+		if pa.GetActivityType().GetName() != activities.SyncActivity || pa.GetHeartbeatDetails() == nil {
 			continue
 		}
 		if err := converter.GetDefaultDataConverter().FromPayloads(pa.GetHeartbeatDetails(), &p); err == nil {
@@ -180,9 +180,6 @@ func runningSync(ctx context.Context, c client.Client, id string) (activities.Sy
 	}
 	return p, false
 }
-
-// syncActivity is the activity type of activities.Replicator.Sync.
-const syncActivity = "Sync"
 
 // watchStatus refreshes the status every interval until ctx ends, which is the normal way out
 // (Ctrl-C), so it then returns nil. Query failures show in the rows and do not stop it.
