@@ -104,6 +104,43 @@ func (e *env) runRaw(ctx context.Context, d dataset) (time.Duration, error) {
 	return time.Since(start), nil
 }
 
+// runPlainCopy is the copy floor of this machine: each blob of d streamed from a GET in the
+// source straight into a PUT in the target, with the same parallelism, clients and keys as
+// the raw ceiling and nothing else (no ordering, no watermark, no checks, one PUT even for a
+// large blob). Every byte crosses loopback twice, as in any copy between two stores, where
+// the ceiling sends it once: what the plain copy reaches of the ceiling is what a copy can.
+func (e *env) runPlainCopy(ctx context.Context, d dataset) (time.Duration, error) {
+	bucket := e.targetBucket(contenderPlainCopy)
+	start := time.Now()
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(e.o.concurrency)
+	for i := 0; i < d.count; i++ {
+		if gctx.Err() != nil {
+			break
+		}
+		g.Go(func() error { return plainCopy(gctx, e.srcS3, e.dstS3, e.bucket, bucket, d.key(i)) })
+	}
+	if err := g.Wait(); err != nil {
+		return 0, fmt.Errorf("plain copy: %w", err)
+	}
+	return time.Since(start), nil
+}
+
+// plainCopy streams one blob from a GET into a PUT of the same key.
+func plainCopy(ctx context.Context, src, dst *s3.Client, srcBucket, dstBucket, key string) error {
+	got, err := src.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(srcBucket), Key: aws.String(key)})
+	if err != nil {
+		return fmt.Errorf("get %s/%s: %w", srcBucket, key, err)
+	}
+	defer got.Body.Close()
+	_, err = dst.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(dstBucket), Key: aws.String(key),
+		Body: got.Body, ContentLength: got.ContentLength})
+	if err != nil {
+		return fmt.Errorf("put %s/%s: %w", dstBucket, key, err)
+	}
+	return nil
+}
+
 // noise returns the shared blob body for a size, generated once.
 func (e *env) noise(size int64) []byte {
 	e.noiseMu.Lock()

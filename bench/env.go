@@ -31,6 +31,7 @@ var targetBuckets = map[string]string{
 	"warmup":               "bench-warmup",
 	contenderRaw:           "bench-raw",
 	contenderRclone:        "bench-rclone",
+	contenderPlainCopy:     "bench-plain-copy",
 	contenderInproc:        "bench-inproc",
 	contenderInprocNoCheck: "bench-inproc-nocheck",
 }

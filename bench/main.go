@@ -5,10 +5,14 @@
 // Temporal dev server and the real worker:
 //
 //   - Initial sync of N small blobs (default 10,000 x 64 KiB) and of a few large ones (8 x 256
-//     MiB), seeded into the source first (not timed). Four contenders copy the same blobs, each
+//     MiB), seeded into the source first (not timed). Five contenders copy the same blobs, each
 //     into a target bucket of its own:
 //     "raw PUT ceiling": 32 goroutines PUT the same count and sizes from memory straight into
 //     the target (no reads, no checks): nothing that copies can beat it here.
+//     "plain copy": 32 goroutines stream each blob from a GET in the source into a PUT in the
+//     target with the ceiling's clients (no order, no checks, one PUT per blob): the floor of
+//     what copying costs, since each byte crosses loopback twice where the ceiling's crosses
+//     once. plain-copy/raw tells how much of the ceiling any copy reaches on this machine.
 //     "rclone copy": rclone copy --transfers 32 --checkers 32, pinned and built from the
 //     module proxy.
 //     "bottomless-dr": the Replicate workflow run by the worker through Temporal, timed from

@@ -18,8 +18,10 @@ const rcloneModule = "github.com/rclone/rclone@v1.76.0"
 const (
 	contenderRaw    = "raw-put-ceiling"
 	contenderRclone = "rclone"
-	contenderBdr    = "bottomless-dr"
-	contenderInproc = "bdr-inprocess"
+	// contenderPlainCopy is the least a copy between the two stores can do (runPlainCopy).
+	contenderPlainCopy = "plain-copy"
+	contenderBdr       = "bottomless-dr"
+	contenderInproc    = "bdr-inprocess"
 	// contenderInprocNoCheck is bdr-inprocess without the first sync's check of the target.
 	contenderInprocNoCheck = "bdr-inprocess-nocheck"
 )
@@ -105,6 +107,7 @@ func run(ctx context.Context, o options) error {
 		}
 		contenders := []contender{
 			{contenderRaw, e.runRaw},
+			{contenderPlainCopy, e.runPlainCopy},
 			{contenderRclone, func(ctx context.Context, d dataset) (time.Duration, error) {
 				if rb.err != nil {
 					return 0, fmt.Errorf("rclone not built: %w", rb.err)

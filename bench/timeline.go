@@ -23,6 +23,9 @@ type timeline struct {
 	AfterLastSync    float64 `json:"afterLastSync"`  // seconds from the last Sync's completion until the workflow folded it
 	BetweenSyncs     float64 `json:"betweenSyncs"`   // seconds from a Sync's completion until the next was scheduled, summed
 	WorkflowStartLag float64 `json:"workflowStartLag"`
+	// FailedSyncs are the Sync activities that failed or timed out (retries exhausted), with
+	// why: the workflow then starts another, and the time in between counts in the run.
+	FailedSyncs []string `json:"failedSyncs,omitempty"`
 	// foldedAt is when the workflow task after the last Sync completed: the status shows that
 	// Sync's result from then on.
 	foldedAt time.Time
@@ -67,6 +70,16 @@ func (e *env) readTimeline(ctx context.Context, run client.WorkflowRun, started,
 			t.InSyncs += d
 			lastSyncEnd = at
 			t.foldedAt = time.Time{}
+		case enumspb.EVENT_TYPE_ACTIVITY_TASK_FAILED:
+			a := ev.GetActivityTaskFailedEventAttributes()
+			if _, ok := scheduled[a.GetScheduledEventId()]; ok && !at.After(seen) {
+				t.FailedSyncs = append(t.FailedSyncs, a.GetFailure().GetMessage())
+			}
+		case enumspb.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT:
+			a := ev.GetActivityTaskTimedOutEventAttributes()
+			if _, ok := scheduled[a.GetScheduledEventId()]; ok && !at.After(seen) {
+				t.FailedSyncs = append(t.FailedSyncs, "timed out: "+a.GetFailure().GetMessage())
+			}
 		case enumspb.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
 			if !lastSyncEnd.IsZero() && t.foldedAt.IsZero() && !at.After(seen) {
 				t.foldedAt = at
