@@ -1,7 +1,8 @@
 // Package objectstore is the S3 client of bottomless-dr (aws-sdk-go-v2): paged listing,
 // streaming get and put, multipart transfers for large blobs, server-side copy, the store's
-// own clock, and in-progress multipart uploads. The copy path's GET and PUT skip the SDK's
-// operation stack, for half its CPU cost (see direct). Provider errors are normalised here: a
+// own clock, and in-progress multipart uploads. The copy path's GETs and PUTs skip the SDK's
+// operation stack, for half its CPU cost, and stream large blobs and their parts with a
+// checksum trailer instead of holding them in memory (see direct and checksummedBody). Provider errors are normalised here: a
 // missing key is os.ErrNotExist, a missing bucket ErrNoBucket, refused credentials
 // ErrAccessDenied.
 package objectstore
@@ -16,7 +17,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
@@ -106,12 +106,6 @@ func New(opts Options) (*Client, error) {
 	}
 	s3opts.APIOptions = append(s3opts.APIOptions, clock.addMiddleware, contact.addMiddleware)
 	return &Client{s3: s3.New(s3opts), direct: d, bucket: opts.Bucket, endpoint: opts.Endpoint, clock: clock, contact: contact}, nil
-}
-
-// unsignedPayload skips hashing the body for the signature: bodies are integrity-checked by
-// Content-MD5 instead, and SHA-256 over every byte copied is the largest CPU cost otherwise.
-func unsignedPayload(o *s3.Options) {
-	o.APIOptions = append(o.APIOptions, v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)
 }
 
 // Bucket returns the bucket's name.

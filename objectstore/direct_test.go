@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -181,4 +182,9 @@ func TestDirectAnswers(t *testing.T) {
 		assert.False(t, c.Contact().SilentSince.IsZero(), "the failed attempt counts as silence")
 		assert.False(t, errors.Is(err, os.ErrNotExist))
 	})
+}
+
+// unsignedPayload makes the SDK sign a body as the direct path does, unhashed.
+func unsignedPayload(o *s3.Options) {
+	o.APIOptions = append(o.APIOptions, v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)
 }

@@ -94,15 +94,6 @@ func (c *Client) put(ctx context.Context, key string, data []byte, meta map[stri
 	})
 }
 
-// putObject sends a PUT of a streamed body through the SDK that, once started, runs until the
-// store answers (see landing).
-func (c *Client) putObject(ctx context.Context, in *s3.PutObjectInput) error {
-	return land(ctx, "put "+aws.ToString(in.Key), func(lctx context.Context) error {
-		_, err := c.s3.PutObject(lctx, in, unsignedPayload)
-		return err
-	})
-}
-
 // Delete removes a blob; deleting an absent blob is not an error.
 func (c *Client) Delete(ctx context.Context, key string) error {
 	_, err := c.s3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(c.bucket), Key: aws.String(key)})

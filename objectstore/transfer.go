@@ -5,11 +5,9 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/base64"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -21,8 +19,9 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// Blobs up to bufferLimit are read whole into pooled memory before the PUT, so that the SDK can
-// retry the PUT; larger ones up to the multipart threshold stream straight from GET to PUT.
+// Blobs up to bufferLimit are read whole into pooled memory before the PUT, so that the PUT
+// can be retried; larger ones stream straight from GET to PUT (whole up to the multipart
+// threshold, in parts above it).
 const bufferLimit = 8 << 20
 
 // partConcurrency is how many parts of one large blob move at once.
@@ -32,8 +31,9 @@ const partConcurrency = 4
 // copy between two stores). Integrity: when the source ETag is a plain MD5 (a single-part
 // upload), the PUT carries it as Content-MD5 and the target refuses a body that differs, so
 // every byte that lands is checked against what the source stored, by the target, without
-// hashing here; otherwise the PUT carries the MD5 of what was read, and each part of a
-// multipart copy carries the CRC32C of its own. It is safe for concurrent use.
+// hashing here. Otherwise a buffered PUT carries the MD5 of what was read. Every streamed PUT,
+// whole or a part, carries the CRC32C of what passed as a trailer (checksummedBody), which the
+// target checks too. It is safe for concurrent use.
 type Transfer struct {
 	src, dst           *Client
 	multipartThreshold int64
@@ -92,6 +92,9 @@ func (t *Transfer) copyBuffered(ctx context.Context, obj Object, dstKey string, 
 	return nil
 }
 
+// copyStream streams a blob too large to buffer from a GET straight into a PUT, with the
+// CRC32C of what passed as a trailer and, when the source ETag is an MD5, that as Content-MD5:
+// the target checks the way there and, with the MD5, the content against the source's.
 func (t *Transfer) copyStream(ctx context.Context, obj Object, dstKey string, meta map[string]string) error {
 	body, info, err := t.src.Get(ctx, obj.Key)
 	if err != nil {
@@ -101,13 +104,13 @@ func (t *Transfer) copyStream(ctx context.Context, obj Object, dstKey string, me
 	if err := checkSameVersion(obj, info); err != nil {
 		return err
 	}
-	in := &s3.PutObjectInput{Bucket: aws.String(t.dst.bucket), Key: aws.String(dstKey),
-		Body: io.NopCloser(body), ContentLength: aws.Int64(info.Size), Metadata: meta}
-	if sum, ok := etagMD5(info.ETag); ok {
-		in.ContentMD5 = aws.String(sum)
-	}
+	sum, _ := etagMD5(info.ETag)
 	// The body is read with ctx: if ctx ends mid-body, the read fails and the PUT with it.
-	if err := t.dst.putObject(ctx, in); err != nil {
+	err = land(ctx, "put "+dstKey, func(lctx context.Context) error {
+		_, err := t.dst.direct.putStream(lctx, dstKey, nil, putHeaders(meta, sum), newChecksummedBody(body, info.Size))
+		return err
+	})
+	if err != nil {
 		return err
 	}
 	t.puts.Add(1)
@@ -136,7 +139,7 @@ func (t *Transfer) copyMultipart(ctx context.Context, obj Object, dstKey string,
 	for i := 0; i < nparts; i++ {
 		g.Go(func() error {
 			var err error
-			parts[i], err = t.copyPart(gctx, obj, dstKey, uploadID, i)
+			parts[i], err = t.copyPart(gctx, obj, dstKey, aws.ToString(uploadID), i)
 			return err
 		})
 	}
@@ -156,44 +159,49 @@ func (t *Transfer) copyMultipart(ctx context.Context, obj Object, dstKey string,
 	return err
 }
 
-// copyPart copies part i of obj. The part carries the CRC32C of what was read, which the
-// target checks: a multipart source's ETag is no checksum of the content, so only the way
-// to the target can be checked, and CRC32C does that at a twentieth of MD5's CPU cost (MD5
-// over every byte was the largest cost of copying large blobs).
-func (t *Transfer) copyPart(ctx context.Context, obj Object, dstKey string, uploadID *string, i int) (types.CompletedPart, error) {
+// copyPart streams part i of obj from the source into the target. The part carries the CRC32C
+// of what was read as a trailer, which the target checks: a multipart source's ETag is no
+// checksum of the content, so only the way to the target can be checked, and CRC32C does that
+// at a twentieth of MD5's CPU cost. Nothing is buffered here: a part held in memory before
+// its PUT cost 16 MiB per part in flight and most of a large copy's CPU (zeroing the fresh
+// buffers). A stream cannot be sent twice, so a failed attempt starts again from the source,
+// as often and after the same waits as the store's other requests are retried.
+func (t *Transfer) copyPart(ctx context.Context, obj Object, dstKey, uploadID string, i int) (types.CompletedPart, error) {
 	offset := int64(i) * t.partSize
 	length := min(t.partSize, obj.Size-offset)
-	body, err := t.src.GetRange(ctx, obj.Key, obj.ETag, offset, length)
-	if err != nil {
-		return types.CompletedPart{}, err
+	for attempt := 1; ; attempt++ {
+		etag, sum, err := t.sendPart(ctx, obj, dstKey, uploadID, i+1, offset, length)
+		if err == nil {
+			t.puts.Add(1)
+			t.bytes.Add(length)
+			return types.CompletedPart{ETag: aws.String(etag), PartNumber: aws.Int32(int32(i + 1)), ChecksumCRC32C: aws.String(sum)}, nil
+		}
+		if attempt >= t.dst.direct.maxAttempts || !retryable(err) || ctx.Err() != nil {
+			return types.CompletedPart{}, fmt.Errorf("objectstore: upload %s part %d: %w", dstKey, i+1, normalize(err))
+		}
+		if err := sleepCtx(ctx, retryWait(attempt)); err != nil {
+			return types.CompletedPart{}, fmt.Errorf("objectstore: upload %s part %d: %w", dstKey, i+1, err)
+		}
 	}
-	buf, err := t.readAll(body, fmt.Sprintf("%s part %d", obj.Key, i+1), length)
-	if err != nil {
-		return types.CompletedPart{}, err
-	}
-	defer t.buffers.Put(buf)
-	if int64(buf.Len()) != length {
-		return types.CompletedPart{}, fmt.Errorf("objectstore: read %s part %d: got %d bytes, want %d (blob changed?)", obj.Key, i+1, buf.Len(), length)
-	}
-	sum := crc32c(buf.Bytes())
-	out, err := t.dst.s3.UploadPart(ctx, &s3.UploadPartInput{
-		Bucket: aws.String(t.dst.bucket), Key: aws.String(dstKey), UploadId: uploadID,
-		PartNumber: aws.Int32(int32(i + 1)), Body: bytes.NewReader(buf.Bytes()),
-		ContentLength: aws.Int64(length), ChecksumCRC32C: aws.String(sum),
-	}, unsignedPayload)
-	if err != nil {
-		return types.CompletedPart{}, fmt.Errorf("objectstore: upload %s part %d: %w", dstKey, i+1, normalize(err))
-	}
-	t.puts.Add(1)
-	t.bytes.Add(length)
-	return types.CompletedPart{ETag: out.ETag, PartNumber: aws.Int32(int32(i + 1)), ChecksumCRC32C: aws.String(sum)}, nil
 }
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
-// crc32c returns the CRC32C of data as S3 takes it: base64 of the big-endian value.
-func crc32c(data []byte) string {
-	return base64.StdEncoding.EncodeToString(binary.BigEndian.AppendUint32(nil, crc32.Checksum(data, castagnoli)))
+// sendPart makes one attempt of copyPart: a ranged GET of the source streamed into the PUT of
+// part number part. It returns the part's ETag and CRC32C.
+func (t *Transfer) sendPart(ctx context.Context, obj Object, dstKey, uploadID string, part int, offset, length int64) (etag, sum string, err error) {
+	src, err := t.src.GetRange(ctx, obj.Key, obj.ETag, offset, length)
+	if err != nil {
+		return "", "", err
+	}
+	defer src.Close()
+	body := newChecksummedBody(src, length)
+	if etag, err = t.dst.direct.uploadPart(ctx, dstKey, uploadID, part, body); err != nil {
+		return "", "", err
+	}
+	sum, ok := body.Sum()
+	if !ok {
+		return "", "", fmt.Errorf("part %d was accepted before its checksum was sent", part)
+	}
+	return etag, sum, nil
 }
 
 // readAll reads and closes body, of size bytes, into a pooled buffer; the caller puts the

@@ -1,0 +1,167 @@
+package objectstore
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"hash/crc32"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/stretchr/testify/require"
+
+	"github.com/bottomless-dr/bottomless-dr/test/stack"
+	"github.com/bottomless-dr/bottomless-dr/test/workload"
+)
+
+func crc32c(data []byte) string { return crc32cString(crc32.Checksum(data, castagnoli)) }
+
+// decodeChunked parses an aws-chunked body with trailers, as a store does, and returns the
+// data and the trailers.
+func decodeChunked(t *testing.T, encoded []byte) (data []byte, trailers map[string]string) {
+	t.Helper()
+	r := bufio.NewReader(bytes.NewReader(encoded))
+	line := func() string {
+		s, err := r.ReadString('\n')
+		require.NoError(t, err)
+		require.True(t, strings.HasSuffix(s, "\r\n"), "line %q ends with CRLF", s)
+		return strings.TrimSuffix(s, "\r\n")
+	}
+	for {
+		size, err := strconv.ParseInt(line(), 16, 64)
+		require.NoError(t, err)
+		if size == 0 {
+			break
+		}
+		require.LessOrEqual(t, size, int64(chunkLength))
+		chunk := make([]byte, size)
+		_, err = io.ReadFull(r, chunk)
+		require.NoError(t, err)
+		data = append(data, chunk...)
+		require.Equal(t, "", line(), "a chunk's data ends with CRLF")
+	}
+	trailers = map[string]string{}
+	for l := line(); l != ""; l = line() {
+		name, value, ok := strings.Cut(l, ":")
+		require.True(t, ok, "trailer %q", l)
+		trailers[name] = value
+	}
+	_, err := r.ReadByte()
+	require.ErrorIs(t, err, io.EOF, "nothing after the final CRLF")
+	return data, trailers
+}
+
+func TestChecksummedBody(t *testing.T) {
+	for _, n := range []int{0, 1, chunkLength - 1, chunkLength, chunkLength + 1, 3*chunkLength + 17} {
+		data := workload.Content(7, n, n)
+		body := newChecksummedBody(bytes.NewReader(data), int64(n))
+		encoded, err := io.ReadAll(body)
+		require.NoError(t, err)
+		require.EqualValues(t, encodedLength(int64(n)), len(encoded), "Content-Length of %d bytes", n)
+		got, trailers := decodeChunked(t, encoded)
+		require.True(t, bytes.Equal(data, got), "%d bytes come out as they went in", n)
+		require.Equal(t, map[string]string{trailerCRC32C: crc32c(data)}, trailers)
+		sum, ok := body.Sum()
+		require.True(t, ok)
+		require.Equal(t, crc32c(data), sum)
+	}
+	// A source that ends early makes the body fail, never a shorter body that looks whole.
+	body := newChecksummedBody(bytes.NewReader(make([]byte, 10)), 20)
+	_, err := io.ReadAll(body)
+	require.ErrorIs(t, err, io.ErrUnexpectedEOF)
+	_, ok := body.Sum()
+	require.False(t, ok, "no checksum for a body cut short")
+}
+
+// TestTargetChecksStreamedParts is what a multipart copy's integrity rests on: the target
+// refuses a streamed part whose trailer does not match what arrived, and keeps one that does.
+func TestTargetChecksStreamedParts(t *testing.T) {
+	ctx := context.Background()
+	m := stack.NewMinIO(t)
+	require.NoError(t, m.MakeBucket(ctx, "objects"))
+	c, err := New(Options{Endpoint: m.Endpoint, Bucket: "objects", PathStyle: true, AccessKeyID: m.AccessKey, SecretAccessKey: m.SecretKey})
+	require.NoError(t, err)
+	created, err := c.s3.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("objects"),
+		Key: aws.String("big"), ChecksumAlgorithm: types.ChecksumAlgorithmCrc32c})
+	require.NoError(t, err)
+	id := aws.ToString(created.UploadId)
+	part1, part2 := workload.Content(8, 1, 5<<20), workload.Content(8, 2, 3*chunkLength+5)
+
+	corrupt := newChecksummedBody(bytes.NewReader(part1), int64(len(part1)))
+	corrupt.crc.Write([]byte("changed on the way")) // the trailer no longer matches the data
+	_, err = c.direct.uploadPart(ctx, "big", id, 1, corrupt)
+	require.Error(t, err, "a part whose trailer does not match is refused")
+	var ae *apiError
+	require.True(t, errors.As(err, &ae), "%v", err)
+	require.Contains(t, []string{"XAmzContentChecksumMismatch", "BadDigest"}, ae.code, "%v", err)
+
+	var parts []types.CompletedPart
+	for i, data := range [][]byte{part1, part2} {
+		body := newChecksummedBody(bytes.NewReader(data), int64(len(data)))
+		etag, err := c.direct.uploadPart(ctx, "big", id, i+1, body)
+		require.NoError(t, err)
+		sum, ok := body.Sum()
+		require.True(t, ok)
+		require.Equal(t, crc32c(data), sum)
+		parts = append(parts, types.CompletedPart{ETag: aws.String(etag), PartNumber: aws.Int32(int32(i + 1)), ChecksumCRC32C: aws.String(sum)})
+	}
+	_, err = c.s3.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("objects"),
+		Key: aws.String("big"), UploadId: aws.String(id), MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}})
+	require.NoError(t, err)
+	got, err := c.GetBytes(ctx, "big")
+	require.NoError(t, err)
+	require.True(t, bytes.Equal(append(append([]byte{}, part1...), part2...), got), "the parts as sent, in order")
+}
+
+// TestFailedPartIsSentAgainFromTheSource: a streamed part cannot be replayed, so a part whose
+// PUT failed is read from the source again and sent again, and the copy is whole.
+func TestFailedPartIsSentAgainFromTheSource(t *testing.T) {
+	ctx := context.Background()
+	a, b := stack.NewMinIO(t), stack.NewMinIO(t)
+	require.NoError(t, a.MakeBucket(ctx, "src"))
+	require.NoError(t, b.MakeBucket(ctx, "dst"))
+	target, err := url.Parse(b.Endpoint)
+	require.NoError(t, err)
+	// In front of the target: the first PUT of part 2 reads a little of the body, then the
+	// store answers 503 SlowDown, as a busy store does.
+	var part2 atomic.Int32
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut && r.URL.Query().Get("partNumber") == "2" && part2.Add(1) == 1 {
+			_, _ = io.CopyN(io.Discard, r.Body, 1<<20)
+			s3Error(503, "SlowDown")(w)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	open := func(m *stack.MinIO, endpoint, bucket string) *Client {
+		c, err := New(Options{Endpoint: endpoint, Bucket: bucket, PathStyle: true, AccessKeyID: m.AccessKey, SecretAccessKey: m.SecretKey})
+		require.NoError(t, err)
+		return c
+	}
+	src, dst := open(a, a.Endpoint, "src"), open(b, srv.URL, "dst")
+	data := workload.Content(9, 0, 12<<20)
+	require.NoError(t, src.PutBytes(ctx, "big", data, nil))
+	l, err := src.List(ctx, "big")
+	require.NoError(t, err)
+	tr := NewTransfer(src, dst, 6<<20, 5<<20)
+	require.NoError(t, tr.Copy(ctx, l.Objects[0], "big", nil))
+	require.Equal(t, int32(2), part2.Load(), "part 2 was sent twice")
+	got, err := dst.GetBytes(ctx, "big")
+	require.NoError(t, err)
+	require.True(t, bytes.Equal(data, got), "the copy is whole")
+	puts, _ := tr.Stats()
+	require.EqualValues(t, 3, puts, "three parts landed")
+}
