@@ -89,9 +89,7 @@ func TestChecksummedBody(t *testing.T) {
 func TestTargetChecksStreamedParts(t *testing.T) {
 	ctx := context.Background()
 	m := stack.NewMinIO(t)
-	require.NoError(t, m.MakeBucket(ctx, "objects"))
-	c, err := New(Options{Endpoint: m.Endpoint, Bucket: "objects", PathStyle: true, AccessKeyID: m.AccessKey, SecretAccessKey: m.SecretKey})
-	require.NoError(t, err)
+	c := bucketClient(t, m, m.Endpoint, "objects")
 	created, err := c.s3.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("objects"),
 		Key: aws.String("big"), ChecksumAlgorithm: types.ChecksumAlgorithmCrc32c})
 	require.NoError(t, err)
@@ -129,8 +127,6 @@ func TestTargetChecksStreamedParts(t *testing.T) {
 func TestFailedPartIsSentAgainFromTheSource(t *testing.T) {
 	ctx := context.Background()
 	a, b := stack.NewMinIO(t), stack.NewMinIO(t)
-	require.NoError(t, a.MakeBucket(ctx, "src"))
-	require.NoError(t, b.MakeBucket(ctx, "dst"))
 	target, err := url.Parse(b.Endpoint)
 	require.NoError(t, err)
 	// In front of the target: the first PUT of part 2 reads a little of the body, then the
@@ -146,12 +142,7 @@ func TestFailedPartIsSentAgainFromTheSource(t *testing.T) {
 		proxy.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
-	open := func(m *stack.MinIO, endpoint, bucket string) *Client {
-		c, err := New(Options{Endpoint: endpoint, Bucket: bucket, PathStyle: true, AccessKeyID: m.AccessKey, SecretAccessKey: m.SecretKey})
-		require.NoError(t, err)
-		return c
-	}
-	src, dst := open(a, a.Endpoint, "src"), open(b, srv.URL, "dst")
+	src, dst := bucketClient(t, a, a.Endpoint, "src"), bucketClient(t, b, srv.URL, "dst")
 	data := workload.Content(9, 0, 12<<20)
 	require.NoError(t, src.PutBytes(ctx, "big", data, nil))
 	l, err := src.List(ctx, "big")

@@ -27,11 +27,9 @@ func TestContentMD5(t *testing.T) {
 func TestTargetRefusesBodyThatDiffersFromContentMD5(t *testing.T) {
 	ctx := context.Background()
 	m := stack.NewMinIO(t)
-	require.NoError(t, m.MakeBucket(ctx, "objects"))
-	c, err := New(Options{Endpoint: m.Endpoint, Bucket: "objects", PathStyle: true, AccessKeyID: m.AccessKey, SecretAccessKey: m.SecretKey})
-	require.NoError(t, err)
+	c := bucketClient(t, m, m.Endpoint, "objects")
 	etag := "5d41402abc4b2a76b9719d911017c592" // MD5 of "hello"
-	err = c.put(ctx, "k", []byte("hellO"), nil, contentMD5(etag, []byte("hellO")))
+	err := c.put(ctx, "k", []byte("hellO"), nil, contentMD5(etag, []byte("hellO")))
 	require.Error(t, err)
 	require.True(t, isBadDigest(err), "%v", err)
 	_, err = c.Head(ctx, "k")
@@ -40,4 +38,14 @@ func TestTargetRefusesBodyThatDiffersFromContentMD5(t *testing.T) {
 	info, err := c.Head(ctx, "k")
 	require.NoError(t, err)
 	require.Equal(t, etag, info.ETag)
+}
+
+// bucketClient makes bucket in m and returns a client of it that reaches m at endpoint (m's
+// own, or a proxy in front of it).
+func bucketClient(t *testing.T, m *stack.MinIO, endpoint, bucket string) *Client {
+	t.Helper()
+	require.NoError(t, m.MakeBucket(context.Background(), bucket))
+	c, err := New(Options{Endpoint: endpoint, Bucket: bucket, PathStyle: true, AccessKeyID: m.AccessKey, SecretAccessKey: m.SecretKey})
+	require.NoError(t, err)
+	return c
 }
