@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -25,9 +26,13 @@ const syncBudget = 20 * time.Second
 // prefix lands rather than when the whole batch has; a record is one small PUT.
 const syncCheckpointEvery = 250 * time.Millisecond
 
-// SyncRecorder receives every sync result, for metrics. nil is allowed.
+// SyncRecorder receives every sync result, and the copies as a sync makes them, for metrics.
+// nil is allowed.
 type SyncRecorder interface {
 	RecordSync(ctx context.Context, database, from, to string, res SyncResult)
+	// RecordCopied counts blobs copied since the last call for the same sync: a sync of an
+	// initial copy runs for its whole budget, and its copies count as they land.
+	RecordCopied(ctx context.Context, database, from, to string, objects, bytes int64)
 }
 
 // Replicator holds the object-store clients of every region and runs replication activities.
@@ -150,6 +155,11 @@ func (r *Replicator) Sync(ctx context.Context, in SyncInput) (SyncResult, error)
 	info := activity.GetInfo(ctx)
 	var latest atomic.Pointer[SyncProgress]
 	latest.Store(&SyncProgress{Watermark: in.Watermark})
+	tally := copyTally{record: func(objects, bytes int64) {
+		if r.recorder != nil {
+			r.recorder.RecordCopied(ctx, in.Database, in.From, in.To, objects, bytes)
+		}
+	}}
 	stopBeat := heartbeatEverySecond(ctx, func() any { return *latest.Load() })
 	defer stopBeat()
 	res, err := replication.Sync(ctx, src, dst, copier, replication.SyncInput{
@@ -164,7 +174,12 @@ func (r *Replicator) Sync(ctx context.Context, in SyncInput) (SyncResult, error)
 		// replication.SyncInput.Follow): most listings skip the round trip through the
 		// workflow, which still folds a result into its status about once a poll interval.
 		Follow: rc.PollInterval, PollInterval: rc.PollInterval,
-	}, func(p replication.Progress) { latest.Store(&p) })
+	}, func(p replication.Progress) {
+		latest.Store(&p)
+		tally.reach(p.CopiedObjects, p.CopiedBytes)
+	})
+	// What a failed sync copied counts too: it is in the target.
+	tally.reach(res.CopiedObjects, res.CopiedBytes)
 	if err != nil {
 		if ctx.Err() != nil {
 			return res, ctx.Err()
@@ -293,4 +308,22 @@ func storeError(region string, err error) error {
 		return invalid(fmt.Errorf("%s credentials (access_key_id_env/secret_access_key_env): %w", key, err))
 	}
 	return fmt.Errorf("%s.endpoint: %w", key, err)
+}
+
+// copyTally turns a sync's running totals of copies into increments for a counter.
+type copyTally struct {
+	mu             sync.Mutex
+	objects, bytes int64
+	record         func(objects, bytes int64)
+}
+
+// reach records what the totals grew by since the last call.
+func (t *copyTally) reach(objects, bytes int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if objects <= t.objects && bytes <= t.bytes {
+		return
+	}
+	t.record(max(0, objects-t.objects), max(0, bytes-t.bytes))
+	t.objects, t.bytes = max(objects, t.objects), max(bytes, t.bytes)
 }

@@ -62,13 +62,23 @@ func newMetrics(service string) (*metrics, error) {
 
 // RecordSync records the state after one sync.
 func (m *metrics) RecordSync(ctx context.Context, database, from, to string, res activities.SyncResult) {
-	attrs := otelmetric.WithAttributes(attribute.String("database", database), attribute.String("from", from), attribute.String("to", to))
+	attrs := replicationAttrs(database, from, to)
 	m.lag.Record(ctx, max(0, res.StoreTime.Sub(res.Watermark.Time).Seconds()), attrs)
 	m.pendingObjects.Record(ctx, res.PendingObjects, attrs)
 	m.pendingBytes.Record(ctx, res.PendingBytes, attrs)
-	m.copiedObjects.Add(ctx, res.CopiedObjects, attrs)
-	m.copiedBytes.Add(ctx, res.CopiedBytes, attrs)
 	m.watermark.Record(ctx, float64(res.Watermark.Time.UnixNano())/1e9, attrs)
+}
+
+// RecordCopied counts copies as a sync makes them.
+func (m *metrics) RecordCopied(ctx context.Context, database, from, to string, objects, bytes int64) {
+	attrs := replicationAttrs(database, from, to)
+	m.copiedObjects.Add(ctx, objects, attrs)
+	m.copiedBytes.Add(ctx, bytes, attrs)
+}
+
+// replicationAttrs name one replication: a database and its direction.
+func replicationAttrs(database, from, to string) otelmetric.MeasurementOption {
+	return otelmetric.WithAttributes(attribute.String("database", database), attribute.String("from", from), attribute.String("to", to))
 }
 
 // RecordFailover records a failover's measured RPO and RTO (successful ones) and counts it.
