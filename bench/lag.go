@@ -42,7 +42,19 @@ type lagResult struct {
 	MeanSync     float64            `json:"meanSync"`    // their mean duration, seconds
 	MeanBetween  float64            `json:"meanBetween"` // mean seconds from a Sync's end to the next one's start
 	CPU          map[string]float64 `json:"cpu"`         // CPU seconds per process while the load ran
-	Resolution   time.Duration      `json:"-"`
+	// ByQuarter is the watermark lag of the blobs written in each quarter of the load, with
+	// the folder's size at the quarter's end: every round lists the whole folder, so the lag
+	// grows with it.
+	ByQuarter  []lagSlice    `json:"byQuarter"`
+	Resolution time.Duration `json:"-"`
+}
+
+// lagSlice is the watermark lag of the blobs written in one part of the load.
+type lagSlice struct {
+	FromSecond  float64 `json:"fromSecond"` // since the first write
+	ToSecond    float64 `json:"toSecond"`
+	FolderBlobs int     `json:"folderBlobs"` // blobs in the folder at ToSecond
+	lagQuantiles
 }
 
 type lagQuantiles struct {
@@ -139,6 +151,7 @@ func (e *env) runLag(ctx context.Context, duration time.Duration) (lagResult, er
 		return res, fmt.Errorf("lag: %w", err)
 	}
 	watermarkLags, visibleLags := blobLags(source, target, samples())
+	res.ByQuarter = lagByQuarter(source, samples())
 	res.Blobs = len(watermarkLags)
 	q := quantiles(watermarkLags)
 	res.P50, res.P99, res.Max = q.P50, q.P99, q.Max
@@ -191,15 +204,49 @@ func blobLags(source, target objectstore.Listing, samples []sample) (watermark, 
 		copied[o.Key] = o.LastModified
 	}
 	for _, o := range source.Objects {
-		i := sort.Search(len(samples), func(i int) bool { return !samples[i].w.Before(o.LastModified) })
-		if i < len(samples) {
-			watermark = append(watermark, max(0, samples[i].at.Sub(o.LastModified).Seconds()))
+		if lag, ok := watermarkLag(o, samples); ok {
+			watermark = append(watermark, lag)
 		}
 		if t, ok := copied[o.Key]; ok {
 			visible = append(visible, max(0, t.Sub(o.LastModified).Seconds()))
 		}
 	}
 	return watermark, visible
+}
+
+// lagByQuarter splits the load into four equal spans of write time and returns the watermark
+// lag of the blobs written in each (source holds only the load's blobs).
+func lagByQuarter(source objectstore.Listing, samples []sample) []lagSlice {
+	objs := slices.Clone(source.Objects)
+	if len(objs) == 0 {
+		return nil
+	}
+	slices.SortFunc(objs, func(a, b objectstore.Object) int { return a.LastModified.Compare(b.LastModified) })
+	first, span := objs[0].LastModified, objs[len(objs)-1].LastModified.Sub(objs[0].LastModified)
+	var out []lagSlice
+	next := 0
+	for q := 1; q <= 4; q++ {
+		end := first.Add(span * time.Duration(q) / 4)
+		var lags []float64
+		for ; next < len(objs) && !objs[next].LastModified.After(end); next++ {
+			if lag, ok := watermarkLag(objs[next], samples); ok {
+				lags = append(lags, lag)
+			}
+		}
+		out = append(out, lagSlice{FromSecond: (span * time.Duration(q-1) / 4).Seconds(), ToSecond: (span * time.Duration(q) / 4).Seconds(),
+			FolderBlobs: next, lagQuantiles: quantiles(lags)})
+	}
+	return out
+}
+
+// watermarkLag returns the seconds from o's LastModified until the first sample whose
+// watermark passed it, false if none did.
+func watermarkLag(o objectstore.Object, samples []sample) (float64, bool) {
+	i := sort.Search(len(samples), func(i int) bool { return !samples[i].w.Before(o.LastModified) })
+	if i == len(samples) {
+		return 0, false
+	}
+	return max(0, samples[i].at.Sub(o.LastModified).Seconds()), true
 }
 
 // quantiles returns p50, p99 and the maximum of xs (nearest rank).

@@ -201,6 +201,10 @@ func (r *report) print(out io.Writer) {
 			l.Blobs, l.BlobsPerSec, lagSize>>10, l.SettleWindow, l.PollInterval, l.Resolution)
 		fmt.Fprintf(out, "  until the watermark passed it   p50 %.2fs  p99 %.2fs  max %.2fs\n", l.P50, l.P99, l.Max)
 		fmt.Fprintf(out, "  until its copy was in the target p50 %.2fs  p99 %.2fs  max %.2fs\n", l.Visible.P50, l.Visible.P99, l.Visible.Max)
+		for _, q := range l.ByQuarter {
+			fmt.Fprintf(out, "  written %4.0fs-%4.0fs (folder then %5d blobs): watermark p50 %.2fs  p99 %.2fs\n",
+				q.FromSecond, q.ToSecond, q.FolderBlobs, q.P50, q.P99)
+		}
 		fmt.Fprintf(out, "  %d Sync calls, %.2fs each on average, %.3fs from one's end to the next one's start (poll_interval %.0fs at most)\n",
 			l.Syncs, l.MeanSync, l.MeanBetween, l.PollInterval)
 		fmt.Fprintf(out, "  CPU seconds while the load ran:")
