@@ -122,19 +122,22 @@ func TestTargetChecksStreamedParts(t *testing.T) {
 	require.True(t, bytes.Equal(append(append([]byte{}, part1...), part2...), got), "the parts as sent, in order")
 }
 
-// TestFailedPartIsSentAgainFromTheSource: a streamed part cannot be replayed, so a part whose
-// PUT failed is read from the source again and sent again, and the copy is whole.
-func TestFailedPartIsSentAgainFromTheSource(t *testing.T) {
+// TestFailedStreamIsSentAgainFromTheSource: a streamed PUT cannot be replayed, so a PUT (a part
+// of a multipart copy, or a whole streamed blob) that failed is read from the source again and
+// sent again, and the copy is whole.
+func TestFailedStreamIsSentAgainFromTheSource(t *testing.T) {
 	ctx := context.Background()
 	a, b := stack.NewMinIO(t), stack.NewMinIO(t)
 	target, err := url.Parse(b.Endpoint)
 	require.NoError(t, err)
-	// In front of the target: the first PUT of part 2 reads a little of the body, then the
-	// store answers 503 SlowDown, as a busy store does.
-	var part2 atomic.Int32
+	// In front of the target: the first PUT of part 2, and of the blob "streamed", read a
+	// little of the body, then the store answers 503 SlowDown, as a busy store does.
+	var part2, streamed atomic.Int32
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPut && r.URL.Query().Get("partNumber") == "2" && part2.Add(1) == 1 {
+		first := func(n *atomic.Int32) bool { return n.Add(1) == 1 }
+		if r.Method == http.MethodPut && ((r.URL.Query().Get("partNumber") == "2" && first(&part2)) ||
+			(strings.HasSuffix(r.URL.Path, "/streamed") && first(&streamed))) {
 			_, _ = io.CopyN(io.Discard, r.Body, 1<<20)
 			s3Error(503, "SlowDown")(w)
 			return
@@ -143,16 +146,20 @@ func TestFailedPartIsSentAgainFromTheSource(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	src, dst := bucketClient(t, a, a.Endpoint, "src"), bucketClient(t, b, srv.URL, "dst")
-	data := workload.Content(9, 0, 12<<20)
-	require.NoError(t, src.PutBytes(ctx, "big", data, nil))
-	l, err := src.List(ctx, "big")
-	require.NoError(t, err)
-	tr := NewTransfer(src, dst, 6<<20, 5<<20)
-	require.NoError(t, tr.Copy(ctx, l.Objects[0], "big", nil))
+	// Above 16 MiB in parts of 5 MiB; between bufferLimit and 16 MiB streamed whole.
+	tr := NewTransfer(src, dst, 16<<20, 5<<20)
+	for key, size := range map[string]int{"parts": 18 << 20, "streamed": bufferLimit + 1} {
+		data := workload.Content(9, size, size)
+		require.NoError(t, src.PutBytes(ctx, key, data, nil))
+		l, err := src.List(ctx, key)
+		require.NoError(t, err)
+		require.NoError(t, tr.Copy(ctx, l.Objects[0], key, nil), key)
+		got, err := dst.GetBytes(ctx, key)
+		require.NoError(t, err)
+		require.True(t, bytes.Equal(data, got), "the copy of %s is whole", key)
+	}
 	require.Equal(t, int32(2), part2.Load(), "part 2 was sent twice")
-	got, err := dst.GetBytes(ctx, "big")
-	require.NoError(t, err)
-	require.True(t, bytes.Equal(data, got), "the copy is whole")
+	require.Equal(t, int32(2), streamed.Load(), "the streamed blob was sent twice")
 	puts, _ := tr.Stats()
-	require.EqualValues(t, 3, puts, "three parts landed")
+	require.EqualValues(t, 4+1, puts, "four parts and one blob landed")
 }

@@ -96,26 +96,43 @@ func (t *Transfer) copyBuffered(ctx context.Context, obj Object, dstKey string, 
 // CRC32C of what passed as a trailer and, when the source ETag is an MD5, that as Content-MD5:
 // the target checks the way there and, with the MD5, the content against the source's.
 func (t *Transfer) copyStream(ctx context.Context, obj Object, dstKey string, meta map[string]string) error {
-	body, info, err := t.src.Get(ctx, obj.Key)
-	if err != nil {
-		return err
-	}
-	defer body.Close()
-	if err := checkSameVersion(obj, info); err != nil {
-		return err
-	}
-	sum, _ := etagMD5(info.ETag)
-	// The body is read with ctx: if ctx ends mid-body, the read fails and the PUT with it.
-	err = land(ctx, "put "+dstKey, func(lctx context.Context) error {
-		_, err := t.dst.direct.putStream(lctx, dstKey, nil, putHeaders(meta, sum), newChecksummedBody(body, info.Size))
-		return err
+	err := t.fromSource(ctx, func() error {
+		body, info, err := t.src.Get(ctx, obj.Key)
+		if err != nil {
+			return err
+		}
+		defer body.Close()
+		if err := checkSameVersion(obj, info); err != nil {
+			return err
+		}
+		sum, _ := etagMD5(info.ETag)
+		// The body is read with ctx: if ctx ends mid-body, the read fails and the PUT with it.
+		return land(ctx, "put "+dstKey, func(lctx context.Context) error {
+			_, err := t.dst.direct.putStream(lctx, dstKey, nil, putHeaders(meta, sum), newChecksummedBody(body, info.Size))
+			return err
+		})
 	})
 	if err != nil {
 		return err
 	}
 	t.puts.Add(1)
-	t.bytes.Add(info.Size)
+	t.bytes.Add(obj.Size)
 	return nil
+}
+
+// fromSource runs send, one attempt at streaming from the source into the target, and runs it
+// again after a transient failure, as often and after the same waits as the stores' other
+// requests: a stream cannot be sent twice, so each attempt reads the source again.
+func (t *Transfer) fromSource(ctx context.Context, send func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := send()
+		if err == nil || attempt >= t.dst.direct.maxAttempts || !retryable(err) || ctx.Err() != nil {
+			return err
+		}
+		if err := sleepCtx(ctx, retryWait(attempt)); err != nil {
+			return err
+		}
+	}
 }
 
 func (t *Transfer) copyMultipart(ctx context.Context, obj Object, dstKey string, meta map[string]string) error {
@@ -164,44 +181,33 @@ func (t *Transfer) copyMultipart(ctx context.Context, obj Object, dstKey string,
 // checksum of the content, so only the way to the target can be checked, and CRC32C does that
 // at a twentieth of MD5's CPU cost. Nothing is buffered here: a part held in memory before
 // its PUT cost 16 MiB per part in flight and most of a large copy's CPU (zeroing the fresh
-// buffers). A stream cannot be sent twice, so a failed attempt starts again from the source,
-// as often and after the same waits as the store's other requests are retried.
+// buffers).
 func (t *Transfer) copyPart(ctx context.Context, obj Object, dstKey, uploadID string, i int) (types.CompletedPart, error) {
 	offset := int64(i) * t.partSize
 	length := min(t.partSize, obj.Size-offset)
-	for attempt := 1; ; attempt++ {
-		etag, sum, err := t.sendPart(ctx, obj, dstKey, uploadID, i+1, offset, length)
-		if err == nil {
-			t.puts.Add(1)
-			t.bytes.Add(length)
-			return types.CompletedPart{ETag: aws.String(etag), PartNumber: aws.Int32(int32(i + 1)), ChecksumCRC32C: aws.String(sum)}, nil
+	var etag, sum string
+	err := t.fromSource(ctx, func() error {
+		src, err := t.src.GetRange(ctx, obj.Key, obj.ETag, offset, length)
+		if err != nil {
+			return err
 		}
-		if attempt >= t.dst.direct.maxAttempts || !retryable(err) || ctx.Err() != nil {
-			return types.CompletedPart{}, fmt.Errorf("objectstore: upload %s part %d: %w", dstKey, i+1, normalize(err))
+		defer src.Close()
+		body := newChecksummedBody(src, length)
+		if etag, err = t.dst.direct.uploadPart(ctx, dstKey, uploadID, i+1, body); err != nil {
+			return err
 		}
-		if err := sleepCtx(ctx, retryWait(attempt)); err != nil {
-			return types.CompletedPart{}, fmt.Errorf("objectstore: upload %s part %d: %w", dstKey, i+1, err)
+		var ok bool
+		if sum, ok = body.Sum(); !ok {
+			return errors.New("accepted before its checksum was sent")
 		}
-	}
-}
-
-// sendPart makes one attempt of copyPart: a ranged GET of the source streamed into the PUT of
-// part number part. It returns the part's ETag and CRC32C.
-func (t *Transfer) sendPart(ctx context.Context, obj Object, dstKey, uploadID string, part int, offset, length int64) (etag, sum string, err error) {
-	src, err := t.src.GetRange(ctx, obj.Key, obj.ETag, offset, length)
+		return nil
+	})
 	if err != nil {
-		return "", "", err
+		return types.CompletedPart{}, fmt.Errorf("objectstore: upload %s part %d: %w", dstKey, i+1, normalize(err))
 	}
-	defer src.Close()
-	body := newChecksummedBody(src, length)
-	if etag, err = t.dst.direct.uploadPart(ctx, dstKey, uploadID, part, body); err != nil {
-		return "", "", err
-	}
-	sum, ok := body.Sum()
-	if !ok {
-		return "", "", fmt.Errorf("part %d was accepted before its checksum was sent", part)
-	}
-	return etag, sum, nil
+	t.puts.Add(1)
+	t.bytes.Add(length)
+	return types.CompletedPart{ETag: aws.String(etag), PartNumber: aws.Int32(int32(i + 1)), ChecksumCRC32C: aws.String(sum)}, nil
 }
 
 // readAll reads and closes body, of size bytes, into a pooled buffer; the caller puts the
@@ -209,8 +215,8 @@ func (t *Transfer) sendPart(ctx context.Context, obj Object, dstKey, uploadID st
 //
 // Why the buffer is grown first: bytes.Buffer.ReadFrom needs bytes.MinRead bytes free before
 // each read, so a buffer filled to exactly size doubled at the end, and one that GC took from
-// the pool grew from nothing by doubling. Zeroing those new slices was half the CPU of a
-// large-blob copy (pprof); now a buffer is allocated at most once, at its final size.
+// the pool grew from nothing by doubling. Zeroing those new slices was half the CPU of copying
+// buffered 8 MiB parts (pprof); now a buffer is allocated at most once, at its final size.
 func (t *Transfer) readAll(body io.ReadCloser, what string, size int64) (*bytes.Buffer, error) {
 	defer body.Close()
 	buf := t.buffers.Get().(*bytes.Buffer)
