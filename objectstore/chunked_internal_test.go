@@ -128,23 +128,13 @@ func TestTargetChecksStreamedParts(t *testing.T) {
 func TestFailedStreamIsSentAgainFromTheSource(t *testing.T) {
 	ctx := context.Background()
 	a, b := stack.NewMinIO(t), stack.NewMinIO(t)
-	target, err := url.Parse(b.Endpoint)
-	require.NoError(t, err)
-	// In front of the target: the first PUT of part 2, and of the blob "streamed", read a
-	// little of the body, then the store answers 503 SlowDown, as a busy store does.
+	// In front of the target: the first PUT of part 2, and of the blob "streamed", fail.
 	var part2, streamed atomic.Int32
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		first := func(n *atomic.Int32) bool { return n.Add(1) == 1 }
-		if r.Method == http.MethodPut && ((r.URL.Query().Get("partNumber") == "2" && first(&part2)) ||
-			(strings.HasSuffix(r.URL.Path, "/streamed") && first(&streamed))) {
-			_, _ = io.CopyN(io.Discard, r.Body, 1<<20)
-			s3Error(503, "SlowDown")(w)
-			return
-		}
-		proxy.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
+	first := func(n *atomic.Int32) bool { return n.Add(1) == 1 }
+	srv := busyProxy(t, b, func(r *http.Request) bool {
+		return r.Method == http.MethodPut && ((r.URL.Query().Get("partNumber") == "2" && first(&part2)) ||
+			(strings.HasSuffix(r.URL.Path, "/streamed") && first(&streamed)))
+	})
 	src, dst := bucketClient(t, a, a.Endpoint, "src"), bucketClient(t, b, srv.URL, "dst")
 	// Above 16 MiB in parts of 5 MiB; between bufferLimit and 16 MiB streamed whole.
 	tr := NewTransfer(src, dst, 16<<20, 5<<20)
@@ -162,4 +152,46 @@ func TestFailedStreamIsSentAgainFromTheSource(t *testing.T) {
 	require.Equal(t, int32(2), streamed.Load(), "the streamed blob was sent twice")
 	puts, _ := tr.Stats()
 	require.EqualValues(t, 4+1, puts, "four parts and one blob landed")
+}
+
+// TestSourceFailureIsRetriedOnce: a source that keeps failing is retried by its own client,
+// and the copy does not try it again on top (attempts would multiply).
+func TestSourceFailureIsRetriedOnce(t *testing.T) {
+	ctx := context.Background()
+	a, b := stack.NewMinIO(t), stack.NewMinIO(t)
+	var gets atomic.Int32
+	srv := busyProxy(t, a, func(r *http.Request) bool {
+		if r.Method != http.MethodGet || !strings.HasSuffix(r.URL.Path, "/streamed") {
+			return false
+		}
+		gets.Add(1)
+		return true
+	})
+	src, dst := bucketClient(t, a, srv.URL, "src"), bucketClient(t, b, b.Endpoint, "dst")
+	src.direct.maxAttempts, dst.direct.maxAttempts = 2, 2
+	require.NoError(t, src.PutBytes(ctx, "streamed", make([]byte, bufferLimit+1), nil))
+	l, err := src.List(ctx, "streamed")
+	require.NoError(t, err)
+	err = NewTransfer(src, dst, 16<<20, 5<<20).Copy(ctx, l.Objects[0], "streamed", nil)
+	require.Error(t, err)
+	require.Equal(t, int32(2), gets.Load(), "the source's own two attempts, no more: %v", err)
+}
+
+// busyProxy is a proxy in front of m that answers 503 SlowDown, as a busy store does, to the
+// requests busy picks (after reading a little of their body), and passes the others on.
+func busyProxy(t *testing.T, m *stack.MinIO, busy func(*http.Request) bool) *httptest.Server {
+	t.Helper()
+	target, err := url.Parse(m.Endpoint)
+	require.NoError(t, err)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if busy(r) {
+			_, _ = io.CopyN(io.Discard, r.Body, 1<<20)
+			s3Error(503, "SlowDown")(w)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
 }

@@ -109,13 +109,26 @@ func (d *direct) put(ctx context.Context, key string, data []byte, meta map[stri
 // do sends one request, retrying transient failures, and returns a response with a 2xx
 // status; the caller closes its body. body is sent as is (nil for none).
 func (d *direct) do(ctx context.Context, method, key string, h http.Header, body []byte) (*http.Response, error) {
-	for attempt := 1; ; attempt++ {
-		resp, err := d.attempt(ctx, method, key, h, body)
-		if err == nil || attempt >= d.maxAttempts || !retryable(err) || ctx.Err() != nil {
-			return resp, err
+	var resp *http.Response
+	err := d.retry(ctx, func() error {
+		var err error
+		resp, err = d.attempt(ctx, method, key, h, body)
+		return err
+	})
+	return resp, err
+}
+
+// retry runs attempt until it succeeds, fails for good, or has run maxAttempts times, waiting
+// in between as the SDK's standard retryer does: full jitter over an exponential ceiling.
+func (d *direct) retry(ctx context.Context, attempt func() error) error {
+	for n := 1; ; n++ {
+		err := attempt()
+		if err == nil || n >= d.maxAttempts || !retryable(err) || ctx.Err() != nil {
+			return err
 		}
-		if err := sleepCtx(ctx, retryWait(attempt)); err != nil {
-			return nil, err
+		wait := time.Duration(rand.Float64() * float64(min(maxRetryBackoff, time.Second<<(n-1))))
+		if err := sleepCtx(ctx, wait); err != nil {
+			return err
 		}
 	}
 }
@@ -226,12 +239,6 @@ func (d *direct) request(ctx context.Context, method, key string, query url.Valu
 		return nil, fmt.Errorf("sign: %w", err)
 	}
 	return req, nil
-}
-
-// retryWait is how long to wait after failed attempt number attempt: full jitter over an
-// exponential ceiling, as the SDK's standard retryer.
-func retryWait(attempt int) time.Duration {
-	return time.Duration(rand.Float64() * float64(min(maxRetryBackoff, time.Second<<(attempt-1))))
 }
 
 // sendError is a request that got no response: no connection, a reset, a timeout.

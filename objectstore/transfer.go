@@ -99,7 +99,7 @@ func (t *Transfer) copyStream(ctx context.Context, obj Object, dstKey string, me
 	err := t.fromSource(ctx, func() error {
 		body, info, err := t.src.Get(ctx, obj.Key)
 		if err != nil {
-			return err
+			return settled{err}
 		}
 		defer body.Close()
 		if err := checkSameVersion(obj, info); err != nil {
@@ -121,19 +121,23 @@ func (t *Transfer) copyStream(ctx context.Context, obj Object, dstKey string, me
 }
 
 // fromSource runs send, one attempt at streaming from the source into the target, and runs it
-// again after a transient failure, as often and after the same waits as the stores' other
-// requests: a stream cannot be sent twice, so each attempt reads the source again.
+// again after a transient failure, as the stores' other requests are retried: a stream cannot
+// be sent twice, so each attempt reads the source again. A failure to open the source comes
+// back from send as settled: the source's client has retried that already.
 func (t *Transfer) fromSource(ctx context.Context, send func() error) error {
-	for attempt := 1; ; attempt++ {
-		err := send()
-		if err == nil || attempt >= t.dst.direct.maxAttempts || !retryable(err) || ctx.Err() != nil {
-			return err
-		}
-		if err := sleepCtx(ctx, retryWait(attempt)); err != nil {
-			return err
-		}
+	err := t.dst.direct.retry(ctx, send)
+	var s settled
+	if errors.As(err, &s) {
+		return s.err
 	}
+	return err
 }
+
+// settled is an error no further attempt should follow. It does not unwrap, so that retryable
+// does not look inside it; fromSource returns the error within.
+type settled struct{ err error }
+
+func (s settled) Error() string { return s.err.Error() }
 
 func (t *Transfer) copyMultipart(ctx context.Context, obj Object, dstKey string, meta map[string]string) error {
 	created, err := t.dst.s3.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
@@ -189,7 +193,7 @@ func (t *Transfer) copyPart(ctx context.Context, obj Object, dstKey, uploadID st
 	err := t.fromSource(ctx, func() error {
 		src, err := t.src.GetRange(ctx, obj.Key, obj.ETag, offset, length)
 		if err != nil {
-			return err
+			return settled{err}
 		}
 		defer src.Close()
 		body := newChecksummedBody(src, length)
