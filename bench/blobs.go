@@ -59,21 +59,26 @@ func (c content) ReadAt(p []byte, off int64) (int, error) {
 // putAll PUTs count blobs of d into bucket with workers goroutines, as fast as the store takes
 // them. It serves both the seeding and the raw ceiling.
 func putAll(ctx context.Context, c *s3.Client, bucket string, d dataset, body []byte, workers int) error {
+	return eachBlob(ctx, d, workers, func(ctx context.Context, i int) error {
+		key := d.key(i)
+		_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key),
+			Body: newContent(d.name, i, body, d.size), ContentLength: aws.Int64(d.size)})
+		if err != nil {
+			return fmt.Errorf("put %s/%s: %w", bucket, key, err)
+		}
+		return nil
+	})
+}
+
+// eachBlob calls fn for every blob of d, workers at a time, and stops at the first error.
+func eachBlob(ctx context.Context, d dataset, workers int, fn func(ctx context.Context, i int) error) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(workers)
 	for i := 0; i < d.count; i++ {
 		if gctx.Err() != nil {
 			break
 		}
-		g.Go(func() error {
-			key := d.key(i)
-			_, err := c.PutObject(gctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key),
-				Body: newContent(d.name, i, body, d.size), ContentLength: aws.Int64(d.size)})
-			if err != nil {
-				return fmt.Errorf("put %s/%s: %w", bucket, key, err)
-			}
-			return nil
-		})
+		g.Go(func() error { return fn(gctx, i) })
 	}
 	return g.Wait()
 }
@@ -112,15 +117,10 @@ func (e *env) runRaw(ctx context.Context, d dataset) (time.Duration, error) {
 func (e *env) runPlainCopy(ctx context.Context, d dataset) (time.Duration, error) {
 	bucket := e.targetBucket(contenderPlainCopy)
 	start := time.Now()
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(e.o.concurrency)
-	for i := 0; i < d.count; i++ {
-		if gctx.Err() != nil {
-			break
-		}
-		g.Go(func() error { return plainCopy(gctx, e.srcS3, e.dstS3, e.bucket, bucket, d.key(i)) })
-	}
-	if err := g.Wait(); err != nil {
+	err := eachBlob(ctx, d, e.o.concurrency, func(ctx context.Context, i int) error {
+		return plainCopy(ctx, e.srcS3, e.dstS3, e.bucket, bucket, d.key(i))
+	})
+	if err != nil {
 		return 0, fmt.Errorf("plain copy: %w", err)
 	}
 	return time.Since(start), nil

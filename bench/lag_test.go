@@ -16,7 +16,7 @@ func TestLagByQuarter(t *testing.T) {
 	for i := range 9 { // written at 0, 1, ..., 8 s, listed in key order (newest first)
 		source.Objects = append(source.Objects, objectstore.Object{Key: string(rune('z' - i)), LastModified: sec(float64(i))})
 	}
-	// The watermark passes each blob 2 s after its write in the first half, 4 s in the second.
+	// The watermark as a poller saw it: at 3 s it had passed the blob written at 1 s, and so on.
 	samples := []sample{{at: sec(3), w: sec(1)}, {at: sec(5), w: sec(3)}, {at: sec(8), w: sec(4)}, {at: sec(10), w: sec(6)}, {at: sec(12), w: sec(8)}}
 	got := lagByQuarter(source, samples)
 	require.Len(t, got, 4)
