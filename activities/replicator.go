@@ -155,11 +155,10 @@ func (r *Replicator) Sync(ctx context.Context, in SyncInput) (SyncResult, error)
 	info := activity.GetInfo(ctx)
 	var latest atomic.Pointer[SyncProgress]
 	latest.Store(&SyncProgress{Watermark: in.Watermark})
-	tally := copyTally{record: func(objects, bytes int64) {
-		if r.recorder != nil {
-			r.recorder.RecordCopied(ctx, in.Database, in.From, in.To, objects, bytes)
-		}
-	}}
+	tally := copyTally{record: func(int64, int64) {}}
+	if r.recorder != nil {
+		tally.record = func(objects, bytes int64) { r.recorder.RecordCopied(ctx, in.Database, in.From, in.To, objects, bytes) }
+	}
 	stopBeat := heartbeatEverySecond(ctx, func() any { return *latest.Load() })
 	defer stopBeat()
 	res, err := replication.Sync(ctx, src, dst, copier, replication.SyncInput{

@@ -2,9 +2,9 @@
 // streaming get and put, multipart transfers for large blobs, server-side copy, the store's
 // own clock, and in-progress multipart uploads. The copy path's GETs and PUTs skip the SDK's
 // operation stack, for half its CPU cost, and stream large blobs and their parts with a
-// checksum trailer instead of holding them in memory (see direct and checksummedBody). Provider errors are normalised here: a
-// missing key is os.ErrNotExist, a missing bucket ErrNoBucket, refused credentials
-// ErrAccessDenied.
+// checksum trailer instead of holding them in memory (see direct and checksummedBody).
+// Provider errors are normalised here: a missing key is os.ErrNotExist, a missing bucket
+// ErrNoBucket, refused credentials ErrAccessDenied.
 package objectstore
 
 import (
@@ -48,7 +48,7 @@ type Client struct {
 	s3       *s3.Client
 	bucket   string
 	endpoint string
-	direct   *direct     // GET and PUT of whole blobs, the copy path
+	direct   *direct     // the copy path: GET and PUT of whole blobs, streamed blobs and parts
 	clock    *storeClock // fed by every response of s3 and direct
 	contact  *contactLog // fed by every attempt of s3 and direct
 }
@@ -89,8 +89,8 @@ func New(opts Options) (*Client, error) {
 		UsePathStyle: opts.PathStyle,
 		Credentials:  credentials.NewStaticCredentialsProvider(opts.AccessKeyID, opts.SecretAccessKey, ""),
 		HTTPClient:   hc,
-		// Integrity is checked with Content-MD5 against the source's ETag (see Transfer), so the
-		// SDK's default CRC on every request would only add CPU time.
+		// Copies are checked by Content-MD5 or a CRC32C trailer of their own (see Transfer), so
+		// the SDK's default CRC on every request would only add CPU time.
 		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
 		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
 		RetryMaxAttempts:           5,

@@ -71,14 +71,15 @@ func (t *Transfer) copyBuffered(ctx context.Context, obj Object, dstKey string, 
 	if err != nil {
 		return err
 	}
+	if err := checkSameVersion(obj, info); err != nil {
+		body.Close()
+		return err
+	}
 	buf, err := t.readAll(body, obj.Key, obj.Size)
 	if err != nil {
 		return err
 	}
 	defer t.buffers.Put(buf)
-	if err := checkSameVersion(obj, info); err != nil {
-		return err
-	}
 	// MD5 over every byte copied was the largest CPU cost of a small-blob copy; the target
 	// computes it anyway (for its own ETag) and compares it with Content-MD5.
 	if err := t.dst.put(ctx, dstKey, buf.Bytes(), meta, contentMD5(info.ETag, buf.Bytes())); err != nil {
@@ -220,7 +221,8 @@ func (t *Transfer) copyPart(ctx context.Context, obj Object, dstKey, uploadID st
 // Why the buffer is grown first: bytes.Buffer.ReadFrom needs bytes.MinRead bytes free before
 // each read, so a buffer filled to exactly size doubled at the end, and one that GC took from
 // the pool grew from nothing by doubling. Zeroing those new slices was half the CPU of copying
-// buffered 8 MiB parts (pprof); now a buffer is allocated at most once, at its final size.
+// 8 MiB pieces this way (pprof, when parts were still buffered); now a buffer is allocated at
+// most once, at its final size.
 func (t *Transfer) readAll(body io.ReadCloser, what string, size int64) (*bytes.Buffer, error) {
 	defer body.Close()
 	buf := t.buffers.Get().(*bytes.Buffer)
