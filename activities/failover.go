@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/bottomless-dr/bottomless-dr/database"
 	"github.com/bottomless-dr/bottomless-dr/objectstore"
@@ -84,6 +85,15 @@ func (c *Cluster) Attach(ctx context.Context, in AttachInput) error {
 		return invalid(err)
 	}
 	return err
+}
+
+// Attached reports whether the database is attached in the region's cluster. A failover asks
+// before it removes any storage lock: a database already attached there (a failover run again
+// after a failure, or two at once) owns the locks.
+func (c *Cluster) Attached(ctx context.Context, in RegionDatabase) (bool, error) {
+	defer heartbeatEverySecond(ctx, noDetails)()
+	_, attached, err := c.attached(ctx, in)
+	return attached, err
 }
 
 // attached reports whether the database is attached in the region.
@@ -330,6 +340,9 @@ type DrainInput struct {
 	// Quiescent: the source's database is detached, nothing more is written (the drain
 	// update's request field of the same name).
 	Quiescent bool `json:"quiescent,omitempty"`
+	// Timeout bounds the drain (the update's timeoutSeconds): past it the replication
+	// abandons the drain and the update fails.
+	Timeout time.Duration `json:"timeout,omitempty"`
 }
 
 // DrainOutcome is the part of the drain update's result a failover needs.
@@ -344,14 +357,90 @@ type DrainOutcome struct {
 func (c *Control) DrainReplication(ctx context.Context, in DrainInput) (DrainOutcome, error) {
 	stopBeat := heartbeatEverySecond(ctx, func() any { return nil })
 	defer stopBeat()
+	if running, err := c.running(ctx, in.WorkflowID); err != nil || !running {
+		if err == nil {
+			err = temporal.NewNonRetryableApplicationError(fmt.Sprintf("drain replication %s: it is not running", in.WorkflowID), ErrDrainFailed, nil)
+		}
+		return DrainOutcome{}, err
+	}
 	req := struct {
-		Quiescent bool `json:"quiescent,omitempty"`
-	}{in.Quiescent}
+		Quiescent      bool    `json:"quiescent,omitempty"`
+		TimeoutSeconds float64 `json:"timeoutSeconds,omitempty"`
+	}{in.Quiescent, in.Timeout.Seconds()}
 	var out DrainOutcome
 	if err := c.update(ctx, in.WorkflowID, in.UpdateName, req, &out); err != nil {
+		if isUpdateFailure(err) {
+			// The replication answered: the drain timed out or was interrupted. Trying again
+			// would wait as long again; the workflow decides what to do.
+			return out, temporal.NewNonRetryableApplicationError(fmt.Sprintf("drain replication %s: %v", in.WorkflowID, err), ErrDrainFailed, nil)
+		}
 		return out, fmt.Errorf("drain replication %s: %w", in.WorkflowID, err)
 	}
 	return out, nil
+}
+
+// ErrDrainFailed is the error type of a drain that the replication answered with a failure
+// (it timed out, or a pause interrupted it).
+const ErrDrainFailed = "DrainFailed"
+
+// isUpdateFailure reports whether err is the update handler's own failure, as opposed to not
+// reaching the workflow.
+func isUpdateFailure(err error) bool {
+	var appErr *temporal.ApplicationError
+	return errors.As(err, &appErr)
+}
+
+// ResumeReplication resumes a paused replication, if it runs; it is idempotent. A failover
+// that rolls back resumes the replication its drain paused.
+func (c *Control) ResumeReplication(ctx context.Context, in StopInput) error {
+	defer heartbeatEverySecond(ctx, noDetails)()
+	if running, err := c.running(ctx, in.WorkflowID); err != nil || !running {
+		return err
+	}
+	var st replicationStatus
+	if err := c.update(ctx, in.WorkflowID, in.UpdateName, struct{}{}, &st); err != nil {
+		return fmt.Errorf("resume replication %s: %w", in.WorkflowID, err)
+	}
+	return nil
+}
+
+// ReplicationHealth is what a switchover checks of a replication before it changes anything.
+type ReplicationHealth struct {
+	State      string  `json:"state"`
+	LagSeconds float64 `json:"lagSeconds"`
+	HeldBy     string  `json:"heldBy,omitempty"` // the upload holding the watermark back, if any
+	LastError  string  `json:"lastError,omitempty"`
+}
+
+// QueryReplication returns the running replication's state, lag and the upload holding it
+// back, from its status query. A replication that is not running is an invalid-input error.
+func (c *Control) QueryReplication(ctx context.Context, in StopInput) (ReplicationHealth, error) {
+	defer heartbeatEverySecond(ctx, noDetails)()
+	if err := c.CheckRunning(ctx, in.WorkflowID); err != nil {
+		return ReplicationHealth{}, err
+	}
+	v, err := c.Temporal.QueryWorkflow(ctx, in.WorkflowID, "", in.UpdateName)
+	if err != nil {
+		return ReplicationHealth{}, fmt.Errorf("query %s: %w", in.WorkflowID, err)
+	}
+	var h ReplicationHealth
+	if err := v.Get(&h); err != nil {
+		return ReplicationHealth{}, fmt.Errorf("query %s: %w", in.WorkflowID, err)
+	}
+	return h, nil
+}
+
+// running reports whether the workflow runs now.
+func (c *Control) running(ctx context.Context, workflowID string) (bool, error) {
+	d, err := c.Temporal.DescribeWorkflowExecution(ctx, workflowID, "")
+	var notFound *serviceerror.NotFound
+	if errors.As(err, &notFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("describe %s: %w", workflowID, err)
+	}
+	return d.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, nil
 }
 
 // update sends a workflow update and waits for its result, decoded into out.

@@ -76,6 +76,11 @@ type PrepareResult struct {
 	FenceTimeout        time.Duration `json:"fenceTimeout"` // how long a failed region is given to answer
 	SettleWindow        time.Duration `json:"settleWindow"`
 	AntiEntropyInterval time.Duration `json:"antiEntropyInterval"`
+	// The bounds of a failover's checks and drains (failover.max_lag, failover.drain_timeout,
+	// failover.unplanned_drain_timeout).
+	MaxLag                time.Duration `json:"maxLag,omitempty"`
+	DrainTimeout          time.Duration `json:"drainTimeout,omitempty"`
+	UnplannedDrainTimeout time.Duration `json:"unplannedDrainTimeout,omitempty"`
 }
 
 // Prepare checks a replication's input against the configuration and both buckets: the

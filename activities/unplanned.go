@@ -7,33 +7,51 @@ import (
 	"sync/atomic"
 	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/bottomless-dr/bottomless-dr/config"
+	"github.com/bottomless-dr/bottomless-dr/database"
 	"github.com/bottomless-dr/bottomless-dr/objectstore"
 	"github.com/bottomless-dr/bottomless-dr/replication"
 )
 
 // FenceResult says how the database in a failed region was dealt with: detached there
-// (fenced), or declared lost because it did not answer within failover.fence_timeout.
+// (fenced), or declared lost because it could not be reached or did not answer within
+// failover.fence_timeout, or, with force, because it refused the detach.
 type FenceResult struct {
 	Fenced bool   `json:"fenced"`
 	Lost   bool   `json:"lost"`
 	Reason string `json:"reason,omitempty"` // why the region was declared lost
+	// Forced is set when the region answered the DETACH with an error and the operator's force
+	// declared it lost all the same.
+	Forced bool `json:"forced,omitempty"`
 	// Security is the users and grants of From's cluster, read just before the detach when
 	// the cluster answers: the freshest there are (grants on a detached database may no
 	// longer be listed).
 	Security *Security `json:"security,omitempty"`
 }
 
-// Fence detaches the database in the region within failover.fence_timeout, so that it cannot
-// write into its bucket while another region attaches a copy (split brain). A region that does
-// not answer in time, or answers with an error, is declared lost: the error is the reason, not
-// a failure of the activity, because an unplanned failover exists for exactly that case.
-// Before the detach it reads the cluster's users and grants, within the same time budget.
-func (c *Cluster) Fence(ctx context.Context, in RegionDatabase) (FenceResult, error) {
+// FenceInput names the database to fence. Force declares the region lost even when its
+// database answers the DETACH with an error (DESIGN 5a.2): only the operator may say so.
+type FenceInput struct {
+	RegionDatabase
+	Force bool `json:"force,omitempty"`
+}
+
+// ErrFenceRefused is the error type of a fence whose DETACH the region's database answered
+// with an error: the database is alive and may still be serving, so the failover stops.
+const ErrFenceRefused = "FenceRefused"
+
+// Fence detaches the database in the region, so that it cannot write into its bucket while
+// another region attaches a copy (split brain). A region that cannot be reached, or does not
+// answer within failover.fence_timeout, is declared lost: that is the reason, not a failure
+// of the activity, because an unplanned failover exists for exactly that case. A region that
+// answers the DETACH with an error (a missing privilege, a server error) is alive: that is a
+// non-retryable ErrFenceRefused failure unless in.Force. The users and grants are read before
+// the detach, within a time budget of their own, so that a slow read does not shorten the
+// detach's.
+func (c *Cluster) Fence(ctx context.Context, in FenceInput) (FenceResult, error) {
 	if _, err := c.cfg.Database(in.Database); err != nil {
 		return FenceResult{}, invalid(err)
 	}
@@ -51,24 +69,32 @@ func (c *Cluster) Fence(ctx context.Context, in RegionDatabase) (FenceResult, er
 		}
 	}
 	defer heartbeatEverySecond(ctx, func() any { return read.Load() })()
-	fenceCtx, cancel := context.WithTimeout(ctx, c.cfg.Failover.FenceTimeout)
-	defer cancel()
 	if read.Load() == nil {
-		if sec, err := c.readSecurity(fenceCtx, in.Region); err == nil {
+		readCtx, cancel := context.WithTimeout(ctx, c.cfg.Failover.FenceTimeout)
+		if sec, err := c.readSecurity(readCtx, in.Region); err == nil {
 			read.Store(&sec)
 			activity.RecordHeartbeat(ctx, &sec)
 		}
+		cancel()
 	}
 	res := FenceResult{Security: read.Load()}
-	err := c.detach(fenceCtx, in)
-	if err == nil {
+	fenceCtx, cancel := context.WithTimeout(ctx, c.cfg.Failover.FenceTimeout)
+	defer cancel()
+	err := c.detach(fenceCtx, in.RegionDatabase)
+	switch {
+	case err == nil:
 		res.Fenced = true
 		return res, nil
-	}
-	if ctx.Err() != nil {
+	case ctx.Err() != nil:
 		return FenceResult{}, ctx.Err() // the activity itself was cancelled or timed out
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
+	case database.Answered(err) && !in.Force:
+		return FenceResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+			"fence %s: the database in %s answered the DETACH with an error, so it is alive and may still be serving: %v; "+
+				"fix the cause, or fail over with force if you know it takes no writes", in.Database, in.Region, err),
+			ErrFenceRefused, nil)
+	case database.Answered(err):
+		res.Forced = true
+	case errors.Is(err, context.DeadlineExceeded):
 		err = fmt.Errorf("no answer within failover.fence_timeout (%s): %w", c.cfg.Failover.FenceTimeout, err)
 	}
 	res.Lost, res.Reason = true, err.Error()
@@ -114,16 +140,8 @@ type StopInput struct {
 // stop. It is idempotent.
 func (c *Control) StopReplication(ctx context.Context, in StopInput) (ReplicationState, error) {
 	defer heartbeatEverySecond(ctx, noDetails)()
-	d, err := c.Temporal.DescribeWorkflowExecution(ctx, in.WorkflowID, "")
-	var notFound *serviceerror.NotFound
-	if errors.As(err, &notFound) {
-		return ReplicationState{}, nil
-	}
-	if err != nil {
-		return ReplicationState{}, fmt.Errorf("describe %s: %w", in.WorkflowID, err)
-	}
-	if d.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
-		return ReplicationState{}, nil
+	if running, err := c.running(ctx, in.WorkflowID); err != nil || !running {
+		return ReplicationState{}, err
 	}
 	var st replicationStatus
 	if err := c.update(ctx, in.WorkflowID, in.UpdateName, struct{}{}, &st); err != nil {
@@ -298,3 +316,28 @@ func later(a, b time.Time) time.Time {
 }
 
 func noDetails() any { return nil }
+
+// StoreProbe says whether a region's bucket answered.
+type StoreProbe struct {
+	Answered bool   `json:"answered"`
+	Reason   string `json:"reason,omitempty"` // why it did not
+}
+
+// ProbeStore asks the region's bucket one cheap question, within failover.fence_timeout. A
+// bucket that does not answer is reported, not an error: after a failure that is expected.
+func (r *Replicator) ProbeStore(ctx context.Context, in RegionDatabase) (StoreProbe, error) {
+	_, store, err := r.regionStore(in.Database, in.Region)
+	if err != nil {
+		return StoreProbe{}, err
+	}
+	defer heartbeatEverySecond(ctx, noDetails)()
+	probeCtx, cancel := context.WithTimeout(ctx, r.cfg.Failover.FenceTimeout)
+	defer cancel()
+	if err := store.Check(probeCtx); err != nil {
+		if ctx.Err() != nil {
+			return StoreProbe{}, ctx.Err()
+		}
+		return StoreProbe{Reason: err.Error()}, nil
+	}
+	return StoreProbe{Answered: true}, nil
+}

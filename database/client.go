@@ -3,6 +3,7 @@ package database
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -167,4 +168,12 @@ func column(cols []string, names ...string) (int, error) {
 		return 0, nil
 	}
 	return 0, fmt.Errorf("no column %s among %s", strings.Join(names, " or "), strings.Join(cols, ", "))
+}
+
+// Answered reports whether err is an answer from the database server (a SQL error such as a
+// missing privilege), as opposed to no connection or no answer in time. A failover tells the
+// two apart: a server that answers is alive, and may still be serving.
+func Answered(err error) bool {
+	var me *mysql.MySQLError
+	return errors.As(err, &me)
 }

@@ -141,6 +141,17 @@ type (
 // one listing shows is in, instead of waiting for the source clock to pass the drain's start.
 type DrainRequest struct {
 	Quiescent bool `json:"quiescent,omitempty"`
+	// TimeoutSeconds bounds the drain: when it has not ended by then, it is abandoned,
+	// replication goes on as before, and the update fails saying how far it got.
+	// 0: DefaultDrainTimeout.
+	TimeoutSeconds float64 `json:"timeoutSeconds,omitempty"`
+}
+
+func (r DrainRequest) timeout() time.Duration {
+	if r.TimeoutSeconds <= 0 {
+		return DefaultDrainTimeout
+	}
+	return time.Duration(r.TimeoutSeconds * float64(time.Second))
 }
 
 // DrainResult is what drain returns: the watermark once everything that existed when the

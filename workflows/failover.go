@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/bottomless-dr/bottomless-dr/activities"
+	"github.com/bottomless-dr/bottomless-dr/database"
 	"github.com/bottomless-dr/bottomless-dr/replication"
 )
 
@@ -35,6 +36,10 @@ type FailoverInput struct {
 	Validate []string    `json:"validate,omitempty"`
 	At       *FailoverAt `json:"at,omitempty"`
 	DryRun   bool        `json:"dryRun,omitempty"`
+	// Force (unplanned only) declares From lost even when its database answers the DETACH
+	// with an error. Without it such an answer stops the failover: a database that answers
+	// is alive and may still be serving (DESIGN 5a.2).
+	Force bool `json:"force,omitempty"`
 }
 
 // FailoverAt is the point an unplanned failover attaches at: a milestone or a time.
@@ -82,6 +87,27 @@ type FailoverResult struct {
 	Unreplicated *Tail    `json:"unreplicated,omitempty"`
 	Warnings     []string `json:"warnings,omitempty"`
 	DryRun       *DryRun  `json:"dryRun,omitempty"`
+	// Rollback says what a failed failover did to leave exactly one region serving.
+	Rollback *Rollback `json:"rollback,omitempty"`
+}
+
+// Rollback outcomes: after a failure exactly one region serves (DESIGN 5a.1).
+const (
+	// RolledBack: the database was detached in To (if attached) and attached in From again.
+	RolledBack = "rolled back"
+	// FailedForward: the database could not be detached in To and serves from there; it is
+	// recorded as the primary.
+	FailedForward = "failed forward"
+	// NotRolledBack: whether To serves could not be found out, so From was not attached again
+	// (two serving regions are worse than none); an operator must look.
+	NotRolledBack = "not rolled back"
+)
+
+// Rollback is what a failed failover did after its failure.
+type Rollback struct {
+	Outcome string `json:"outcome"`
+	Serving string `json:"serving,omitempty"` // the region serving afterwards, if one does
+	Reason  string `json:"reason,omitempty"`  // why it is not a plain roll back, or what failed in it
 }
 
 // Tail counts blobs beyond the watermark.
@@ -142,6 +168,16 @@ type failover struct {
 	retention    time.Duration        // how far back an attach at a time can go
 	fenceTimeout time.Duration        // how long From is given to answer
 	fromSilentAt time.Time            // when From's bucket was first seen not answering
+	bounds       failoverBounds
+}
+
+// failoverBounds are the configured limits of a failover's checks and drains.
+type failoverBounds struct {
+	maxLag, drainTimeout, unplannedDrainTimeout time.Duration
+}
+
+func boundsOf(p activities.PrepareResult) failoverBounds {
+	return failoverBounds{maxLag: p.MaxLag, drainTimeout: p.DrainTimeout, unplannedDrainTimeout: p.UnplannedDrainTimeout}
 }
 
 func validateFailoverInput(in FailoverInput) error {
@@ -162,6 +198,14 @@ func validateFailoverInput(in FailoverInput) error {
 		}
 	default:
 		errs = append(errs, fmt.Errorf("mode: must be %q or %q, got %q", ModePlanned, ModeUnplanned, in.Mode))
+	}
+	if in.Force && in.Mode == ModePlanned {
+		errs = append(errs, errors.New("force: a planned failover detaches From and stops at any error; force is for unplanned failovers"))
+	}
+	// Checked before anything changes: a query refused only after the attach would leave a
+	// switchover half done.
+	if err := database.CheckReadOnly("validate", in.Validate); err != nil {
+		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
 		return temporal.NewNonRetryableApplicationError("invalid input: "+sortedJoin(errs), activities.ErrInvalidInput, nil)
@@ -241,11 +285,12 @@ func (f *failover) planned(ctx workflow.Context) error {
 	if err := f.step(ctx, "detach in "+in.From, func(actx workflow.Context) error {
 		return workflow.ExecuteActivity(actx, c.Detach, activities.RegionDatabase{Database: in.Database, Region: in.From}).Get(ctx, nil)
 	}); err != nil {
-		return err
+		// A detach that failed may still have happened: attach in From again (a no-op if it
+		// is still attached) so that the database serves.
+		return f.rollback(ctx, err)
 	}
 	if err := f.switchOver(ctx); err != nil {
-		f.rollback(ctx, err)
-		return err
+		return f.rollback(ctx, err)
 	}
 	f.res.RTOSeconds = workflow.Now(ctx).Sub(stopped).Seconds()
 	if err := f.recordPrimary(ctx); err != nil {
@@ -257,27 +302,68 @@ func (f *failover) planned(ctx workflow.Context) error {
 }
 
 // checkPlanned checks, changing nothing, that a switchover can go ahead: the names, both
-// buckets, the recorded primary, a running replication (zero loss needs it to drain) and To's
-// cluster.
+// buckets, the recorded primary, a running, healthy replication (zero loss needs it to
+// drain, soon), To's cluster, and that the database is not attached in To already.
 func (f *failover) checkPlanned(ctx workflow.Context) error {
 	var r *activities.Replicator
 	var c *activities.Cluster
-	var ctl *activities.Control
 	in := f.in
 	return f.step(ctx, "check", func(actx workflow.Context) error {
 		var prep activities.PrepareResult
 		if err := workflow.ExecuteActivity(actx, r.Prepare, activities.PrepareInput{Database: in.Database, From: in.From, To: in.To}).Get(ctx, &prep); err != nil {
 			return err
 		}
-		f.fenceTimeout = prep.FenceTimeout
+		f.fenceTimeout, f.bounds = prep.FenceTimeout, boundsOf(prep)
 		if err := f.checkPrimary(ctx, actx); err != nil {
 			return err
 		}
-		if err := workflow.ExecuteActivity(actx, ctl.CheckRunning, ReplicateID(in.Database, in.From, in.To)).Get(ctx, nil); err != nil {
+		if err := f.checkReplicationHealthy(ctx, actx); err != nil {
 			return err
 		}
-		return workflow.ExecuteActivity(actx, c.Health, activities.RegionDatabase{Database: in.Database, Region: in.To}).Get(ctx, nil)
+		if err := workflow.ExecuteActivity(actx, c.Health, activities.RegionDatabase{Database: in.Database, Region: in.To}).Get(ctx, nil); err != nil {
+			return err
+		}
+		return f.checkNotAttachedInTo(ctx, actx)
 	})
+}
+
+// checkReplicationHealthy refuses a switchover whose drain would take long or never end: a
+// replication that is not running, is failing, lags more than failover.max_lag, or whose
+// watermark an upload holds back (an abandoned multipart upload holds it forever).
+func (f *failover) checkReplicationHealthy(ctx, actx workflow.Context) error {
+	var ctl *activities.Control
+	var h activities.ReplicationHealth
+	id := ReplicateID(f.in.Database, f.in.From, f.in.To)
+	if err := workflow.ExecuteActivity(actx, ctl.QueryReplication, activities.StopInput{WorkflowID: id, UpdateName: QueryStatus}).Get(ctx, &h); err != nil {
+		return err
+	}
+	switch {
+	case h.State == StateFailing:
+		return invalidInput(fmt.Sprintf("from: replication %s is failing (%s): a switchover now could not drain it", id, h.LastError))
+	case h.HeldBy != "":
+		return invalidInput(fmt.Sprintf("from: replication %s is held back by %s: abort or complete that upload first "+
+			"(an AbortIncompleteMultipartUpload lifecycle rule removes abandoned ones)", id, h.HeldBy))
+	case f.bounds.maxLag > 0 && h.LagSeconds > f.bounds.maxLag.Seconds():
+		return invalidInput(fmt.Sprintf("from: replication %s lags %.1fs, more than failover.max_lag (%s): let it catch up first",
+			id, h.LagSeconds, f.bounds.maxLag))
+	}
+	return nil
+}
+
+// checkNotAttachedInTo refuses a failover to a region where the database is already attached:
+// it serves there (a failover that failed forward, or one run by hand), and its storage locks
+// must not be removed.
+func (f *failover) checkNotAttachedInTo(ctx, actx workflow.Context) error {
+	var c *activities.Cluster
+	var attached bool
+	if err := workflow.ExecuteActivity(actx, c.Attached, activities.RegionDatabase{Database: f.in.Database, Region: f.in.To}).Get(ctx, &attached); err != nil {
+		return err
+	}
+	if attached {
+		return invalidInput(fmt.Sprintf("to: %s is already attached in %s: it serves there; detach it there first if it must not",
+			f.in.Database, f.in.To))
+	}
+	return nil
 }
 
 // switchOver drains, proves zero loss, and attaches in To. Any error leaves From detached;
@@ -289,7 +375,8 @@ func (f *failover) switchOver(ctx workflow.Context) error {
 	if err := f.step(ctx, "drain replication", func(actx workflow.Context) error {
 		var out activities.DrainOutcome
 		err := workflow.ExecuteActivity(long(actx), ctl.DrainReplication, activities.DrainInput{
-			WorkflowID: ReplicateID(in.Database, in.From, in.To), UpdateName: UpdateDrain, Quiescent: true}).Get(ctx, &out)
+			WorkflowID: ReplicateID(in.Database, in.From, in.To), UpdateName: UpdateDrain, Quiescent: true,
+			Timeout: f.bounds.drainTimeout}).Get(ctx, &out)
 		f.res.Watermark = out.Watermark.Time
 		return err
 	}); err != nil {
@@ -320,6 +407,10 @@ func (f *failover) serveFromTarget(ctx workflow.Context, at activities.AttachInp
 	in := f.in
 	target := at.RegionDatabase
 	if err := f.step(ctx, "remove storage locks in "+in.To, func(actx workflow.Context) error {
+		// Asked again right before: the locks of a database attached there are its own.
+		if err := f.checkNotAttachedInTo(ctx, actx); err != nil {
+			return err
+		}
 		return workflow.ExecuteActivity(actx, r.RemoveLocks, target).Get(ctx, nil)
 	}); err != nil {
 		return err
@@ -344,15 +435,23 @@ func (f *failover) serveFromTarget(ctx workflow.Context, at activities.AttachInp
 
 // recordPrimary writes the new primary to every bucket that answers.
 func (f *failover) recordPrimary(ctx workflow.Context) error {
-	var r *activities.Replicator
-	err := f.step(ctx, "record primary", func(actx workflow.Context) error {
-		p := replication.Primary{Database: f.in.Database, Region: f.in.To, Since: workflow.Now(ctx), By: workflow.GetInfo(ctx).WorkflowExecution.ID}
-		return workflow.ExecuteActivity(actx, r.RecordPrimary, p).Get(ctx, &f.res.RecordedIn)
-	})
+	err := f.recordRegion(ctx, "record primary", f.in.To, &f.res.RecordedIn)
 	if err == nil {
 		f.res.NewPrimary = f.in.To
 	}
 	return err
+}
+
+// recordRegion records region as the database's primary in every bucket that answers.
+func (f *failover) recordRegion(ctx workflow.Context, stepName, region string, recordedIn *[]string) error {
+	var r *activities.Replicator
+	if recordedIn == nil {
+		recordedIn = new([]string)
+	}
+	return f.step(ctx, stepName, func(actx workflow.Context) error {
+		p := replication.Primary{Database: f.in.Database, Region: region, Since: workflow.Now(ctx), By: workflow.GetInfo(ctx).WorkflowExecution.ID}
+		return workflow.ExecuteActivity(actx, r.RecordPrimary, p).Get(ctx, recordedIn)
+	})
 }
 
 // recordMetrics hands the outcome to the worker's metrics. A failure to record is logged,
@@ -368,13 +467,85 @@ func (f *failover) recordMetrics(ctx workflow.Context, failure error) {
 	}
 }
 
-// rollback attaches the database in From again after a failed switchover, so that service
-// resumes where it was; the original error is what the workflow reports.
-func (f *failover) rollback(ctx workflow.Context, cause error) {
+// rollback leaves exactly one region serving after a switchover failed past the detach in
+// From (DESIGN 5a.1): it detaches To (a failed step may have attached it, even an ATTACH that
+// reported an error), attaches From again, records From as the primary (newer than any fence
+// of To) and resumes the replication the drain paused. If To cannot be detached and still
+// serves, it fails forward: To stays the primary. If whether To serves cannot be found out,
+// From is not attached again. The original error is what the workflow reports; the result
+// says which, and so does the error returned: cause, with what the rollback did.
+func (f *failover) rollback(ctx workflow.Context, cause error) error {
+	f.undo(ctx, cause)
+	rb := f.res.Rollback
+	workflow.SetCurrentDetails(ctx, fmt.Sprintf("**failed**: %v  \n%s  \nsteps: %s", cause, rb, f.stepNames()))
+	return fmt.Errorf("%w (%s)", cause, rb)
+}
+
+// String says what the rollback did, in words.
+func (rb *Rollback) String() string {
+	s := rb.Outcome
+	if rb.Serving != "" {
+		s += ": the database serves from " + rb.Serving
+	} else {
+		s += ": the database serves nowhere"
+	}
+	if rb.Reason != "" {
+		s += "; " + rb.Reason
+	}
+	return s
+}
+
+// undo does the rollback's steps and records them in the result.
+func (f *failover) undo(ctx workflow.Context, cause error) {
 	var c *activities.Cluster
-	err := f.step(ctx, "roll back: attach in "+f.in.From, func(actx workflow.Context) error {
-		from := activities.RegionDatabase{Database: f.in.Database, Region: f.in.From}
-		return workflow.ExecuteActivity(actx, c.Attach, activities.AttachInput{RegionDatabase: from}).Get(ctx, nil)
+	var ctl *activities.Control
+	in := f.in
+	to := activities.RegionDatabase{Database: in.Database, Region: in.To}
+	from := activities.RegionDatabase{Database: in.Database, Region: in.From}
+	rb := &Rollback{Outcome: RolledBack, Serving: in.From}
+	f.res.Rollback = rb
+	detachErr := f.step(ctx, "roll back: detach in "+in.To, func(actx workflow.Context) error {
+		return workflow.ExecuteActivity(actx, c.Detach, to).Get(ctx, nil)
 	})
-	workflow.GetLogger(ctx).Error("failover failed; rolled back", "cause", cause, "rollbackError", err)
+	if detachErr != nil {
+		var attached bool
+		askErr := f.step(ctx, "roll back: is it attached in "+in.To, func(actx workflow.Context) error {
+			return workflow.ExecuteActivity(actx, c.Attached, to).Get(ctx, &attached)
+		})
+		switch {
+		case askErr != nil:
+			rb.Outcome, rb.Serving = NotRolledBack, ""
+			rb.Reason = fmt.Sprintf("could not detach in %s (%v) nor find out whether it is attached there (%v): %s was not attached again, so that two regions cannot serve; check %s by hand",
+				in.To, detachErr, askErr, in.From, in.To)
+			workflow.GetLogger(ctx).Error("failover failed; not rolled back", "cause", cause, "reason", rb.Reason)
+			return
+		case attached:
+			rb.Outcome, rb.Serving = FailedForward, in.To
+			rb.Reason = fmt.Sprintf("could not detach in %s: %v; it serves there", in.To, detachErr)
+			if err := f.recordPrimary(ctx); err != nil {
+				rb.Reason += fmt.Sprintf("; recording it as the primary failed: %v", err)
+			}
+			workflow.GetLogger(ctx).Error("failover failed; failed forward", "cause", cause, "reason", rb.Reason)
+			return
+		}
+	}
+	if err := f.step(ctx, "roll back: attach in "+in.From, func(actx workflow.Context) error {
+		return workflow.ExecuteActivity(actx, c.Attach, activities.AttachInput{RegionDatabase: from}).Get(ctx, nil)
+	}); err != nil {
+		rb.Serving, rb.Reason = "", fmt.Sprintf("attach in %s again failed: %v", in.From, err)
+		workflow.GetLogger(ctx).Error("failover failed; rollback failed", "cause", cause, "reason", rb.Reason)
+		return
+	}
+	var problems []string
+	if err := f.recordRegion(ctx, "roll back: record primary", in.From, nil); err != nil {
+		problems = append(problems, err.Error())
+	}
+	if err := f.step(ctx, "roll back: resume replication", func(actx workflow.Context) error {
+		return workflow.ExecuteActivity(actx, ctl.ResumeReplication, activities.StopInput{
+			WorkflowID: ReplicateID(in.Database, in.From, in.To), UpdateName: UpdateResume}).Get(ctx, nil)
+	}); err != nil {
+		problems = append(problems, err.Error())
+	}
+	rb.Reason = strings.Join(problems, "; ")
+	workflow.GetLogger(ctx).Error("failover failed; rolled back", "cause", cause, "problems", rb.Reason)
 }

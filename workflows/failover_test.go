@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -18,11 +19,20 @@ import (
 
 // failoverMocks decides what the mocked activities of a failover answer.
 type failoverMocks struct {
-	compare activities.VerifyReport     // planned: the comparison
-	fence   activities.FenceResult      // unplanned: From detached or lost
-	repl    activities.ReplicationState // unplanned: the replication's last status
-	copy    activities.CopyState        // To's copy
-	source  activities.SourceState      // From's bucket
+	compare activities.VerifyReport      // planned: the comparison
+	fence   activities.FenceResult       // unplanned: From detached or lost
+	repl    activities.ReplicationState  // unplanned: the replication's last status
+	copy    activities.CopyState         // To's copy
+	source  activities.SourceState       // From's bucket
+	health  activities.ReplicationHealth // planned: the replication's status before anything
+	// attached says where the database is attached when the failover starts (default: the
+	// primary); the mocked attach and detach change it.
+	attached map[string]bool
+	// errors of mocked steps, by "detach <region>", "attach <region>", "validate", "fence",
+	// "drain"
+	fail             map[string]error
+	fromBucketSilent bool
+	unplannedDrain   time.Duration // failover.unplanned_drain_timeout
 }
 
 // failoverEnv mocks every activity of a failover; calls records, in order, each one that
@@ -41,7 +51,11 @@ func failoverEnv(m failoverMocks) (*testsuite.TestWorkflowEnvironment, *[]string
 	env.RegisterActivity(rep)
 	var calls []string
 	record := func(name string) { calls = append(calls, name) }
-	env.OnActivity(r.Prepare, mock.Anything, mock.Anything).Return(activities.PrepareResult{Retention: 24 * time.Hour, FenceTimeout: time.Second}, nil)
+	if m.attached == nil {
+		m.attached = map[string]bool{"primary": true}
+	}
+	env.OnActivity(r.Prepare, mock.Anything, mock.Anything).Return(activities.PrepareResult{Retention: 24 * time.Hour, FenceTimeout: time.Second,
+		MaxLag: 30 * time.Second, DrainTimeout: 5 * time.Minute, UnplannedDrainTimeout: m.unplannedDrain}, nil)
 	env.OnActivity(r.CurrentPrimary, mock.Anything, mock.Anything).Return(activities.CurrentPrimaryResult{}, nil)
 	env.OnActivity(ctl.CheckRunning, mock.Anything, mock.Anything).Return(nil)
 	env.OnActivity(c.Health, mock.Anything, mock.Anything).Return(nil)
@@ -49,12 +63,33 @@ func failoverEnv(m failoverMocks) (*testsuite.TestWorkflowEnvironment, *[]string
 	env.OnActivity(r.RecordMilestone, mock.Anything, mock.Anything).Return([]string{"primary", "secondary"}, nil)
 	env.OnActivity(c.Detach, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.RegionDatabase) error {
 		record("detach " + in.Region)
+		if err := m.fail["detach "+in.Region]; err != nil {
+			return err
+		}
+		m.attached[in.Region] = false
 		return nil
 	})
-	env.OnActivity(ctl.DrainReplication, mock.Anything, mock.Anything).Return(activities.DrainOutcome{}, nil)
+	env.OnActivity(c.Attached, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.RegionDatabase) (bool, error) {
+		return m.attached[in.Region], nil
+	})
+	env.OnActivity(ctl.QueryReplication, mock.Anything, mock.Anything).Return(m.health, nil)
+	env.OnActivity(ctl.ResumeReplication, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.StopInput) error {
+		record("resume " + in.WorkflowID)
+		return nil
+	})
+	env.OnActivity(r.ProbeStore, mock.Anything, mock.Anything).Return(activities.StoreProbe{Answered: !m.fromBucketSilent}, nil)
+	env.OnActivity(ctl.DrainReplication, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.DrainInput) (activities.DrainOutcome, error) {
+		record(fmt.Sprintf("drain quiescent=%v timeout=%s", in.Quiescent, in.Timeout))
+		return activities.DrainOutcome{}, m.fail["drain"]
+	})
 	env.OnActivity(r.CompareAll, mock.Anything, mock.Anything).Return(m.compare, nil)
 	env.OnActivity(r.RemoveLocks, mock.Anything, mock.Anything).Return([]string(nil), nil)
 	env.OnActivity(c.Attach, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.AttachInput) error {
+		if err := m.fail["attach "+in.Region]; err != nil {
+			record("attach " + in.Region + " failed")
+			return err
+		}
+		m.attached[in.Region] = true
 		switch {
 		case in.AtMilestone != "":
 			record("attach " + in.Region + " at milestone " + in.AtMilestone)
@@ -65,7 +100,7 @@ func failoverEnv(m failoverMocks) (*testsuite.TestWorkflowEnvironment, *[]string
 		}
 		return nil
 	})
-	env.OnActivity(c.Validate, mock.Anything, mock.Anything).Return([]activities.QueryResult{}, nil)
+	env.OnActivity(c.Validate, mock.Anything, mock.Anything).Return([]activities.QueryResult{}, m.fail["validate"])
 	env.OnActivity(c.ReadSecurity, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.RegionDatabase) (activities.Security, error) {
 		return activities.Security{Users: []database.User{{Name: "read-in-" + in.Region, Host: "%"}}}, nil
 	})
@@ -78,8 +113,14 @@ func failoverEnv(m failoverMocks) (*testsuite.TestWorkflowEnvironment, *[]string
 		record("primary " + p.Region)
 		return []string{"primary", "secondary"}, nil
 	})
-	env.OnActivity(c.Fence, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.RegionDatabase) (activities.FenceResult, error) {
+	env.OnActivity(c.Fence, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.FenceInput) (activities.FenceResult, error) {
 		record("fence " + in.Region)
+		if err := m.fail["fence"]; err != nil {
+			return activities.FenceResult{}, err
+		}
+		if m.fence.Fenced {
+			m.attached[in.Region] = false
+		}
 		if m.fence.Fenced {
 			m.fence.Security = &activities.Security{Users: []database.User{{Name: "read-in-" + in.Region, Host: "%"}}}
 		}
@@ -109,7 +150,7 @@ func TestPlannedFailoverSwitchesOver(t *testing.T) {
 	require.NoError(t, env.GetWorkflowResult(&res))
 	require.Equal(t, "secondary", res.NewPrimary)
 	require.Zero(t, res.RPOSeconds)
-	require.Equal(t, []string{"detach primary", "attach secondary", "security secondary read-in-primary", "primary secondary"}, *calls)
+	require.Equal(t, []string{"detach primary", "drain quiescent=true timeout=5m0s", "attach secondary", "security secondary read-in-primary", "primary secondary"}, *calls)
 	require.Len(t, res.Steps, 11)
 }
 
@@ -121,7 +162,9 @@ func TestPlannedFailoverRollsBackWhenDataWouldBeLost(t *testing.T) {
 	err := env.GetWorkflowError()
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "would lose data")
-	require.Equal(t, []string{"detach primary", "attach primary"}, *calls, "rolled back, never attached in the target")
+	require.Equal(t, []string{"detach primary", "drain quiescent=true timeout=5m0s", "detach secondary", "attach primary", "primary primary",
+		"resume replicate/db/primary->secondary"}, *calls, "rolled back, never attached in the target")
+	require.Contains(t, err.Error(), "rolled back: the database serves from primary")
 }
 
 func TestFailoverRejectsBadInput(t *testing.T) {

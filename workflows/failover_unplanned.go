@@ -36,13 +36,14 @@ func (f *failover) unplanned(ctx workflow.Context) error {
 	}
 	if err := f.step(ctx, "fence "+in.From, func(actx workflow.Context) error {
 		var fence activities.FenceResult
-		err := workflow.ExecuteActivity(actx, c.Fence, from).Get(ctx, &fence)
+		err := workflow.ExecuteActivity(actx, c.Fence, activities.FenceInput{RegionDatabase: from, Force: in.Force}).Get(ctx, &fence)
 		f.res.Fence = &fence
 		return err
 	}); err != nil {
 		return err
 	}
 	f.security = f.res.Fence.Security // nil when From's cluster did not answer
+	f.drainWhileFromAnswers(ctx)
 	var repl activities.ReplicationState
 	if err := f.step(ctx, "stop replication", func(actx workflow.Context) error {
 		return workflow.ExecuteActivity(actx, ctl.StopReplication, activities.StopInput{
@@ -103,6 +104,38 @@ func (f *failover) unplanned(ctx workflow.Context) error {
 	return nil
 }
 
+// drainWhileFromAnswers copies what From's bucket holds beyond the watermark before the
+// target is sealed, for failover.unplanned_drain_timeout at most, when that bucket answers:
+// the fence's DETACH uploads From's last writes, and sealing them aside would lose what could
+// have been copied. A drain that fails or times out is a warning: the failover goes on with
+// what arrived.
+func (f *failover) drainWhileFromAnswers(ctx workflow.Context) {
+	var r *activities.Replicator
+	var ctl *activities.Control
+	in := f.in
+	if f.bounds.unplannedDrainTimeout <= 0 {
+		return
+	}
+	var probe activities.StoreProbe
+	if err := f.step(ctx, "probe "+in.From+"'s bucket", func(actx workflow.Context) error {
+		return workflow.ExecuteActivity(actx, r.ProbeStore, activities.RegionDatabase{Database: in.Database, Region: in.From}).Get(ctx, &probe)
+	}); err != nil || !probe.Answered {
+		return
+	}
+	err := f.step(ctx, "drain replication", func(actx workflow.Context) error {
+		var out activities.DrainOutcome
+		// The drain's own timeout ends it; the activity's leaves room for that answer.
+		opts := workflow.GetActivityOptions(actx)
+		opts.StartToCloseTimeout = f.bounds.unplannedDrainTimeout + time.Minute
+		return workflow.ExecuteActivity(workflow.WithActivityOptions(actx, opts), ctl.DrainReplication, activities.DrainInput{
+			WorkflowID: ReplicateID(in.Database, in.From, in.To), UpdateName: UpdateDrain,
+			Quiescent: f.res.Fence.Fenced, Timeout: f.bounds.unplannedDrainTimeout}).Get(ctx, &out)
+	})
+	if err != nil {
+		f.warn("%s's bucket answered, but the drain before sealing did not complete (%v): what it did not copy is sealed aside", in.From, err)
+	}
+}
+
 // checkUnplanned checks, changing nothing, that the failover can go ahead: the names, To's
 // bucket and cluster, the recorded primary, a replicated copy in To and the attach point.
 func (f *failover) checkUnplanned(ctx workflow.Context) (activities.CopyState, error) {
@@ -115,11 +148,14 @@ func (f *failover) checkUnplanned(ctx workflow.Context) (activities.CopyState, e
 		if err := workflow.ExecuteActivity(actx, r.Prepare, activities.PrepareInput{Database: in.Database, From: in.From, To: in.To, FromMayFail: true}).Get(ctx, &prep); err != nil {
 			return err
 		}
-		f.retention, f.fenceTimeout = prep.Retention, prep.FenceTimeout
+		f.retention, f.fenceTimeout, f.bounds = prep.Retention, prep.FenceTimeout, boundsOf(prep)
 		if err := f.checkPrimary(ctx, actx); err != nil {
 			return err
 		}
 		if err := workflow.ExecuteActivity(actx, c.Health, activities.RegionDatabase{Database: in.Database, Region: in.To}).Get(ctx, nil); err != nil {
+			return err
+		}
+		if err := f.checkNotAttachedInTo(ctx, actx); err != nil {
 			return err
 		}
 		if err := workflow.ExecuteActivity(actx, r.InspectCopy, activities.RegionDatabase{Database: in.Database, Region: in.To}).Get(ctx, &st); err != nil {

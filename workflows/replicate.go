@@ -43,13 +43,21 @@ type replicator struct {
 	verifyWanted bool // a verify update is waiting
 	verifyRuns   int  // anti-entropy passes done by this run
 	lastVerifyAt time.Time
-	drainWanted  bool // a drain update is waiting
-	drainDone    bool
+	drainWanted  bool      // a drain update is waiting
 	drainTarget  time.Time // copy everything written at or before this source time
 	quiescent    bool      // the drain's source takes no more writes (DrainRequest.Quiescent)
-	cancelSync   workflow.CancelFunc
-	syncs        int
-	failures     int
+	// drainRounds counts drains that ended, and drainFailure says why the last one ended
+	// without draining (abandoned at its timeout, or interrupted by a pause): every drain
+	// update waiting on that round returns then.
+	drainRounds  int
+	drainFailure string
+	// wakes counts requests from update handlers (pause, drain, verify): a backoff after a
+	// failure waits for a new one, not for one that is already being served, so that a drain
+	// whose syncs fail backs off instead of retrying at once.
+	wakes      int
+	cancelStep workflow.CancelFunc // cancels the sync or verify in flight
+	syncs      int
+	failures   int
 	// unsure is set when a sync did not finish cleanly (a run's first sync, a failure, a
 	// cancellation): the target may hold blobs beyond the record, so the next sync checks
 	// each blob before copying it instead of copying it twice.
@@ -60,10 +68,16 @@ type replicator struct {
 	// before keep their timer), and syncWait is that wait.
 	waitInSync bool
 	syncWait   time.Duration
+	// boundedUpdates is set for runs whose pause and drain handlers wait within a bound
+	// (workflow.GetVersion: their timers are commands that histories recorded before lack).
+	boundedUpdates bool
 }
 
-// versionWaitInSync is the workflow.GetVersion change ID of waiting in the Sync activity.
-const versionWaitInSync = "wait-in-sync"
+// workflow.GetVersion change IDs.
+const (
+	versionWaitInSync     = "wait-in-sync"
+	versionBoundedUpdates = "bounded-updates"
+)
 
 func (r *replicator) setup(ctx workflow.Context) error {
 	if err := validateInput(r.in); err != nil {
@@ -115,6 +129,7 @@ func validateInput(in ReplicateInput) error {
 
 func (r *replicator) run(ctx workflow.Context) error {
 	r.waitInSync = workflow.GetVersion(ctx, versionWaitInSync, workflow.DefaultVersion, 1) >= 1
+	r.boundedUpdates = workflow.GetVersion(ctx, versionBoundedUpdates, workflow.DefaultVersion, 1) >= 1
 	prep, err := r.prepare(ctx)
 	if err != nil {
 		return err
@@ -129,10 +144,10 @@ func (r *replicator) run(ctx workflow.Context) error {
 		if err := r.step(ctx); err != nil {
 			return err
 		}
-		if r.shouldContinueAsNew(ctx) {
-			if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
-				return err
-			}
+		// Handlers still running are waiting for this loop (a drain for its syncs, a pause
+		// for the sync in flight to stop): waiting for them here would wait forever, so the
+		// run goes on until they finish, which each does within its bound.
+		if r.shouldContinueAsNew(ctx) && workflow.AllHandlersFinished(ctx) {
 			next := r.in
 			next.State = &ReplicateState{Paused: r.paused, Settings: r.settings, Status: r.status, Clean: !r.unsure}
 			return workflow.NewContinueAsNewError(ctx, Replicate, next)
@@ -235,9 +250,13 @@ func (r *replicator) verifyStep(ctx workflow.Context) error {
 	previous := r.status.State
 	r.setState(ctx, StateVerifying)
 	var a *activities.Replicator
-	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+	actx := r.cancellable(ctx)
+	defer r.stepDone()
+	actx = workflow.WithActivityOptions(actx, workflow.ActivityOptions{
 		StartToCloseTimeout: time.Hour,
 		HeartbeatTimeout:    activities.SyncHeartbeatTimeout,
+		// A pause waits until the repairs in flight have stopped.
+		WaitForCancellation: true,
 		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 3, NonRetryableErrorTypes: []string{activities.ErrInvalidInput}},
 		Summary:             "compare source and target, repair differences",
 	})
@@ -249,6 +268,11 @@ func (r *replicator) verifyStep(ctx workflow.Context) error {
 	if err != nil {
 		r.status.LastVerify = nil
 		r.setState(ctx, previous)
+		var canceled *temporal.CanceledError
+		if errors.As(err, &canceled) && ctx.Err() == nil {
+			r.status.LastError = "verify interrupted by a pause"
+			return nil
+		}
 		return r.backoff(ctx, fmt.Errorf("verify: %w", err))
 	}
 	r.status.LastVerify = &Verified{At: r.lastVerifyAt, Watermark: report.Watermark, Checked: report.Checked,
@@ -269,6 +293,9 @@ func (r *replicator) drainStep(ctx workflow.Context) error {
 	if err != nil {
 		return r.backoff(ctx, err)
 	}
+	if !r.drainWanted {
+		return nil // abandoned or interrupted while the sync ran
+	}
 	if r.drainTarget.IsZero() && r.quiescent {
 		// Nothing is written any more: what this listing saw is all there is.
 		r.drainTarget = res.Watermark.Time
@@ -284,8 +311,8 @@ func (r *replicator) drainStep(ctx workflow.Context) error {
 		r.drainTarget = res.StoreTime.Truncate(time.Second).Add(time.Second)
 	}
 	if !res.Watermark.Time.Before(r.drainTarget) {
-		r.paused, r.drainWanted, r.drainDone, r.quiescent = true, false, true, false
-		r.drainTarget = time.Time{}
+		r.paused = true
+		r.endDrain("")
 		r.setState(ctx, StatePaused)
 		return nil
 	}
@@ -300,9 +327,8 @@ func (r *replicator) drainStep(ctx workflow.Context) error {
 // status.
 func (r *replicator) sync(ctx workflow.Context, drain bool, wait time.Duration) (activities.SyncResult, error) {
 	var a *activities.Replicator
-	actx, cancel := workflow.WithCancel(ctx)
-	r.cancelSync = cancel
-	defer func() { r.cancelSync = nil }()
+	actx := r.cancellable(ctx)
+	defer r.stepDone()
 	actx = workflow.WithActivityOptions(actx, workflow.ActivityOptions{
 		StartToCloseTimeout: 10 * time.Minute,
 		HeartbeatTimeout:    activities.SyncHeartbeatTimeout,
@@ -391,8 +417,34 @@ func (r *replicator) backoff(ctx workflow.Context, err error) error {
 	}
 	r.setState(ctx, StateFailing)
 	wait := minBackoff << min(r.failures-1, 5)
-	_, werr := workflow.AwaitWithTimeout(ctx, min(wait, maxBackoff), func() bool { return r.paused || r.drainWanted })
+	wakes := r.wakes
+	_, werr := workflow.AwaitWithTimeout(ctx, min(wait, maxBackoff), func() bool { return r.wakes != wakes })
 	return werr
+}
+
+// cancellable returns a context whose activity a pause or an abandoned drain cancels.
+func (r *replicator) cancellable(ctx workflow.Context) workflow.Context {
+	actx, cancel := workflow.WithCancel(ctx)
+	r.cancelStep = cancel
+	return actx
+}
+
+func (r *replicator) stepDone() { r.cancelStep = nil }
+
+// cancelInFlight cancels the sync or verify in flight, if any.
+func (r *replicator) cancelInFlight() {
+	if r.cancelStep != nil {
+		r.cancelStep()
+	}
+}
+
+// endDrain ends the drain in progress and releases every drain update waiting on it: done
+// when failure is empty, else abandoned for that reason (replication then goes on as before
+// the drain).
+func (r *replicator) endDrain(failure string) {
+	r.drainWanted, r.quiescent, r.drainTarget = false, false, time.Time{}
+	r.drainFailure = failure
+	r.drainRounds++
 }
 
 func (r *replicator) currentState() string {
@@ -468,19 +520,49 @@ func (r *replicator) shouldContinueAsNew(ctx workflow.Context) bool {
 	return r.syncs >= maxSyncsPerRun || workflow.GetInfo(ctx).GetContinueAsNewSuggested()
 }
 
-// pause stops copying after the sync in flight is cancelled; it returns the status once paused.
+// Bounds of the update handlers (DESIGN 5a.5): each completes or fails within its bound,
+// whatever the syncs do.
+const (
+	// pauseBound: a sync told to stop ends within a heartbeat (each second), or its heartbeat
+	// timeout when its worker is gone; this leaves room for both.
+	pauseBound = 6 * activities.SyncHeartbeatTimeout
+	// DefaultDrainTimeout bounds a drain that asks for no timeout of its own.
+	DefaultDrainTimeout = 10 * time.Minute
+)
+
+// awaitWithin waits for cond for bound at most; it reports whether cond became true. Runs
+// recorded before bounded updates wait without a bound, as they did.
+func (r *replicator) awaitWithin(ctx workflow.Context, bound time.Duration, cond func() bool) (bool, error) {
+	if !r.boundedUpdates {
+		return true, workflow.Await(ctx, cond)
+	}
+	return workflow.AwaitWithTimeout(ctx, bound, cond)
+}
+
+// pause stops copying: it cancels the sync or verify in flight and abandons a drain in
+// progress, and returns the status once nothing is copying. A sync that does not stop within
+// pauseBound fails the update; replication still pauses as soon as it does.
 func (r *replicator) pause(ctx workflow.Context, _ PauseRequest) (Status, error) {
 	r.paused = true
-	if r.cancelSync != nil {
-		r.cancelSync()
+	r.wakes++
+	if r.drainWanted {
+		r.endDrain("drain interrupted: replication was paused")
 	}
-	err := workflow.Await(ctx, func() bool { return r.status.State == StatePaused })
-	return r.status, err
+	r.cancelInFlight()
+	ok, err := r.awaitWithin(ctx, pauseBound, func() bool { return r.status.State == StatePaused })
+	if err != nil {
+		return r.status, err
+	}
+	if !ok {
+		return r.status, fmt.Errorf("pause of %s: the step in flight did not stop within %s; replication pauses as soon as it does", r.in.Database, pauseBound)
+	}
+	return r.status, nil
 }
 
 // verify runs the anti-entropy pass now and returns its report.
 func (r *replicator) verify(ctx workflow.Context, _ VerifyRequest) (Verified, error) {
 	r.verifyWanted = true
+	r.wakes++
 	runs := r.verifyRuns
 	if err := workflow.Await(ctx, func() bool { return r.verifyRuns > runs }); err != nil {
 		return Verified{}, err
@@ -498,11 +580,31 @@ func (r *replicator) resume(ctx workflow.Context, _ ResumeRequest) (Status, erro
 }
 
 // drain copies everything that exists in the source now, then pauses; it returns the
-// watermark reached.
+// watermark reached. A drain already in progress is joined. It fails when the drain does not
+// end within its timeout (the drain is then abandoned and replication goes on as before) or
+// when a pause interrupts it.
 func (r *replicator) drain(ctx workflow.Context, req DrainRequest) (DrainResult, error) {
-	r.drainWanted, r.drainDone, r.quiescent = true, false, req.Quiescent
-	if err := workflow.Await(ctx, func() bool { return r.drainDone }); err != nil {
+	if !r.drainWanted {
+		r.drainWanted, r.drainTarget, r.quiescent = true, time.Time{}, req.Quiescent
+	}
+	r.wakes++
+	round := r.drainRounds
+	timeout := req.timeout()
+	ended, err := r.awaitWithin(ctx, timeout, func() bool { return r.drainRounds > round })
+	if err != nil {
 		return DrainResult{}, err
+	}
+	if !ended {
+		reason := fmt.Sprintf("drain of %s did not complete within %s (watermark %s)", r.in.Database, timeout,
+			r.status.Watermark.Time.UTC().Format(time.RFC3339))
+		if r.status.LastError != "" {
+			reason += "; last error: " + r.status.LastError
+		}
+		r.endDrain(reason)
+		r.cancelInFlight()
+	}
+	if r.drainFailure != "" {
+		return DrainResult{Watermark: r.status.Watermark, Status: r.status}, errors.New(r.drainFailure)
 	}
 	return DrainResult{Watermark: r.status.Watermark, Status: r.status}, nil
 }

@@ -21,11 +21,12 @@ import (
 // caught in at least one activity of every step (an activity of a few milliseconds, such as
 // Prepare's bucket check, can run between two looks).
 var (
-	plannedSteps = [][]string{{"Prepare", "CurrentPrimary", "CheckRunning", "Health"}, {"CreateMilestone", "RecordMilestone"},
-		{"ReadSecurity", "RecordSecurity"}, {"Detach"}, {"DrainReplication"}, {"CompareAll"}, {"RemoveLocks"}, {"Attach"},
+	plannedSteps = [][]string{{"Prepare", "CurrentPrimary", "QueryReplication", "Health", "Attached"}, {"CreateMilestone", "RecordMilestone"},
+		{"ReadSecurity", "RecordSecurity"}, {"Detach"}, {"DrainReplication"}, {"CompareAll"}, {"Attached", "RemoveLocks"}, {"Attach"},
 		{"ApplySecurity"}, {"Validate"}, {"RecordPrimary"}}
-	unplannedSteps = [][]string{{"Prepare", "CurrentPrimary", "Health", "InspectCopy"}, {"Fence"}, {"StopReplication"},
-		{"Seal"}, {"RemoveLocks"}, {"Attach"}, {"ApplySecurity"}, {"Validate"}, {"InspectSource"}, {"RecordPrimary"}}
+	unplannedSteps = [][]string{{"Prepare", "CurrentPrimary", "Health", "Attached", "InspectCopy"}, {"Fence"}, {"ProbeStore"},
+		{"DrainReplication"}, {"StopReplication"}, {"Seal"}, {"Attached", "RemoveLocks"}, {"Attach"}, {"ApplySecurity"}, {"Validate"},
+		{"InspectSource"}, {"RecordPrimary"}}
 )
 
 // TestPlannedFailoverSurvivesAKillInEveryStep and TestUnplannedFailoverSurvivesAKillInEveryStep

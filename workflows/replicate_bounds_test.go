@@ -1,0 +1,154 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/bottomless-dr/bottomless-dr/activities"
+)
+
+// Tests of DESIGN 5a.5: every update of Replicate completes or fails within a bound, whatever
+// the syncs do.
+
+// outcome is what an update returned, once it has.
+type outcome struct {
+	done   bool
+	at     time.Time // the environment's clock when it returned
+	err    error
+	status Status
+	drain  DrainResult
+}
+
+// sendUpdate sends an update and records its outcome instead of asserting it.
+func sendUpdate(t *testing.T, env *testsuite.TestWorkflowEnvironment, name string, arg any, out *outcome) {
+	env.UpdateWorkflow(name, "", &testsuite.TestUpdateCallback{
+		OnReject: func(err error) { t.Errorf("%s rejected: %v", name, err) },
+		OnAccept: func() {},
+		OnComplete: func(v any, err error) {
+			out.done, out.at, out.err = true, env.Now(), err
+			switch r := v.(type) {
+			case Status:
+				out.status = r
+			case DrainResult:
+				out.drain = r
+			}
+		},
+	}, arg)
+}
+
+// failingDrains answers every drain sync with a failure and every other sync as syncing does;
+// it counts the drain syncs.
+func failingDrains(calls *[]activities.SyncInput, drains *int) func(context.Context, activities.SyncInput) (activities.SyncResult, error) {
+	ok := syncing(calls)
+	return func(ctx context.Context, in activities.SyncInput) (activities.SyncResult, error) {
+		if in.Drain {
+			*drains++
+			*calls = append(*calls, in)
+			return activities.SyncResult{}, temporal.NewNonRetryableApplicationError("source bucket unreachable", "test", nil)
+		}
+		return ok(ctx, in)
+	}
+}
+
+// TestDrainSentAtTheEndOfARunCompletes: a drain that arrives as the run reaches its sync
+// budget completes, and the run continues as new only once no handler waits for its loop.
+// Before, the loop waited for the drain handler at continue-as-new while the handler waited
+// for the loop's syncs: the drain never completed.
+func TestDrainSentAtTheEndOfARunCompletes(t *testing.T) {
+	env := newEnv(t)
+	var a *activities.Replicator
+	var calls []activities.SyncInput
+	env.OnActivity(a.Sync, mock.Anything, mock.Anything).Return(syncing(&calls))
+	var drained, resumed outcome
+	var syncsAtDrain int
+	start := env.Now()
+	// Caught-up syncs run one poll interval (1 s) apart: sync n starts at n-1 s. The drain
+	// arrives between the budget's last two syncs and needs three syncs to end.
+	env.RegisterDelayedCallback(func() {
+		syncsAtDrain = len(calls)
+		sendUpdate(t, env, UpdateDrain, DrainRequest{}, &drained)
+	}, time.Duration(maxSyncsPerRun-2)*time.Second+500*time.Millisecond)
+	env.RegisterDelayedCallback(func() {
+		require.True(t, drained.done, "the drain completed")
+		sendUpdate(t, env, UpdateResume, ResumeRequest{}, &resumed)
+	}, time.Duration(maxSyncsPerRun+60)*time.Second)
+	env.ExecuteWorkflow(Replicate, ReplicateInput{Database: "db", From: "primary", To: "secondary"})
+
+	require.Equal(t, maxSyncsPerRun-1, syncsAtDrain, "the drain arrived before the budget's last sync")
+	require.True(t, drained.done, "drain completed")
+	require.NoError(t, drained.err)
+	require.Equal(t, StatePaused, drained.drain.Status.State)
+	require.Greater(t, len(calls), maxSyncsPerRun, "the run went past its budget to finish the drain")
+	require.Less(t, drained.at.Sub(start), time.Duration(maxSyncsPerRun+10)*time.Second)
+	var can *workflow.ContinueAsNewError
+	require.True(t, errors.As(env.GetWorkflowError(), &can), "after the resume the run continues as new, got %v", env.GetWorkflowError())
+	var next ReplicateInput
+	require.NoError(t, converterDecode(can, &next))
+	require.False(t, next.State.Paused, "resumed before continuing")
+}
+
+// TestPauseDuringAFailingDrainCompletes: a pause sent while every drain sync fails completes
+// at once, and the drain fails saying it was interrupted. The failing drain backs off instead
+// of retrying at once.
+func TestPauseDuringAFailingDrainCompletes(t *testing.T) {
+	env := newEnv(t)
+	var a *activities.Replicator
+	var calls []activities.SyncInput
+	var drains int
+	env.OnActivity(a.Sync, mock.Anything, mock.Anything).Return(failingDrains(&calls, &drains))
+	var drained, paused outcome
+	var drainsBeforePause int
+	start := env.Now()
+	env.RegisterDelayedCallback(func() { sendUpdate(t, env, UpdateDrain, DrainRequest{TimeoutSeconds: 3600}, &drained) }, 5*time.Second)
+	env.RegisterDelayedCallback(func() {
+		drainsBeforePause = drains
+		sendUpdate(t, env, UpdatePause, PauseRequest{}, &paused)
+	}, 95*time.Second)
+	env.RegisterDelayedCallback(env.CancelWorkflow, 10*time.Minute)
+	env.ExecuteWorkflow(Replicate, ReplicateInput{Database: "db", From: "primary", To: "secondary"})
+
+	require.True(t, paused.done, "pause completed")
+	require.NoError(t, paused.err)
+	require.Equal(t, StatePaused, paused.status.State)
+	require.LessOrEqual(t, paused.at.Sub(start), 96*time.Second, "pause completed as soon as it was sent")
+	require.True(t, drained.done, "drain completed")
+	require.ErrorContains(t, drained.err, "interrupted")
+	// 90 s of failures with a backoff of 1, 2, 4, 8, 16, 30, 30 s: 7 tries, not one per
+	// workflow task.
+	require.GreaterOrEqual(t, drainsBeforePause, 5)
+	require.LessOrEqual(t, drainsBeforePause, 8, "a failing drain backs off")
+	require.Equal(t, drainsBeforePause, drains, "no drain sync after the pause")
+}
+
+// TestDrainTimesOutAndReplicationGoesOn: a drain whose syncs keep failing fails at its
+// timeout, naming the last error, and replication goes on as before the drain.
+func TestDrainTimesOutAndReplicationGoesOn(t *testing.T) {
+	env := newEnv(t)
+	var a *activities.Replicator
+	var calls []activities.SyncInput
+	var drains int
+	env.OnActivity(a.Sync, mock.Anything, mock.Anything).Return(failingDrains(&calls, &drains))
+	var drained outcome
+	var drainsAtTimeout, callsAtTimeout int
+	start := env.Now()
+	env.RegisterDelayedCallback(func() { sendUpdate(t, env, UpdateDrain, DrainRequest{TimeoutSeconds: 60}, &drained) }, 5*time.Second)
+	env.RegisterDelayedCallback(func() { drainsAtTimeout, callsAtTimeout = drains, len(calls) }, 66*time.Second)
+	env.RegisterDelayedCallback(env.CancelWorkflow, 2*time.Minute)
+	env.ExecuteWorkflow(Replicate, ReplicateInput{Database: "db", From: "primary", To: "secondary"})
+
+	require.True(t, drained.done, "drain completed")
+	require.ErrorContains(t, drained.err, "did not complete within 1m0s")
+	require.ErrorContains(t, drained.err, "source bucket unreachable")
+	require.Equal(t, 65*time.Second, drained.at.Sub(start), "the drain failed at its timeout")
+	require.Equal(t, drainsAtTimeout, drains, "no drain sync after the timeout")
+	require.Greater(t, len(calls), callsAtTimeout+10, "replication went on")
+	require.Equal(t, StateReplicating, queryStatusOrEmpty(env).State)
+}
