@@ -170,6 +170,11 @@ func writeStatusTable(w io.Writer, sts []workflows.Status) error {
 	for _, l := range tableLines(sts) {
 		b.WriteString(l + "\n")
 	}
+	for _, s := range sts {
+		if s.HeldBy != "" {
+			b.WriteString(heldLine(s) + "\n")
+		}
+	}
 	first := true
 	for _, s := range sts {
 		if !inInitialSync(s) {
@@ -194,10 +199,20 @@ func statusLine(now time.Time, s workflows.Status) string {
 	if inInitialSync(s) {
 		line += " initial-sync " + progressBar(s.InitialSync.Done, s.InitialSync.Total, progressWidth)
 	}
+	if s.HeldBy != "" {
+		line += " held-by " + oneLine(s.HeldBy, 4*maxErrorWidth)
+	}
 	if s.LastError != "" {
 		line += " error " + oneLine(s.LastError, maxErrorWidth)
 	}
 	return line
+}
+
+// heldLine says which upload holds a replication's watermark back, and what to do about it:
+// an abandoned multipart upload holds it forever, and blocks a switchover.
+func heldLine(s workflows.Status) string {
+	return fmt.Sprintf("%s %s watermark held back by %s: complete or abort it; an AbortIncompleteMultipartUpload lifecycle rule on the source bucket removes abandoned ones",
+		s.Database, route(s.From, s.To), s.HeldBy)
 }
 
 // writeStatusLines writes statusLine for each of sts, or one line saying that nothing runs.

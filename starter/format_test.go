@@ -154,3 +154,17 @@ func TestWriteChecks(t *testing.T) {
 		"FAIL  regions.primary.object_store  bucket b at http://127.0.0.1:9  regions.primary.object_store.endpoint: refused\n",
 		buf.String())
 }
+
+// TestStatusShowsTheUploadHoldingTheWatermark: an upload holding the watermark back (an
+// abandoned one holds it forever and blocks a switchover) is named, with what to do.
+func TestStatusShowsTheUploadHoldingTheWatermark(t *testing.T) {
+	sts := sampleStatuses()[:1]
+	sts[0].LastError = ""
+	sts[0].HeldBy = "bottomless_db_folder/1/blob_9 (multipart upload started 2025-03-04T01:00:00Z)"
+	var buf bytes.Buffer
+	require.NoError(t, writeStatusTable(&buf, sts))
+	assert.Contains(t, buf.String(), "\nbottomless_db primary→secondary watermark held back by bottomless_db_folder/1/blob_9 (multipart upload started 2025-03-04T01:00:00Z): complete or abort it; an AbortIncompleteMultipartUpload lifecycle rule")
+	buf.Reset()
+	require.NoError(t, writeStatusLines(&buf, time.Date(2025, 3, 4, 5, 6, 8, 0, time.UTC), sts))
+	assert.Contains(t, buf.String(), " held-by bottomless_db_folder/1/blob_9 (multipart upload started 2025-03-04T01:00:00Z)\n")
+}
