@@ -59,6 +59,7 @@ type Faults struct {
 type faultProxy struct {
 	tp      *toxiproxy.Proxy
 	addr    string   // host:port the clients use; kept across Cut and Heal
+	cut     bool     // stopped by Cut; Heal listens again
 	hold    int      // while cut, a socket bound to addr but not listening (-1 otherwise)
 	toxics  []string // names of the active fault's toxics
 	counter int      // generation of the byte-counting toxics (see recount)
@@ -129,6 +130,7 @@ func (f *Faults) Addr(target Target) string {
 func (f *Faults) Cut(target Target) error {
 	return f.apply(target, func(p *faultProxy) error {
 		p.tp.Stop() // closes the listener and every open connection
+		p.cut = true
 		// Hold the port without listening: connecting is refused, and no other process can
 		// take the port before Heal listens on it again.
 		fd, err := holdPort(p.addr)
@@ -245,11 +247,12 @@ func (p *faultProxy) heal() error {
 		}
 	}
 	p.toxics = nil
-	if p.hold >= 0 {
+	if p.cut {
 		p.unhold()
 		if err := p.tp.Start(); err != nil {
 			return fmt.Errorf("faults: heal %s: listen on %s again: %w", p.tp.Name, p.addr, err)
 		}
+		p.cut = false
 	}
 	return nil
 }
