@@ -146,6 +146,28 @@ func TestFaultLayerAndMonitor(t *testing.T) {
 		}
 		execAll(t, secondary, "DETACH DATABASE "+db)
 	})
+
+	t.Run("monitor with a dead region", func(t *testing.T) {
+		// A region that cannot be read is recorded, is not a violation, and does not stop the
+		// sampling of the other. This monitor fails the test on any violation.
+		m := monitor.Start(t, s, db)
+		waitSamples(t, m, 3)
+		if err := s.MinIO["secondary"].Kill(); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Standin["secondary"].Kill(); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, time.Minute, "the monitor to find the secondary unreadable", func() (bool, error) {
+			return m.Report().Unreadable > 0, nil
+		})
+		waitSamples(t, m, m.Report().Samples+5)
+		// The newest record among the buckets that answer: the secondary's, newer, is gone
+		// with its region.
+		if err := m.CheckSettled(ctx); err != nil {
+			t.Errorf("CheckSettled with the secondary dead: %v", err)
+		}
+	})
 }
 
 // TestFaultStackPlannedSwitchoverIsClean is the monitor's positive control and shows that the

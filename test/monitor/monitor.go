@@ -72,6 +72,7 @@ type Monitor struct {
 	mu        sync.Mutex
 	report    Report
 	lockOwner map[string]lockOwner // lock key -> who holds it (read once: keys are unique)
+	storeDown map[string]bool      // the region's bucket failed the last read
 	primary   map[string]replication.Primary
 	stopped   bool
 }
@@ -85,7 +86,7 @@ func Start(t testing.TB, s *stack.Stack, database string, opts ...Option) *Monit
 	t.Helper()
 	m := &Monitor{t: t, database: database, dbs: map[string]*sql.DB{}, stores: map[string]*objectstore.Client{},
 		owners: map[string]string{}, every: 100 * time.Millisecond, done: make(chan struct{}),
-		lockOwner: map[string]lockOwner{}, primary: map[string]replication.Primary{}}
+		lockOwner: map[string]lockOwner{}, primary: map[string]replication.Primary{}, storeDown: map[string]bool{}}
 	for _, o := range opts {
 		o(m)
 	}
@@ -262,13 +263,23 @@ func showDatabases(ctx context.Context, conn *sql.DB) (map[string]bool, error) {
 	return names, rows.Err()
 }
 
-// readBuckets reads every region's storage locks and recorded primary at once.
+// readBuckets reads every region's storage locks and recorded primary at once. A bucket that
+// failed its last read gets a short budget: the store client retries a refused connection for
+// seconds, and a dead region must not slow the sampling of the others.
 func (m *Monitor) readBuckets(ctx context.Context) map[string]regionSample {
 	out := map[string]regionSample{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for _, region := range m.regions {
+		m.mu.Lock()
+		budget := 2 * time.Second
+		if m.storeDown[region] {
+			budget = 200 * time.Millisecond
+		}
+		m.mu.Unlock()
 		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(ctx, budget)
+			defer cancel()
 			var rs regionSample
 			locks, err := storageLocks(ctx, m.stores[region], m.root)
 			if err == nil {
@@ -284,6 +295,9 @@ func (m *Monitor) readBuckets(ctx context.Context) map[string]regionSample {
 			mu.Lock()
 			out[region] = rs
 			mu.Unlock()
+			m.mu.Lock()
+			m.storeDown[region] = !rs.storeOK
+			m.mu.Unlock()
 		})
 	}
 	wg.Wait()
@@ -421,17 +435,19 @@ func attachedIn(s *sample, regions []string, database string) []string {
 
 // CheckSettled checks, once the dust has settled, that exactly one region has the database
 // attached and that it is the region recorded in primary.json (the newest record among the
-// buckets that answer, by Since). It reads afresh rather than from the last sample.
+// buckets that answer, by Since). It reads afresh rather than from the last sample; a region
+// that does not answer within a few seconds (a dead one) does not serve.
 func (m *Monitor) CheckSettled(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
+	const budget = 5 * time.Second
 	var serving, unreadable []string
 	for _, region := range m.regions {
 		conn := m.dbs[region]
 		if conn == nil {
 			continue
 		}
-		names, err := showDatabases(ctx, conn)
+		rctx, cancel := context.WithTimeout(ctx, budget)
+		names, err := showDatabases(rctx, conn)
+		cancel()
 		if err != nil {
 			unreadable = append(unreadable, region)
 			continue
@@ -443,7 +459,9 @@ func (m *Monitor) CheckSettled(ctx context.Context) error {
 	var newest *replication.Primary
 	var where string
 	for _, region := range m.regions {
-		p, found, err := replication.ReadPrimary(ctx, m.stores[region], m.database)
+		rctx, cancel := context.WithTimeout(ctx, budget)
+		p, found, err := replication.ReadPrimary(rctx, m.stores[region], m.database)
+		cancel()
 		if err != nil || !found {
 			continue
 		}
