@@ -86,8 +86,7 @@ func queryStatus(ctx context.Context, tc client.Client, id string) (workflows.St
 // tests read buckets directly to check what the product claims.
 func store(t *testing.T, m *stack.MinIO) *objectstore.Client {
 	t.Helper()
-	c, err := objectstore.New(objectstore.Options{Endpoint: m.Endpoint, Bucket: bucket, PathStyle: true,
-		AccessKeyID: m.AccessKey, SecretAccessKey: m.SecretKey})
+	c, err := m.Client(bucket)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,13 +260,28 @@ func checkAllAtWatermark(t *testing.T, src, dst *objectstore.Client) int {
 // with a connection to each region's stand-in.
 func failoverStack(t *testing.T, configure func(*config.Config), env ...string) (s *stack.Stack, primary, secondary *sql.DB) {
 	t.Helper()
-	s = stack.New(t, stack.Options{Standins: true, Configure: func(c *config.Config) {
+	return standinStack(t, stack.Options{}, configure, env...)
+}
+
+// faultStack is failoverStack with the fault layer (stack.Options.Faults) between the worker
+// and everything it talks to; primary and secondary are direct connections.
+func faultStack(t *testing.T, configure func(*config.Config), env ...string) (s *stack.Stack, primary, secondary *sql.DB) {
+	t.Helper()
+	return standinStack(t, stack.Options{Faults: true}, configure, env...)
+}
+
+// standinStack is failoverStack with more options.
+func standinStack(t *testing.T, opts stack.Options, configure func(*config.Config), env ...string) (s *stack.Stack, primary, secondary *sql.DB) {
+	t.Helper()
+	opts.Standins = true
+	opts.Configure = func(c *config.Config) {
 		fastConfig(c)
 		c.Failover.FenceTimeout = 3 * time.Second
 		if configure != nil {
 			configure(c)
 		}
-	}})
+	}
+	s = stack.New(t, opts)
 	s.Env = append(s.Env, env...)
 	if err := s.StartWorker(context.Background()); err != nil {
 		t.Fatal(err)

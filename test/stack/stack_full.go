@@ -27,6 +27,10 @@ type Options struct {
 	// Standins starts one stand-in bottomless database per region (test/standin); its DSN is
 	// referenced from bdr.yaml as <REGION>_DB_DSN.
 	Standins bool
+	// Faults puts the fault layer (Stack.Faults) between the worker and each region's object
+	// store and database and the Temporal frontend: bdr.yaml points at its proxies, and the
+	// worker alone reaches Temporal through one. The tests' own endpoints stay direct.
+	Faults bool
 	// Configure may change the configuration before it is written (settle window, …).
 	Configure func(*config.Config)
 	// Logs receives every server's output; default: a file per server under Dir/logs.
@@ -41,13 +45,15 @@ type Stack struct {
 	Temporal   *Temporal
 	MinIO      map[string]*MinIO
 	Standin    map[string]*Standin // with Options.Standins
+	Faults     *Faults             // with Options.Faults
 	// Env holds the variables bdr.yaml refers to (the stores' credentials): give them to the
 	// worker and to bdr, never to a workflow.
 	Env    []string
 	BinDir string
 
-	opts   Options
-	worker *Process
+	opts      Options
+	worker    *Process
+	workerEnv []string // the worker's own variables, on top of Env
 }
 
 // Start starts Temporal and one MinIO per region, creates the buckets, builds the worker and
@@ -90,8 +96,26 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if s.Temporal, err = StartTemporal(ctx, opts.UI, opts.Logs("temporal")); err != nil {
 		return nil, err
 	}
+	if opts.Faults {
+		s.Faults = NewFaults()
+	}
+	// via returns the address clients of target use: its proxy with Options.Faults.
+	via := func(target Target, addr string) (string, error) {
+		if s.Faults == nil {
+			return addr, nil
+		}
+		return s.Faults.Add(target, addr)
+	}
 	cfg := config.Default()
 	cfg.Temporal.Address = s.Temporal.Address
+	if s.Faults != nil {
+		addr, err := via(TemporalFrontend, s.Temporal.Address)
+		if err != nil {
+			return nil, err
+		}
+		// The environment overrides bdr.yaml for the worker only: bdr keeps a direct line.
+		s.workerEnv = append(s.workerEnv, config.EnvPrefix+"_TEMPORAL_ADDRESS="+addr)
+	}
 	cfg.Regions = map[string]config.Region{}
 	cfg.Databases = opts.Databases
 	cfg.Telemetry.MetricsListen = ""
@@ -104,9 +128,13 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		if err := m.MakeBucket(ctx, opts.Bucket); err != nil {
 			return nil, err
 		}
+		storeAddr, err := via(StoreOf(region), strings.TrimPrefix(m.Endpoint, "http://"))
+		if err != nil {
+			return nil, err
+		}
 		prefix := strings.ToUpper(region)
 		cfg.Regions[region] = config.Region{ObjectStore: config.ObjectStore{
-			Endpoint: m.Endpoint, Region: "us-east-1", Bucket: opts.Bucket, PathStyle: true,
+			Endpoint: "http://" + storeAddr, Region: "us-east-1", Bucket: opts.Bucket, PathStyle: true,
 			AccessKeyIDEnv: prefix + "_AWS_ACCESS_KEY_ID", SecretAccessKeyEnv: prefix + "_AWS_SECRET_ACCESS_KEY",
 		}}
 		s.Env = append(s.Env, prefix+"_AWS_ACCESS_KEY_ID="+m.AccessKey, prefix+"_AWS_SECRET_ACCESS_KEY="+m.SecretKey)
@@ -121,11 +149,15 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 				return nil, err
 			}
 			s.Standin[region] = db
+			dbAddr, err := via(DatabaseOf(region), db.Addr)
+			if err != nil {
+				return nil, err
+			}
 			prefix := strings.ToUpper(region)
 			r := cfg.Regions[region]
 			r.Database = config.DatabaseConn{DSNEnv: prefix + "_DB_DSN"}
 			cfg.Regions[region] = r
-			s.Env = append(s.Env, prefix+"_DB_DSN="+db.DSN(""))
+			s.Env = append(s.Env, prefix+"_DB_DSN="+db.DSNAt(dbAddr, ""))
 		}
 	}
 	if opts.Configure != nil {
@@ -181,7 +213,7 @@ func (s *Stack) StartWorker(ctx context.Context) error {
 		return errors.New("stack: worker already running")
 	}
 	p, err := startProcess("bdr-worker", filepath.Join(s.BinDir, "bdr-worker"),
-		[]string{"--config", s.ConfigPath}, s.Env, s.opts.Logs("worker"))
+		[]string{"--config", s.ConfigPath}, append(append([]string{}, s.Env...), s.workerEnv...), s.opts.Logs("worker"))
 	if err != nil {
 		return err
 	}
@@ -229,5 +261,8 @@ func (s *Stack) Stop() {
 	}
 	if s.Temporal != nil {
 		_ = s.Temporal.Stop()
+	}
+	if s.Faults != nil {
+		s.Faults.Close()
 	}
 }

@@ -39,8 +39,11 @@ func StartStandin(ctx context.Context, binDir, stateDir string, logw io.Writer) 
 }
 
 // DSN returns a go-sql-driver/mysql DSN for the root user; database may be empty.
-func (s *Standin) DSN(database string) string {
-	return fmt.Sprintf("%s:%s@tcp(%s)/%s?interpolateParams=false", s.RootUser, s.RootPassword, s.Addr, database)
+func (s *Standin) DSN(database string) string { return s.DSNAt(s.Addr, database) }
+
+// DSNAt is DSN through another address, e.g. a fault proxy in front of the stand-in.
+func (s *Standin) DSNAt(addr, database string) string {
+	return fmt.Sprintf("%s:%s@tcp(%s)/%s?interpolateParams=false", s.RootUser, s.RootPassword, addr, database)
 }
 
 // Stop ends the stand-in gracefully.
