@@ -64,6 +64,10 @@ type Watermark struct {
 	CopiedObjects int64     `json:"copiedObjects"`
 	CopiedBytes   int64     `json:"copiedBytes"`
 	WrittenAt     time.Time `json:"writtenAt"` // the worker's clock; informational only
+	// Generation is the record's fencing token (DESIGN 5a.4): a fence (WriteFence) and a seal
+	// bump it, and a Sync that read another one refuses to write. A record written before
+	// generations existed reads as 0.
+	Generation int64 `json:"generation,omitempty"`
 }
 
 // ReadWatermark reads the target's watermark; found is false when there is none yet.
@@ -82,6 +86,27 @@ func WriteWatermark(ctx context.Context, s Store, w Watermark) error {
 		return fmt.Errorf("write watermark of %s: %w", w.Database, err)
 	}
 	return nil
+}
+
+// bumpGeneration raises the generation of db's watermark record in s to at least atLeast and
+// by one at least past the one it holds (creating the record if there is none), and returns
+// the generation it wrote. Only the generation changes: the watermark stays as it is.
+func bumpGeneration(ctx context.Context, s Store, db string, atLeast int64) (int64, error) {
+	w, found, err := ReadWatermark(ctx, s, db)
+	if err != nil {
+		return 0, err
+	}
+	if !found {
+		w = Watermark{Database: db}
+	}
+	if atLeast > 0 && w.Generation >= atLeast {
+		return w.Generation, nil
+	}
+	w.Generation = max(w.Generation+1, atLeast)
+	if err := WriteWatermark(ctx, s, w); err != nil {
+		return 0, err
+	}
+	return w.Generation, nil
 }
 
 // readJSON decodes the JSON object at key into v; found is false when there is none.

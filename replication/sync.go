@@ -89,9 +89,14 @@ type Progress struct {
 // Sync copies the eligible source blobs beyond the watermark to the target in write order,
 // in parallel inside a bounded window, and moves the target's watermark record as the
 // completed prefix grows. It is idempotent and resumable: a second call after a crash starts
-// from the target's watermark, and with VerifyExisting skips blobs already copied.
+// from the target's watermark, and with VerifyExisting skips blobs already copied. It writes
+// nothing into a target that CheckTarget refuses (a *RefusedError).
 func Sync(ctx context.Context, src, dst Store, copier Copier, in SyncInput, progress func(Progress)) (SyncResult, error) {
 	if err := sleep(ctx, in.Wait); err != nil {
+		return SyncResult{}, fmt.Errorf("sync %s: %w", in.Database, err)
+	}
+	// After the wait: a failover may have fenced the target meanwhile.
+	if err := CheckTarget(ctx, dst, in.Database, in.To); err != nil {
 		return SyncResult{}, fmt.Errorf("sync %s: %w", in.Database, err)
 	}
 	stored, _, err := ReadWatermark(ctx, dst, in.Database)
