@@ -42,11 +42,25 @@ type Replicator struct {
 	stores    map[string]*objectstore.Client
 	transfers map[[2]string]*objectstore.Transfer
 	recorder  SyncRecorder
+	heartbeat *HeartbeatWatch // nil: Syncs rely on the SDK alone to learn they are cut off
+}
+
+// ReplicatorOption configures a Replicator. (Options rather than methods: every exported
+// method of a Replicator is registered as an activity.)
+type ReplicatorOption func(*Replicator)
+
+// WithHeartbeatWatch makes every Sync stop copying once Temporal has acknowledged none of its
+// heartbeats for its heartbeat timeout (see HeartbeatWatch).
+func WithHeartbeatWatch(w *HeartbeatWatch) ReplicatorOption {
+	return func(r *Replicator) { r.heartbeat = w }
 }
 
 // NewReplicator returns a Replicator over the given region stores (keyed by region name).
-func NewReplicator(cfg *config.Config, stores map[string]*objectstore.Client, recorder SyncRecorder) *Replicator {
+func NewReplicator(cfg *config.Config, stores map[string]*objectstore.Client, recorder SyncRecorder, opts ...ReplicatorOption) *Replicator {
 	r := &Replicator{cfg: cfg, stores: stores, transfers: map[[2]string]*objectstore.Transfer{}, recorder: recorder}
+	for _, o := range opts {
+		o(r)
+	}
 	for from, src := range stores {
 		for to, dst := range stores {
 			if from != to {
@@ -173,6 +187,8 @@ func (r *Replicator) Sync(ctx context.Context, in SyncInput) (SyncResult, error)
 	}
 	stopBeat := heartbeatEverySecond(ctx, func() any { return *latest.Load() })
 	defer stopBeat()
+	alive, stopWatch := r.heartbeat.watch(info.TaskToken, info.HeartbeatTimeout)
+	defer stopWatch()
 	res, err := replication.Sync(ctx, src, dst, copier, replication.SyncInput{
 		Database: in.Database, From: in.From, To: in.To, RootPath: db.RootPath,
 		Policy: replication.Policy{SettleWindow: rc.SettleWindow, BatchMaxObjects: rc.BatchMaxObjects,
@@ -185,6 +201,7 @@ func (r *Replicator) Sync(ctx context.Context, in SyncInput) (SyncResult, error)
 		// replication.SyncInput.Follow): most listings skip the round trip through the
 		// workflow, which still folds a result into its status about once a poll interval.
 		Follow: rc.PollInterval, PollInterval: rc.PollInterval,
+		Alive: alive,
 	}, func(p replication.Progress) {
 		latest.Store(&p)
 		tally.reach(p.CopiedObjects, p.CopiedBytes)

@@ -135,13 +135,17 @@ func WriteFence(ctx context.Context, dst Store, db, region, by string, now time.
 	if err != nil {
 		return Fence{}, fmt.Errorf("fence %s in %s: %w", db, region, err)
 	}
+	sealFrom, err := recordTime(ctx, dst, db)
+	if err != nil {
+		return Fence{}, fmt.Errorf("fence %s in %s: %w", db, region, err)
+	}
 	if found && old.Region == region && fenceInForce(old, p, pFound) {
-		if _, err := bumpGeneration(ctx, dst, db, old.Generation); err != nil {
+		if _, err := bumpGeneration(ctx, dst, db, old.Generation, sealFrom); err != nil {
 			return Fence{}, fmt.Errorf("fence %s in %s: %w", db, region, err)
 		}
 		return old, nil
 	}
-	gen, err := bumpGeneration(ctx, dst, db, 0)
+	gen, err := bumpGeneration(ctx, dst, db, 0, sealFrom)
 	if err != nil {
 		return Fence{}, fmt.Errorf("fence %s in %s: %w", db, region, err)
 	}

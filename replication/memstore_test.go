@@ -214,6 +214,47 @@ func (s *memStore) PutBytes(ctx context.Context, key string, data []byte, meta m
 	return nil
 }
 
+// GetBytesETag returns a copy of a blob's content and its ETag; os.ErrNotExist if absent.
+func (s *memStore) GetBytesETag(ctx context.Context, key string) ([]byte, string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, "", err
+	}
+	o, ok := s.Get(key)
+	if !ok {
+		return nil, "", notExist("get", key)
+	}
+	return o.Data, o.ETag, nil
+}
+
+// PutBytesIf writes a whole blob if its ETag is ifMatch ("": if absent), as S3's conditional
+// PUT does; otherwise objectstore.ErrPreconditionFailed.
+func (s *memStore) PutBytesIf(ctx context.Context, key string, data []byte, meta map[string]string, ifMatch string) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	s.mu.Lock()
+	hook := s.beforePut
+	s.mu.Unlock()
+	if hook != nil {
+		hook(key, data, meta)
+	}
+	s.mu.Lock()
+	cur, ok := s.objects[key]
+	if (ifMatch == "" && ok) || (ifMatch != "" && (!ok || cur.ETag != ifMatch)) {
+		s.mu.Unlock()
+		return "", fmt.Errorf("memstore: put %s if %q: %w", key, ifMatch, objectstore.ErrPreconditionFailed)
+	}
+	o := memObject{Data: slices.Clone(data), LastModified: s.lastModified(), ETag: etagOf(data), Meta: lowerKeys(meta)}
+	s.objects[key] = o
+	s.puts[key]++
+	after := s.afterPut
+	s.mu.Unlock()
+	if after != nil {
+		after(key)
+	}
+	return o.ETag, nil
+}
+
 // CopyWithin copies a blob inside the store; meta nil keeps the source's metadata.
 func (s *memStore) CopyWithin(ctx context.Context, srcKey, dstKey string, meta map[string]string) error {
 	if err := ctx.Err(); err != nil {

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"github.com/bottomless-dr/bottomless-dr/objectstore"
 )
 
 // StateRoot is the folder of our own state in every bucket (DESIGN 5.8). It is outside every
@@ -68,6 +70,12 @@ type Watermark struct {
 	// bump it, and a Sync that read another one refuses to write. A record written before
 	// generations existed reads as 0.
 	Generation int64 `json:"generation,omitempty"`
+	// SealFrom, once a fence or a seal has rewritten the record, is the store time of the last
+	// record before that rewrite (its LastModified): a blob written to the target since then
+	// may be beyond Time, and a later seal inspects it. Without it, a seal retried after a
+	// fence would take the fence's rewrite as the last checkpoint and miss the blobs a Sync
+	// wrote between its last checkpoint and the fence. It is kept by every later write.
+	SealFrom time.Time `json:"sealFrom,omitzero"`
 }
 
 // ReadWatermark reads the target's watermark; found is false when there is none yet.
@@ -88,25 +96,66 @@ func WriteWatermark(ctx context.Context, s Store, w Watermark) error {
 	return nil
 }
 
-// bumpGeneration raises the generation of db's watermark record in s to at least atLeast and
-// by one at least past the one it holds (creating the record if there is none), and returns
-// the generation it wrote. Only the generation changes: the watermark stays as it is.
-func bumpGeneration(ctx context.Context, s Store, db string, atLeast int64) (int64, error) {
-	w, found, err := ReadWatermark(ctx, s, db)
+// readWatermarkETag reads the target's watermark record and its ETag ("" when there is none),
+// for a conditional write after it.
+func readWatermarkETag(ctx context.Context, s Store, db string) (w Watermark, etag string, found bool, err error) {
+	data, etag, err := s.GetBytesETag(ctx, WatermarkKey(db))
+	if errors.Is(err, os.ErrNotExist) {
+		return Watermark{}, "", false, nil
+	}
 	if err != nil {
-		return 0, err
+		return Watermark{}, "", false, fmt.Errorf("read watermark of %s: %w", db, err)
 	}
-	if !found {
-		w = Watermark{Database: db}
+	if err := json.Unmarshal(data, &w); err != nil {
+		return Watermark{}, "", false, fmt.Errorf("read watermark of %s: %s is not valid JSON: %w", db, WatermarkKey(db), err)
 	}
-	if atLeast > 0 && w.Generation >= atLeast {
+	return w, etag, true, nil
+}
+
+// marshalRecord is how every record is written, so that a record read back can be compared
+// byte for byte with one written.
+func marshalRecord(v any) ([]byte, error) { return json.MarshalIndent(v, "", "  ") }
+
+// maxBumpAttempts bounds how often bumpGeneration retries when a Sync writes the record
+// between its read and its write: each retry follows a checkpoint that has landed.
+const maxBumpAttempts = 20
+
+// bumpGeneration raises the generation of db's watermark record in s by one past the one it
+// holds, or to atLeast if that is higher, and returns the generation it wrote; with atLeast > 0
+// and a record already there, it writes nothing. It creates the record if there is none. Only
+// the generation (and SealFrom, set to sealFrom if the record has none) changes: the
+// watermark stays. The write is conditional on the record read, so a Sync checkpointing
+// meanwhile cannot undo the bump: it fails its own conditional write instead, and stops.
+func bumpGeneration(ctx context.Context, s Store, db string, atLeast int64, sealFrom time.Time) (int64, error) {
+	for range maxBumpAttempts {
+		w, etag, found, err := readWatermarkETag(ctx, s, db)
+		if err != nil {
+			return 0, err
+		}
+		if !found {
+			w = Watermark{Database: db}
+		}
+		if atLeast > 0 && w.Generation >= atLeast {
+			return w.Generation, nil
+		}
+		w.Generation = max(w.Generation+1, atLeast)
+		if w.SealFrom.IsZero() {
+			w.SealFrom = sealFrom
+		}
+		data, err := marshalRecord(w)
+		if err != nil {
+			return 0, err
+		}
+		_, err = s.PutBytesIf(ctx, WatermarkKey(db), data, nil, etag)
+		if errors.Is(err, objectstore.ErrPreconditionFailed) {
+			continue // a checkpoint landed in between: bump that one
+		}
+		if err != nil {
+			return 0, fmt.Errorf("bump the generation of %s: %w", db, err)
+		}
 		return w.Generation, nil
 	}
-	w.Generation = max(w.Generation+1, atLeast)
-	if err := WriteWatermark(ctx, s, w); err != nil {
-		return 0, err
-	}
-	return w.Generation, nil
+	return 0, fmt.Errorf("bump the generation of %s: the record kept changing (%d attempts)", db, maxBumpAttempts)
 }
 
 // readJSON decodes the JSON object at key into v; found is false when there is none.
@@ -126,7 +175,7 @@ func readJSON(ctx context.Context, s Store, key string, v any) (found bool, err 
 
 // writeJSON writes v as a whole JSON object at key: a retry writes the same thing.
 func writeJSON(ctx context.Context, s Store, key string, v any) error {
-	data, err := json.MarshalIndent(v, "", "  ")
+	data, err := marshalRecord(v)
 	if err != nil {
 		return err
 	}

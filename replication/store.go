@@ -15,11 +15,18 @@ type Store interface {
 	Uploads(ctx context.Context, prefix string) ([]objectstore.Upload, error)
 	Head(ctx context.Context, key string) (objectstore.Info, error)
 	GetBytes(ctx context.Context, key string) ([]byte, error)
+	// GetBytesETag is GetBytes with the blob's ETag, for a conditional write after it.
+	GetBytesETag(ctx context.Context, key string) ([]byte, string, error)
 	// PutBytes and CopyWithin, once started, run until the store answers even if ctx is
 	// cancelled (objectstore's landing): a write abandoned half-way could land after a newer
 	// one, and move the watermark record back.
 	PutBytes(ctx context.Context, key string, data []byte, meta map[string]string) error
 	CopyWithin(ctx context.Context, srcKey, dstKey string, meta map[string]string) error
+	// PutBytesIf is PutBytes only if the blob's ETag is still ifMatch, or with ifMatch "" only
+	// if there is none; otherwise objectstore.ErrPreconditionFailed. It returns the new ETag.
+	// The watermark record is written this way: the fencing token's check and the write are
+	// one request, so nothing can slip in between (DESIGN 5a.4).
+	PutBytesIf(ctx context.Context, key string, data []byte, meta map[string]string, ifMatch string) (string, error)
 	Delete(ctx context.Context, key string) error
 }
 

@@ -1,7 +1,9 @@
 package replication
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -42,6 +44,12 @@ type SyncInput struct {
 	// upload in progress holds the cutoff, or Follow is over. Ignored with Drain.
 	Follow       time.Duration
 	PollInterval time.Duration
+	// Alive, if set, says whether the caller may still write: the Sync activity returns an
+	// error once Temporal has not acknowledged a heartbeat for the heartbeat timeout (the
+	// activity may already run again elsewhere). It is called before every copy starts, at
+	// every checkpoint and every guardEvery, so it must be cheap; once it fails, no copy
+	// starts and no record is written.
+	Alive func() error
 }
 
 // SyncResult is the state after one Sync call.
@@ -99,7 +107,9 @@ func Sync(ctx context.Context, src, dst Store, copier Copier, in SyncInput, prog
 	if err := CheckTarget(ctx, dst, in.Database, in.To); err != nil {
 		return SyncResult{}, fmt.Errorf("sync %s: %w", in.Database, err)
 	}
-	stored, _, err := ReadWatermark(ctx, dst, in.Database)
+	// The record and its ETag: every checkpoint is a write conditional on that ETag (the
+	// fencing token, DESIGN 5a.4), so a fence or a seal in between stops this call.
+	stored, etag, _, err := readWatermarkETag(ctx, dst, in.Database)
 	if err != nil {
 		return SyncResult{}, err
 	}
@@ -136,7 +146,7 @@ func Sync(ctx context.Context, src, dst Store, copier Copier, in SyncInput, prog
 		}
 	}
 	s := &syncer{in: in, src: src, dst: dst, copier: copier, progress: progress, prefix: prefix, policy: policy,
-		state: state, base: state, existing: existing,
+		state: state, base: state, existing: existing, etag: etag, generation: stored.Generation,
 		window:  NewWindow(first.plan.Eligible, state.Time, first.plan.Cutoff, max(1, in.Policy.BatchMaxObjects)),
 		carried: carryAhead(stored.Ahead, first.listing), last: first}
 	copyErr := s.run(ctx)
@@ -198,6 +208,8 @@ type syncer struct {
 	policy   Policy // in.Policy, with no settle window when draining
 
 	base           Watermark                     // the record when the call started
+	generation     int64                         // the record's generation when the call started
+	etag           string                        // the record's ETag as last read or written; checkpointMu
 	existing       map[string]objectstore.Object // the target's blobs at the start, with VerifyExisting
 	checkpointMu   sync.Mutex
 	mu             sync.Mutex
@@ -277,6 +289,14 @@ func (s *syncer) run(ctx context.Context) error {
 		promoted <- nil
 	}
 	s.lastCheckpoint = time.Now()
+	guarded := make(chan struct{})
+	gctx, stopGuard := context.WithCancel(ctx)
+	go func() {
+		defer close(guarded)
+		if err := s.guard(gctx); err != nil {
+			cancel(err)
+		}
+	}()
 	followed := make(chan struct{})
 	fctx, stopFollow := context.WithCancel(ctx)
 	defer stopFollow()
@@ -310,6 +330,10 @@ func (s *syncer) run(ctx context.Context) error {
 		if !s.waitForRoom(ctx, i) {
 			break
 		}
+		if err := s.alive(); err != nil {
+			cancel(err)
+			break
+		}
 		jobs <- i
 	}
 	// Nothing more starts: a listing still running would only add blobs no one copies.
@@ -319,6 +343,8 @@ func (s *syncer) run(ctx context.Context) error {
 	s.mu.Unlock()
 	stopFollow()
 	<-followed
+	stopGuard()
+	<-guarded
 	close(jobs)
 	wg.Wait()
 	s.mu.Lock()
@@ -532,6 +558,10 @@ func (s *syncer) alreadyIn(ctx context.Context, obj objectstore.Object) (bool, e
 // transfer copies obj unless VerifyExisting finds it already in the target. In order: strict
 // it copies to the staging area; promote moves it into place.
 func (s *syncer) transfer(ctx context.Context, obj objectstore.Object) (skipped bool, err error) {
+	// A copy handed over just before a check failed (a fence, a lost caller) does not start.
+	if ctx.Err() != nil {
+		return false, context.Cause(ctx)
+	}
 	if s.in.VerifyExisting {
 		in, err := s.alreadyIn(ctx, obj)
 		if err != nil || in {
@@ -566,14 +596,28 @@ func (s *syncer) checkpoint(ctx context.Context) error {
 		RecordCopiedBytes: next.CopiedBytes, TotalObjects: s.last.plan.TotalObjects}
 	s.mu.Unlock()
 	if !next.Time.After(s.state.Time) && slices.Equal(next.Ahead, s.state.Ahead) {
-		return nil
+		// Nothing to write: check the token all the same, so that copies stop starting.
+		return s.checkRecord(ctx)
 	}
-	next.WrittenAt = time.Now().UTC()
-	// The store never abandons the PUT half-way (Store.PutBytes): an older record cannot
-	// land after this one.
-	if err := WriteWatermark(ctx, s.dst, next); err != nil {
+	if err := s.alive(); err != nil {
 		return err
 	}
+	next.WrittenAt = time.Now().UTC()
+	data, err := marshalRecord(next)
+	if err != nil {
+		return err
+	}
+	// Conditional on the record this call read or last wrote: if a fence or a seal (or
+	// another call) wrote it meanwhile, nothing is written. The store never abandons the PUT
+	// half-way (Store.PutBytes): an older record cannot land after this one.
+	etag, err := s.dst.PutBytesIf(ctx, WatermarkKey(s.in.Database), data, nil, s.etag)
+	if errors.Is(err, objectstore.ErrPreconditionFailed) {
+		etag, err = s.recordChanged(ctx, data)
+	}
+	if err != nil {
+		return fmt.Errorf("sync %s: checkpoint: %w", s.in.Database, err)
+	}
+	s.etag = etag
 	s.mu.Lock()
 	s.state = next
 	s.mu.Unlock()
@@ -643,4 +687,87 @@ func clearPrefix(ctx context.Context, s Store, prefix string) error {
 		}
 	}
 	return nil
+}
+
+// guardEvery is how often a Sync checks, between checkpoints, that it may still write: the
+// caller is alive (SyncInput.Alive) and the watermark record is still the one it wrote (one
+// HEAD). It bounds how long a call cut off from Temporal, or fenced, keeps starting copies
+// while a large copy holds back its next checkpoint.
+const guardEvery = time.Second
+
+// guard checks every guardEvery until ctx ends that the call may still write.
+func (s *syncer) guard(ctx context.Context) error {
+	t := time.NewTicker(guardEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		if err := s.alive(); err != nil {
+			return err
+		}
+		s.checkpointMu.Lock()
+		err := s.checkRecord(ctx)
+		s.checkpointMu.Unlock()
+		if err != nil && ctx.Err() == nil {
+			return fmt.Errorf("sync %s: %w", s.in.Database, err)
+		}
+	}
+}
+
+// alive returns SyncInput.Alive's verdict, nil without one.
+func (s *syncer) alive() error {
+	if s.in.Alive == nil {
+		return nil
+	}
+	if err := s.in.Alive(); err != nil {
+		return fmt.Errorf("sync %s: stopping: %w", s.in.Database, err)
+	}
+	return nil
+}
+
+// checkRecord returns an error if the watermark record is no longer the one this call read or
+// last wrote (see recordChanged). One HEAD. s.checkpointMu is held.
+func (s *syncer) checkRecord(ctx context.Context) error {
+	info, err := s.dst.Head(ctx, WatermarkKey(s.in.Database))
+	switch {
+	case errors.Is(err, os.ErrNotExist) && s.etag == "":
+		return nil
+	case err == nil && info.ETag == s.etag:
+		return nil
+	case err != nil && !errors.Is(err, os.ErrNotExist):
+		return err
+	}
+	_, err = s.recordChanged(ctx, nil)
+	return err
+}
+
+// recordChanged is called when the watermark record is not the one this call read or last
+// wrote. If it holds exactly ours (a write whose answer was lost, then retried), it returns
+// its ETag. Otherwise it returns a *RefusedError when the generation changed (a fence or a
+// seal: this call must stop writing, for good), or an error saying another writer wrote it
+// (a duplicate call, which a retry sorts out).
+func (s *syncer) recordChanged(ctx context.Context, ours []byte) (string, error) {
+	data, etag, err := s.dst.GetBytesETag(ctx, WatermarkKey(s.in.Database))
+	if errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("the watermark record %s was removed under this sync", WatermarkKey(s.in.Database))
+	}
+	if err != nil {
+		return "", err
+	}
+	if ours != nil && bytes.Equal(data, ours) {
+		return etag, nil
+	}
+	var w Watermark
+	if err := json.Unmarshal(data, &w); err != nil {
+		return "", fmt.Errorf("%s is not valid JSON: %w", WatermarkKey(s.in.Database), err)
+	}
+	if w.Generation != s.generation {
+		return "", &RefusedError{Database: s.in.Database, Region: s.in.To, Reason: RefusedGeneration,
+			Detail: fmt.Sprintf("the watermark record's generation went from %d to %d since this sync began: it stops writing", s.generation, w.Generation)}
+	}
+	return "", fmt.Errorf("the watermark record %s changed under this sync (generation %d): another sync writes it",
+		WatermarkKey(s.in.Database), w.Generation)
 }
