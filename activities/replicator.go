@@ -191,6 +191,7 @@ func (r *Replicator) Sync(ctx context.Context, in SyncInput) (SyncResult, error)
 	defer stopWatch()
 	res, err := replication.Sync(ctx, src, dst, copier, replication.SyncInput{
 		Database: in.Database, From: in.From, To: in.To, RootPath: db.RootPath,
+		SourceBucket: src.Bucket(), TargetBucket: dst.Bucket(),
 		Policy: replication.Policy{SettleWindow: rc.SettleWindow, BatchMaxObjects: rc.BatchMaxObjects,
 			BatchMaxBytes: int64(rc.BatchMaxBytes), Exclude: rc.Exclude, Strict: rc.Order == config.OrderStrict,
 			Quiescent: in.Drain && in.Quiescent},
@@ -272,7 +273,9 @@ func (r *Replicator) Verify(ctx context.Context, in VerifyInput) (VerifyReport, 
 	}
 	stopBeat := heartbeatEverySecond(ctx, func() any { return nil })
 	defer stopBeat()
-	report, err := replication.Verify(ctx, src, dst, copier, in.Database, in.To, db.RootPath, r.cfg.Replication.Exclude)
+	report, err := replication.Verify(ctx, src, dst, copier, in.Database,
+		replication.Endpoint{Region: in.From, Bucket: src.Bucket(), RootPath: db.RootPath},
+		replication.Endpoint{Region: in.To, Bucket: dst.Bucket(), RootPath: db.RootPath}, r.cfg.Replication.Exclude)
 	if replication.IsRefused(err) {
 		return report, refused(fmt.Errorf("verify %s %s->%s: %w", in.Database, in.From, in.To, err))
 	}

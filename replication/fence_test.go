@@ -43,7 +43,8 @@ func (r *twoRegions) verify(from, to string) error {
 	if from == "b" {
 		src, dst = r.b, r.a
 	}
-	_, err := replication.Verify(context.Background(), src, dst, &memCopier{src: src, dst: dst}, testDB, to, testRoot, nil)
+	_, err := replication.Verify(context.Background(), src, dst, &memCopier{src: src, dst: dst}, testDB,
+		replication.Endpoint{Region: from, RootPath: testRoot}, replication.Endpoint{Region: to, RootPath: testRoot}, nil)
 	return err
 }
 

@@ -76,6 +76,43 @@ type Watermark struct {
 	// fence would take the fence's rewrite as the last checkpoint and miss the blobs a Sync
 	// wrote between its last checkpoint and the fence. It is kept by every later write.
 	SealFrom time.Time `json:"sealFrom,omitzero"`
+	// Source and Target say which folder the record replicates from and to. A Sync or Verify
+	// of another pair refuses the record (CheckRecordSource): its watermark says nothing of
+	// that source's blobs. Records written before they existed have neither; the first Sync
+	// that accepts such a record rewrites it with them.
+	Source *Endpoint `json:"source,omitempty"`
+	Target *Endpoint `json:"target,omitempty"`
+}
+
+// Endpoint is one side of a replication: a database's folder in one region's bucket.
+type Endpoint struct {
+	Region   string `json:"region"`
+	Bucket   string `json:"bucket"`
+	RootPath string `json:"rootPath"`
+}
+
+func (e Endpoint) String() string { return e.Region + ":" + e.Bucket + "/" + e.RootPath }
+
+// CheckRecordSource returns a *RefusedError (RefusedSource) when the target's record w was
+// written by a replication other than source -> target. A record that names no endpoints
+// (written before they existed) is checked by its From and To regions, when it has them; a
+// record with neither (one a fence created) is accepted.
+func CheckRecordSource(w Watermark, source, target Endpoint) error {
+	refuse := func(detail string) error {
+		return &RefusedError{Database: w.Database, Region: target.Region, Reason: RefusedSource,
+			Detail: detail + "; move " + WatermarkKey(w.Database) + " aside if the target is to be replicated from scratch"}
+	}
+	switch {
+	case w.Source != nil && *w.Source != source:
+		return refuse(fmt.Sprintf("the watermark record's source is %s, not %s", w.Source, source))
+	case w.Target != nil && *w.Target != target:
+		return refuse(fmt.Sprintf("the watermark record's target is %s, not %s", w.Target, target))
+	case w.Source == nil && w.From != "" && w.From != source.Region:
+		return refuse(fmt.Sprintf("the watermark record replicates from %s, not %s", w.From, source.Region))
+	case w.Target == nil && w.To != "" && w.To != target.Region:
+		return refuse(fmt.Sprintf("the watermark record replicates to %s, not %s", w.To, target.Region))
+	}
+	return nil
 }
 
 // ReadWatermark reads the target's watermark; found is false when there is none yet.

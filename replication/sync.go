@@ -18,8 +18,10 @@ import (
 type SyncInput struct {
 	Database, From, To string
 	RootPath           string
-	Policy             Policy
-	Concurrency        int
+	// SourceBucket and TargetBucket name the buckets, for the record's Source and Target.
+	SourceBucket, TargetBucket string
+	Policy                     Policy
+	Concurrency                int
 	// Watermark is the caller's last known watermark; the target's own record wins if newer.
 	Watermark time.Time
 	// Drain ignores the settle window: copy everything that exists now.
@@ -113,8 +115,13 @@ func Sync(ctx context.Context, src, dst Store, copier Copier, in SyncInput, prog
 	if err != nil {
 		return SyncResult{}, err
 	}
+	source, target := in.endpoints()
+	if err := CheckRecordSource(stored, source, target); err != nil {
+		return SyncResult{}, fmt.Errorf("sync %s: %w", in.Database, err)
+	}
 	state := stored
 	state.Database, state.From, state.To = in.Database, in.From, in.To
+	state.Source, state.Target = &source, &target
 	state.Time = later(stored.Time, in.Watermark)
 	prefix := in.RootPath + "/"
 	policy := in.Policy
@@ -147,6 +154,8 @@ func Sync(ctx context.Context, src, dst Store, copier Copier, in SyncInput, prog
 	}
 	s := &syncer{in: in, src: src, dst: dst, copier: copier, progress: progress, prefix: prefix, policy: policy,
 		state: state, base: state, existing: existing, etag: etag, generation: stored.Generation,
+		// A record without its endpoints (or none at all) is written at the first checkpoint.
+		unnamed: stored.Source == nil || stored.Target == nil,
 		window:  NewWindow(first.plan.Eligible, state.Time, first.plan.Cutoff, max(1, in.Policy.BatchMaxObjects)),
 		carried: carryAhead(stored.Ahead, first.listing), last: first}
 	copyErr := s.run(ctx)
@@ -209,6 +218,7 @@ type syncer struct {
 
 	base           Watermark                     // the record when the call started
 	generation     int64                         // the record's generation when the call started
+	unnamed        bool                          // the record does not name its endpoints yet; checkpointMu
 	etag           string                        // the record's ETag as last read or written; checkpointMu
 	existing       map[string]objectstore.Object // the target's blobs at the start, with VerifyExisting
 	checkpointMu   sync.Mutex
@@ -595,7 +605,7 @@ func (s *syncer) checkpoint(ctx context.Context) error {
 		SkippedObjects: s.skipped, Eligible: s.window.Len(), RecordCopiedObjects: next.CopiedObjects,
 		RecordCopiedBytes: next.CopiedBytes, TotalObjects: s.last.plan.TotalObjects}
 	s.mu.Unlock()
-	if !next.Time.After(s.state.Time) && slices.Equal(next.Ahead, s.state.Ahead) {
+	if !next.Time.After(s.state.Time) && slices.Equal(next.Ahead, s.state.Ahead) && !s.unnamed {
 		// Nothing to write: check the token all the same, so that copies stop starting.
 		return s.checkRecord(ctx)
 	}
@@ -617,7 +627,7 @@ func (s *syncer) checkpoint(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("sync %s: checkpoint: %w", s.in.Database, err)
 	}
-	s.etag = etag
+	s.etag, s.unnamed = etag, false
 	s.mu.Lock()
 	s.state = next
 	s.mu.Unlock()
@@ -770,4 +780,10 @@ func (s *syncer) recordChanged(ctx context.Context, ours []byte) (string, error)
 	}
 	return "", fmt.Errorf("the watermark record %s changed under this sync (generation %d): another sync writes it",
 		WatermarkKey(s.in.Database), w.Generation)
+}
+
+// endpoints returns the source and target the call replicates between.
+func (in SyncInput) endpoints() (source, target Endpoint) {
+	return Endpoint{Region: in.From, Bucket: in.SourceBucket, RootPath: in.RootPath},
+		Endpoint{Region: in.To, Bucket: in.TargetBucket, RootPath: in.RootPath}
 }

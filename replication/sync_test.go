@@ -149,6 +149,12 @@ func (e *syncEnv) checkTarget(t fatalf, prev time.Time) time.Time {
 	return w.Time
 }
 
+// testSource and testTarget are the endpoints syncInput replicates between.
+var (
+	testSource = replication.Endpoint{Region: "primary", RootPath: testRoot}
+	testTarget = replication.Endpoint{Region: "secondary", RootPath: testRoot}
+)
+
 func syncInput(p replication.Policy, concurrency int) replication.SyncInput {
 	return replication.SyncInput{Database: testDB, From: "primary", To: "secondary", RootPath: testRoot,
 		Policy: p, Concurrency: concurrency}

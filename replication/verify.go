@@ -30,15 +30,19 @@ type VerifyReport struct {
 // copies any that is missing or different, and reports what it found. The incremental path
 // should never miss a blob; this pass proves it, and repairs a target damaged behind our back.
 // It is idempotent. In order: strict a repaired blob is below the watermark, so the target
-// stays a prefix. It compares nothing and writes nothing into a target that CheckTarget refuses
-// (a *RefusedError): its repairs would write into the folder of to.
-func Verify(ctx context.Context, src, dst Store, copier Copier, db, to, rootPath string, exclude []string) (VerifyReport, error) {
-	if err := CheckTarget(ctx, dst, db, to); err != nil {
+// stays a prefix. It compares nothing and writes nothing into a target that CheckTarget refuses,
+// or whose record another source wrote (CheckRecordSource): a *RefusedError.
+func Verify(ctx context.Context, src, dst Store, copier Copier, db string, source, target Endpoint, exclude []string) (VerifyReport, error) {
+	if err := CheckTarget(ctx, dst, db, target.Region); err != nil {
 		return VerifyReport{}, fmt.Errorf("verify %s: %w", db, err)
 	}
+	rootPath := source.RootPath
 	w, found, err := ReadWatermark(ctx, dst, db)
 	if err != nil || !found {
 		return VerifyReport{}, err // nothing replicated yet: nothing to compare
+	}
+	if err := CheckRecordSource(w, source, target); err != nil {
+		return VerifyReport{}, fmt.Errorf("verify %s: %w", db, err)
 	}
 	report, differing, err := compare(ctx, src, dst, db, rootPath, exclude, w.Time)
 	if err != nil {
