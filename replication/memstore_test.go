@@ -155,6 +155,19 @@ func gcd(a, b time.Duration) time.Duration {
 	return a
 }
 
+// ListUploads returns the multipart uploads in progress under prefix, with the store's clock
+// (to clockStep, as List) when it took its snapshot.
+func (s *memStore) ListUploads(ctx context.Context, prefix string) (objectstore.UploadListing, error) {
+	if err := ctx.Err(); err != nil {
+		return objectstore.UploadListing{}, err
+	}
+	s.mu.Lock()
+	now := s.clock.Now().Truncate(s.clockStep)
+	s.mu.Unlock()
+	uploads, err := s.Uploads(ctx, prefix)
+	return objectstore.UploadListing{Uploads: uploads, StoreTime: now}, err
+}
+
 // Uploads returns the multipart uploads in progress under prefix.
 func (s *memStore) Uploads(ctx context.Context, prefix string) ([]objectstore.Upload, error) {
 	if err := ctx.Err(); err != nil {

@@ -12,7 +12,9 @@ type Store interface {
 	// began, with the store's time then; ListParallel may send several requests at once.
 	List(ctx context.Context, prefix string) (objectstore.Listing, error)
 	ListParallel(ctx context.Context, prefix string) (objectstore.Listing, error)
-	Uploads(ctx context.Context, prefix string) ([]objectstore.Upload, error)
+	// ListUploads returns the multipart uploads in progress under prefix, with the store's
+	// time when the listing began.
+	ListUploads(ctx context.Context, prefix string) (objectstore.UploadListing, error)
 	Head(ctx context.Context, key string) (objectstore.Info, error)
 	GetBytes(ctx context.Context, key string) ([]byte, error)
 	// GetBytesETag is GetBytes with the blob's ETag, for a conditional write after it.
