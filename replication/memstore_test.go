@@ -310,6 +310,19 @@ func (s *memStore) Put(key string, data []byte) objectstore.Object {
 	return objectstore.Object{Key: key, Size: int64(len(data)), LastModified: o.LastModified, ETag: o.ETag}
 }
 
+// PutAt writes a blob that shows up now with a LastModified in the past, as a blob the store
+// made visible late would (a completed upload, a replica catching up), and returns its
+// listing entry.
+func (s *memStore) PutAt(key string, data []byte, lastModified time.Time) objectstore.Object {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := memObject{Data: slices.Clone(data), LastModified: lastModified.Truncate(s.resolution), ETag: etagOf(data)}
+	s.objects[key] = o
+	s.puts[key]++
+	s.clock.step()
+	return objectstore.Object{Key: key, Size: int64(len(data)), LastModified: o.LastModified, ETag: o.ETag}
+}
+
 // write stores a whole blob with the time of now, counting the PUT.
 func (s *memStore) write(key string, data []byte, meta map[string]string) memObject {
 	s.mu.Lock()

@@ -82,6 +82,11 @@ type Watermark struct {
 	// that accepts such a record rewrites it with them.
 	Source *Endpoint `json:"source,omitempty"`
 	Target *Endpoint `json:"target,omitempty"`
+	// Below is the Digest of the source blobs at or before Time, as the listings the record
+	// was planned from showed them (excluded ones left out): a later listing whose blobs at
+	// or before Time digest otherwise has late blobs to report (or deletions). Nil in records
+	// written before it existed.
+	Below *Digest `json:"below,omitempty"`
 }
 
 // Endpoint is one side of a replication: a database's folder in one region's bucket.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"slices"
 	"sync"
 	"time"
@@ -68,6 +69,13 @@ type SyncResult struct {
 	StoreTime      time.Time `json:"storeTime"`   // the source's clock at the listing
 	HeldBy         string    `json:"heldBy,omitempty"`
 	CaughtUp       bool      `json:"caughtUp"` // everything eligible at the listing is in
+	// LateObjects counts the source blobs that showed up at or before a watermark already
+	// past them (DESIGN 5a.6): missing from the target, and never to be copied by the
+	// incremental path, which plans beyond the watermark. LateKeys are the first few.
+	// VerifyWanted asks the caller for an anti-entropy pass (Verify), which copies them.
+	LateObjects  int64    `json:"lateObjects,omitempty"`
+	LateKeys     []string `json:"lateKeys,omitempty"`
+	VerifyWanted bool     `json:"verifyWanted,omitempty"`
 	// NextEligibleIn is how long after the call returned, by the store's clock, the oldest
 	// source blob it listed beyond the watermark becomes eligible: from a millisecond up to
 	// maxNextEligible, zero when it listed none or an upload in progress holds the cutoff
@@ -152,10 +160,21 @@ func Sync(ctx context.Context, src, dst Store, copier Copier, in SyncInput, prog
 			return SyncResult{}, fmt.Errorf("sync %s: clear staging: %w", in.Database, err)
 		}
 	}
-	s := &syncer{in: in, src: src, dst: dst, copier: copier, progress: progress, prefix: prefix, policy: policy,
+	// The blobs at or before the record's watermark, as this listing shows them: any change
+	// since the record was written is a late blob (or a deletion) to look for.
+	exclude := compileGlobs(in.Policy.Exclude)
+	below := digestUpTo(first.listing, state.Time, exclude)
+	var found late
+	if stored.Below != nil && *stored.Below != digestUpTo(first.listing, stored.Time, exclude) {
+		if found, err = findLate(ctx, dst, prefix, first.listing, state.Time, exclude, nil); err != nil {
+			return SyncResult{}, fmt.Errorf("sync %s: %w", in.Database, err)
+		}
+	}
+	s := &syncer{in: in, below: below, late: found, src: src, dst: dst, copier: copier, progress: progress, prefix: prefix, policy: policy,
 		state: state, base: state, existing: existing, etag: etag, generation: stored.Generation,
 		// A record without its endpoints (or none at all) is written at the first checkpoint.
-		unnamed: stored.Source == nil || stored.Target == nil,
+		rewrite: stored.Source == nil || stored.Target == nil,
+		exclude: exclude,
 		window:  NewWindow(first.plan.Eligible, state.Time, first.plan.Cutoff, max(1, in.Policy.BatchMaxObjects)),
 		carried: carryAhead(stored.Ahead, first.listing), last: first}
 	copyErr := s.run(ctx)
@@ -169,6 +188,7 @@ func Sync(ctx context.Context, src, dst Store, copier Copier, in SyncInput, prog
 		Watermark: s.state, CopiedObjects: s.copied, CopiedBytes: s.copiedBytes, SkippedObjects: s.skipped,
 		TotalObjects: last.plan.TotalObjects, TotalBytes: last.plan.TotalBytes, NewestWrite: last.plan.NewestWrite,
 		StoreTime: last.plan.StoreTime, CaughtUp: copyErr == nil && s.window.Complete(),
+		LateObjects: s.late.count, LateKeys: s.late.keys, VerifyWanted: s.late.count > 0,
 	}
 	// The keys in flight stay in the bucket's record; the result goes into workflow history,
 	// which must stay small.
@@ -218,7 +238,10 @@ type syncer struct {
 
 	base           Watermark                     // the record when the call started
 	generation     int64                         // the record's generation when the call started
-	unnamed        bool                          // the record does not name its endpoints yet; checkpointMu
+	rewrite        bool                          // the record lacks its endpoints: write it; mu
+	exclude        []*regexp.Regexp              // in.Policy.Exclude
+	below          Digest                        // source blobs at or before the window's start, the window's excepted; mu
+	late           late                          // blobs found at or before a watermark already past them; mu
 	etag           string                        // the record's ETag as last read or written; checkpointMu
 	existing       map[string]objectstore.Object // the target's blobs at the start, with VerifyExisting
 	checkpointMu   sync.Mutex
@@ -415,6 +438,9 @@ func (s *syncer) follow(ctx context.Context, until time.Time) error {
 		if err != nil {
 			return s.followError(ctx, err)
 		}
+		if err := s.checkBelow(ctx, next, cutoff); err != nil {
+			return s.followError(ctx, err)
+		}
 		s.mu.Lock()
 		if s.stopFollowing {
 			s.mu.Unlock()
@@ -608,8 +634,13 @@ func (s *syncer) checkpoint(ctx context.Context) error {
 	p := Progress{Watermark: next.Time, CopiedObjects: s.copied, CopiedBytes: s.copiedBytes,
 		SkippedObjects: s.skipped, Eligible: s.window.Len(), RecordCopiedObjects: next.CopiedObjects,
 		RecordCopiedBytes: next.CopiedBytes, TotalObjects: s.last.plan.TotalObjects}
+	below := s.digestUpTo(next.Time)
+	next.Below = &below
+	// Written even if the watermark did not move when the record lacks fields, or the digest
+	// changed (a late blob found, or a deletion): else the next call looks again.
+	rewrite := s.rewrite || s.state.Below == nil || *s.state.Below != below
 	s.mu.Unlock()
-	if !next.Time.After(s.state.Time) && slices.Equal(next.Ahead, s.state.Ahead) && !s.unnamed {
+	if !next.Time.After(s.state.Time) && slices.Equal(next.Ahead, s.state.Ahead) && !rewrite {
 		// Nothing to write: check the token all the same, so that copies stop starting.
 		return s.checkRecord(ctx)
 	}
@@ -631,9 +662,10 @@ func (s *syncer) checkpoint(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("sync %s: checkpoint: %w", s.in.Database, err)
 	}
-	s.etag, s.unnamed = etag, false
+	s.etag = etag
 	s.mu.Lock()
 	s.state = next
+	s.rewrite = false
 	s.mu.Unlock()
 	if s.progress != nil {
 		s.progress(p)
@@ -790,4 +822,47 @@ func (s *syncer) recordChanged(ctx context.Context, ours []byte) (string, error)
 func (in SyncInput) endpoints() (source, target Endpoint) {
 	return Endpoint{Region: in.From, Bucket: in.SourceBucket, RootPath: in.RootPath},
 		Endpoint{Region: in.To, Bucket: in.TargetBucket, RootPath: in.RootPath}
+}
+
+// digestUpTo returns the Digest of the source blobs at or before t, for a t no later than the
+// window's watermark: those before the window, and those of its completed prefix up to t.
+// s.mu is held.
+func (s *syncer) digestUpTo(t time.Time) Digest {
+	d := s.below
+	for i := range s.window.InPrefix() {
+		if o := s.window.Item(i); !o.LastModified.After(t) {
+			d.add(o)
+		}
+	}
+	return d
+}
+
+// checkBelow compares the blobs at or before cutoff in a follow listing with what the call
+// knows is there: the blobs before the window and every blob of the window (all at or before
+// its cutoff). A difference is a late blob (or a deletion): it looks for late ones, and takes
+// the listing's blobs as the new known set, so that each is reported once.
+func (s *syncer) checkBelow(ctx context.Context, next round, cutoff time.Time) error {
+	actual := digestUpTo(next.listing, cutoff, s.exclude)
+	s.mu.Lock()
+	var window Digest
+	skip := make(map[string]bool, s.window.Len())
+	for i := range s.window.Len() {
+		window.add(s.window.Item(i))
+		skip[s.window.Item(i).Key] = true
+	}
+	expected := s.below.plus(window)
+	s.mu.Unlock()
+	if actual == expected {
+		return nil
+	}
+	// The window's blobs are still being copied: not late, and not to be looked for.
+	found, err := findLate(ctx, s.dst, s.prefix, next.listing, cutoff, s.exclude, skip)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.below = actual.minus(window)
+	s.late.merge(found)
+	s.mu.Unlock()
+	return nil
 }
