@@ -3,6 +3,7 @@ package objectstore_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -37,4 +38,25 @@ func TestConditionalPutAgainstMinIO(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "two", string(data))
 	require.Equal(t, second, etag)
+}
+
+// TestListUploadsStoreTimeAgainstMinIO: the uploads listing carries the store's time before
+// its first request: not after the upload it lists began, and not after the store's clock
+// once it has answered.
+func TestListUploadsStoreTimeAgainstMinIO(t *testing.T) {
+	ctx := context.Background()
+	m := stack.NewMinIO(t)
+	require.NoError(t, m.MakeBucket(ctx, "ups"))
+	c := newClient(t, m, "ups")
+	up, err := m.S3().CreateMultipartUpload(ctx, createUpload("ups", "db/folder/big"))
+	require.NoError(t, err)
+	l, err := c.ListUploads(ctx, "db/")
+	require.NoError(t, err)
+	require.Len(t, l.Uploads, 1)
+	require.Equal(t, *up.UploadId, l.Uploads[0].UploadID)
+	require.False(t, l.StoreTime.IsZero())
+	require.False(t, l.StoreTime.Before(l.Uploads[0].Initiated.Truncate(time.Second)), "listed at %s, upload began %s", l.StoreTime, l.Uploads[0].Initiated)
+	now, err := c.Now(ctx)
+	require.NoError(t, err)
+	require.False(t, l.StoreTime.After(now.Add(time.Second)), "listed at %s, store clock after it %s", l.StoreTime, now)
 }
