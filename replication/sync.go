@@ -170,7 +170,11 @@ func Sync(ctx context.Context, src, dst Store, copier Copier, in SyncInput, prog
 			return SyncResult{}, fmt.Errorf("sync %s: %w", in.Database, err)
 		}
 	}
-	s := &syncer{in: in, below: below, late: found, src: src, dst: dst, copier: copier, progress: progress, prefix: prefix, policy: policy,
+	var windowDigest Digest
+	for _, o := range first.plan.Eligible {
+		windowDigest.add(o)
+	}
+	s := &syncer{in: in, below: below, late: found, windowDigest: windowDigest, src: src, dst: dst, copier: copier, progress: progress, prefix: prefix, policy: policy,
 		state: state, base: state, existing: existing, etag: etag, generation: stored.Generation,
 		// A record without its endpoints (or none at all) is written at the first checkpoint.
 		rewrite: stored.Source == nil || stored.Target == nil,
@@ -241,6 +245,9 @@ type syncer struct {
 	rewrite        bool                          // the record lacks its endpoints: write it; mu
 	exclude        []*regexp.Regexp              // in.Policy.Exclude
 	below          Digest                        // source blobs at or before the window's start, the window's excepted; mu
+	windowDigest   Digest                        // every blob of the window; mu
+	doneDigest     Digest                        // the window's first digested blobs; mu
+	digested       int                           // how many of the window's blobs doneDigest holds; mu
 	late           late                          // blobs found at or before a watermark already past them; mu
 	etag           string                        // the record's ETag as last read or written; checkpointMu
 	existing       map[string]objectstore.Object // the target's blobs at the start, with VerifyExisting
@@ -447,6 +454,9 @@ func (s *syncer) follow(ctx context.Context, until time.Time) error {
 			return nil
 		}
 		s.window.Extend(next.plan.Eligible, next.plan.Cutoff)
+		for _, o := range next.plan.Eligible {
+			s.windowDigest.add(o)
+		}
 		if s.stage != nil {
 			s.stage = append(s.stage, make([]uint8, len(next.plan.Eligible))...)
 		}
@@ -827,14 +837,20 @@ func (in SyncInput) endpoints() (source, target Endpoint) {
 // digestUpTo returns the Digest of the source blobs at or before t, for a t no later than the
 // window's watermark: those before the window, and those of its completed prefix up to t.
 // s.mu is held.
+//
+// It is incremental: the window's blobs are in write order (a later listing adds only blobs
+// after the cutoff of the one before) and t never moves back, so the blobs at or before t
+// are a prefix of them, which grows.
 func (s *syncer) digestUpTo(t time.Time) Digest {
-	d := s.below
-	for i := range s.window.InPrefix() {
-		if o := s.window.Item(i); !o.LastModified.After(t) {
-			d.add(o)
+	for s.digested < s.window.InPrefix() {
+		o := s.window.Item(s.digested)
+		if o.LastModified.After(t) {
+			break
 		}
+		s.doneDigest.add(o)
+		s.digested++
 	}
-	return d
+	return s.below.plus(s.doneDigest)
 }
 
 // checkBelow compares the blobs at or before cutoff in a follow listing with what the call
@@ -844,13 +860,15 @@ func (s *syncer) digestUpTo(t time.Time) Digest {
 func (s *syncer) checkBelow(ctx context.Context, next round, cutoff time.Time) error {
 	actual := digestUpTo(next.listing, cutoff, s.exclude)
 	s.mu.Lock()
-	var window Digest
-	skip := make(map[string]bool, s.window.Len())
-	for i := range s.window.Len() {
-		window.add(s.window.Item(i))
-		skip[s.window.Item(i).Key] = true
-	}
+	window := s.windowDigest
 	expected := s.below.plus(window)
+	var skip map[string]bool
+	if actual != expected {
+		skip = make(map[string]bool, s.window.Len())
+		for i := range s.window.Len() {
+			skip[s.window.Item(i).Key] = true
+		}
+	}
 	s.mu.Unlock()
 	if actual == expected {
 		return nil
