@@ -146,3 +146,27 @@ func TestWatermarkWithoutGenerationReads(t *testing.T) {
 	require.NoError(t, err)
 	e.checkTarget(t, time.Time{})
 }
+
+// TestVerifyStopsRepairingAfterAFence: a fence written while the anti-entropy pass repairs
+// stops it before the next repair.
+func TestVerifyStopsRepairingAfterAFence(t *testing.T) {
+	ctx := context.Background()
+	e, in := zombieEnv(5)
+	_, err := replication.Sync(ctx, e.src, e.dst, &memCopier{src: e.src, dst: e.dst}, in, nil)
+	require.NoError(t, err)
+	for i := range 5 { // damage the target behind our back: five repairs to make
+		require.NoError(t, e.dst.Delete(ctx, fmt.Sprintf("%s/z/%02d", testRoot, i)))
+	}
+	var repairs int
+	copier := &memCopier{src: e.src, dst: e.dst, before: func(context.Context, string) error {
+		if repairs++; repairs == 2 {
+			_, err := replication.WriteFence(ctx, e.dst, testDB, "secondary", "failover/x", e.clock.Now())
+			require.NoError(t, err)
+		}
+		return nil
+	}}
+	report, err := replication.Verify(ctx, e.src, e.dst, copier, testDB, testSource, testTarget, nil)
+	requireRefused(t, err, replication.RefusedGeneration)
+	require.Equal(t, 2, repairs)
+	require.Equal(t, 2, report.Repaired)
+}
