@@ -174,11 +174,11 @@ func Sync(ctx context.Context, src, dst Store, copier Copier, in SyncInput, prog
 	for _, o := range first.plan.Eligible {
 		windowDigest.add(o)
 	}
-	s := &syncer{in: in, below: below, late: found, windowDigest: windowDigest, src: src, dst: dst, copier: copier, progress: progress, prefix: prefix, policy: policy,
+	s := &syncer{in: in, src: src, dst: dst, copier: copier, progress: progress, prefix: prefix, policy: policy,
 		state: state, base: state, existing: existing, etag: etag, generation: stored.Generation,
 		// A record without its endpoints (or none at all) is written at the first checkpoint.
 		rewrite: stored.Source == nil || stored.Target == nil,
-		exclude: exclude,
+		exclude: exclude, below: below, windowDigest: windowDigest, late: found,
 		window:  NewWindow(first.plan.Eligible, state.Time, first.plan.Cutoff, max(1, in.Policy.BatchMaxObjects)),
 		carried: carryAhead(stored.Ahead, first.listing), last: first}
 	copyErr := s.run(ctx)
