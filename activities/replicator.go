@@ -42,11 +42,25 @@ type Replicator struct {
 	stores    map[string]*objectstore.Client
 	transfers map[[2]string]*objectstore.Transfer
 	recorder  SyncRecorder
+	heartbeat *HeartbeatWatch // nil: Syncs rely on the SDK alone to learn they are cut off
+}
+
+// ReplicatorOption configures a Replicator. (Options rather than methods: every exported
+// method of a Replicator is registered as an activity.)
+type ReplicatorOption func(*Replicator)
+
+// WithHeartbeatWatch makes every Sync stop copying once Temporal has acknowledged none of its
+// heartbeats for its heartbeat timeout (see HeartbeatWatch).
+func WithHeartbeatWatch(w *HeartbeatWatch) ReplicatorOption {
+	return func(r *Replicator) { r.heartbeat = w }
 }
 
 // NewReplicator returns a Replicator over the given region stores (keyed by region name).
-func NewReplicator(cfg *config.Config, stores map[string]*objectstore.Client, recorder SyncRecorder) *Replicator {
+func NewReplicator(cfg *config.Config, stores map[string]*objectstore.Client, recorder SyncRecorder, opts ...ReplicatorOption) *Replicator {
 	r := &Replicator{cfg: cfg, stores: stores, transfers: map[[2]string]*objectstore.Transfer{}, recorder: recorder}
+	for _, o := range opts {
+		o(r)
+	}
 	for from, src := range stores {
 		for to, dst := range stores {
 			if from != to {
@@ -85,7 +99,12 @@ type PrepareResult struct {
 
 // Prepare checks a replication's input against the configuration and both buckets: the
 // database and regions exist, they differ, and both buckets answer to their credentials.
-// Errors name the field; input errors are not retryable. It writes nothing.
+// Errors name the field; input errors are not retryable.
+//
+// When neither bucket records a primary yet (replication's first start), it records From as
+// the primary in both (replication.EnsurePrimary): from then on no Sync or Verify writes into
+// From's folder. It never overwrites a record; a record found in one bucket only is copied to
+// the other. With FromMayFail it writes nothing: From's bucket may be gone.
 func (r *Replicator) Prepare(ctx context.Context, in PrepareInput) (PrepareResult, error) {
 	defer heartbeatEverySecond(ctx, noDetails)()
 	db, err := r.cfg.Database(in.Database)
@@ -104,6 +123,16 @@ func (r *Replicator) Prepare(ctx context.Context, in PrepareInput) (PrepareResul
 		}
 		if err := r.stores[side.region].Check(ctx); err != nil {
 			return PrepareResult{}, storeError(side.region, err)
+		}
+	}
+	if !in.FromMayFail {
+		by := "replication " + in.From + "->" + in.To
+		if info := activity.GetInfo(ctx); info.WorkflowExecution.ID != "" {
+			by = info.WorkflowExecution.ID
+		}
+		if _, err := replication.EnsurePrimary(ctx, []replication.Store{r.stores[in.To], r.stores[in.From]},
+			in.Database, in.From, by, time.Now()); err != nil {
+			return PrepareResult{}, fmt.Errorf("record the primary of %s: %w", in.Database, err)
 		}
 	}
 	return PrepareResult{RootPath: db.RootPath, PollInterval: r.cfg.Replication.PollInterval, Retention: r.cfg.Failover.Retention, FenceTimeout: r.cfg.Failover.FenceTimeout,
@@ -153,9 +182,6 @@ func (r *Replicator) Sync(ctx context.Context, in SyncInput) (SyncResult, error)
 	if err != nil {
 		return SyncResult{}, err
 	}
-	if err := refuseIntoPrimary(ctx, dst, in.Database, in.To); err != nil {
-		return SyncResult{}, err
-	}
 	rc := r.cfg.Replication
 	info := activity.GetInfo(ctx)
 	var latest atomic.Pointer[SyncProgress]
@@ -166,8 +192,11 @@ func (r *Replicator) Sync(ctx context.Context, in SyncInput) (SyncResult, error)
 	}
 	stopBeat := heartbeatEverySecond(ctx, func() any { return *latest.Load() })
 	defer stopBeat()
+	alive, stopWatch := r.heartbeat.watch(info.TaskToken, info.HeartbeatTimeout)
+	defer stopWatch()
 	res, err := replication.Sync(ctx, src, dst, copier, replication.SyncInput{
 		Database: in.Database, From: in.From, To: in.To, RootPath: db.RootPath,
+		SourceBucket: src.Bucket(), TargetBucket: dst.Bucket(),
 		Policy: replication.Policy{SettleWindow: rc.SettleWindow, BatchMaxObjects: rc.BatchMaxObjects,
 			BatchMaxBytes: int64(rc.BatchMaxBytes), Exclude: rc.Exclude, Strict: rc.Order == config.OrderStrict,
 			Quiescent: in.Drain && in.Quiescent},
@@ -178,6 +207,7 @@ func (r *Replicator) Sync(ctx context.Context, in SyncInput) (SyncResult, error)
 		// replication.SyncInput.Follow): most listings skip the round trip through the
 		// workflow, which still folds a result into its status about once a poll interval.
 		Follow: rc.PollInterval, PollInterval: rc.PollInterval,
+		Alive: alive,
 	}, func(p replication.Progress) {
 		latest.Store(&p)
 		tally.reach(p.CopiedObjects, p.CopiedBytes)
@@ -187,6 +217,9 @@ func (r *Replicator) Sync(ctx context.Context, in SyncInput) (SyncResult, error)
 	if err != nil {
 		if ctx.Err() != nil {
 			return res, ctx.Err()
+		}
+		if replication.IsRefused(err) {
+			return res, refused(fmt.Errorf("sync %s %s->%s: %w", in.Database, in.From, in.To, err))
 		}
 		// What the sync learnt of the source is news for an unplanned failover's RPO, so it
 		// travels with the error: the newest write, if it listed the source before failing,
@@ -202,19 +235,14 @@ func (r *Replicator) Sync(ctx context.Context, in SyncInput) (SyncResult, error)
 	return res, nil
 }
 
-// refuseIntoPrimary refuses to copy into the region recorded as the database's primary: after
-// a failover the old replication must never write the old primary's blobs into the new
-// primary's folder, whatever resumes it.
-func refuseIntoPrimary(ctx context.Context, dst *objectstore.Client, database, to string) error {
-	p, found, err := replication.ReadPrimary(ctx, dst, database)
-	if err != nil {
-		return fmt.Errorf("read the primary record of %s in %s: %w", database, to, err)
-	}
-	if found && p.Region == to {
-		return invalid(fmt.Errorf("to: %s is the primary of %s since %s (%s): replicating into it would overwrite the data it serves",
-			to, database, p.Since.UTC().Format(time.RFC3339), p.By))
-	}
-	return nil
+// ErrWriteRefused is the application error type of a Sync or Verify that refused to write
+// into its target (replication.RefusedError): the target is the recorded primary, a failover
+// fenced it, a fence or a seal changed its record's generation under the Sync, or its record
+// belongs to another source. It is not retryable: someone has to act first.
+const ErrWriteRefused = "WriteRefused"
+
+func refused(err error) error {
+	return temporal.NewNonRetryableApplicationError(err.Error(), ErrWriteRefused, err)
 }
 
 // pair returns the stores and the copier between two regions.
@@ -248,16 +276,68 @@ func (r *Replicator) Verify(ctx context.Context, in VerifyInput) (VerifyReport, 
 	if err != nil {
 		return VerifyReport{}, err
 	}
-	if err := refuseIntoPrimary(ctx, dst, in.Database, in.To); err != nil {
-		return VerifyReport{}, err // its repairs would write into the primary
-	}
 	stopBeat := heartbeatEverySecond(ctx, func() any { return nil })
 	defer stopBeat()
-	report, err := replication.Verify(ctx, src, dst, copier, in.Database, db.RootPath, r.cfg.Replication.Exclude)
+	report, err := replication.Verify(ctx, src, dst, copier, in.Database,
+		replication.Endpoint{Region: in.From, Bucket: src.Bucket(), RootPath: db.RootPath},
+		replication.Endpoint{Region: in.To, Bucket: dst.Bucket(), RootPath: db.RootPath}, r.cfg.Replication.Exclude)
+	if replication.IsRefused(err) {
+		return report, refused(fmt.Errorf("verify %s %s->%s: %w", in.Database, in.From, in.To, err))
+	}
 	if err != nil {
 		return report, fmt.Errorf("verify %s %s->%s: %w", in.Database, in.From, in.To, err)
 	}
 	return report, nil
+}
+
+// FenceTargetInput names the folder a failover is about to seal and promote.
+type FenceTargetInput struct {
+	Database string `json:"database"`
+	Region   string `json:"region"` // the failover's target
+}
+
+// FenceTargetResult is the fence in force in the target's bucket.
+type FenceTargetResult struct {
+	Fence replication.Fence `json:"fence"`
+}
+
+// FenceTarget fences db's folder in Region's bucket before a failover seals it
+// (replication.WriteFence): it bumps the watermark record's generation, so that a Sync still
+// running (even one cut off from Temporal) stops at its next check, and records
+// .bdr/<db>/fence.json, so that no Sync or Verify (a drain's included) writes there again
+// until the failover records a new primary. Call it after replication is stopped and before
+// Seal. It is idempotent: a second call returns the fence in force.
+func (r *Replicator) FenceTarget(ctx context.Context, in FenceTargetInput) (FenceTargetResult, error) {
+	defer heartbeatEverySecond(ctx, noDetails)()
+	if _, err := r.cfg.Database(in.Database); err != nil {
+		return FenceTargetResult{}, invalid(err)
+	}
+	store := r.stores[in.Region]
+	if store == nil {
+		return FenceTargetResult{}, invalid(fmt.Errorf("region: %q is not configured", in.Region))
+	}
+	f, err := replication.WriteFence(ctx, store, in.Database, in.Region, activity.GetInfo(ctx).WorkflowExecution.ID, time.Now())
+	if err != nil {
+		return FenceTargetResult{}, fmt.Errorf("region %s: %w", in.Region, err)
+	}
+	return FenceTargetResult{Fence: f}, nil
+}
+
+// LiftFence removes the fence FenceTarget wrote, for a failover that fenced its target and
+// then gave up (rolled back to the old primary): replication into the target may resume. The
+// generation stays bumped. It is idempotent.
+func (r *Replicator) LiftFence(ctx context.Context, in FenceTargetInput) error {
+	if _, err := r.cfg.Database(in.Database); err != nil {
+		return invalid(err)
+	}
+	store := r.stores[in.Region]
+	if store == nil {
+		return invalid(fmt.Errorf("region: %q is not configured", in.Region))
+	}
+	if err := replication.LiftFence(ctx, store, in.Database); err != nil {
+		return fmt.Errorf("region %s: %w", in.Region, err)
+	}
+	return nil
 }
 
 // RecordMilestone records a milestone in every region's bucket and returns those regions. It

@@ -121,22 +121,43 @@ type Upload struct {
 // key (a folder prefix returns nothing), while AWS S3 honours any prefix. In-progress uploads
 // are few, so this costs little.
 func (c *Client) Uploads(ctx context.Context, prefix string) ([]Upload, error) {
+	l, err := c.ListUploads(ctx, prefix)
+	return l.Uploads, err
+}
+
+// UploadListing is the multipart uploads in progress under a prefix, with the store's clock
+// when the listing began.
+type UploadListing struct {
+	Uploads []Upload
+	// StoreTime is a lower bound of the store's clock when the first request was sent (as
+	// Listing.StoreTime): an upload begun after it is not listed, and begins after it.
+	StoreTime time.Time
+}
+
+// ListUploads is Uploads with the store's time before the first request: a watermark planned
+// from this listing must not pass that time, or an upload begun between this listing and a
+// later one of the blobs could complete below it (see replication's listRound).
+func (c *Client) ListUploads(ctx context.Context, prefix string) (UploadListing, error) {
 	in := &s3.ListMultipartUploadsInput{Bucket: aws.String(c.bucket)}
-	var uploads []Upload
+	var l UploadListing
 	for {
+		before := time.Now()
 		out, err := c.s3.ListMultipartUploads(ctx, in)
 		if err != nil {
-			return nil, fmt.Errorf("objectstore: list uploads %s: %w", prefix, normalize(err))
+			return UploadListing{}, fmt.Errorf("objectstore: list uploads %s: %w", prefix, normalize(err))
+		}
+		if l.StoreTime.IsZero() {
+			l.StoreTime = c.clock.storeTime(before, responseDate(out.ResultMetadata))
 		}
 		for _, u := range out.Uploads {
 			if !strings.HasPrefix(aws.ToString(u.Key), prefix) {
 				continue
 			}
-			uploads = append(uploads, Upload{Key: aws.ToString(u.Key), UploadID: aws.ToString(u.UploadId),
+			l.Uploads = append(l.Uploads, Upload{Key: aws.ToString(u.Key), UploadID: aws.ToString(u.UploadId),
 				Initiated: aws.ToTime(u.Initiated)})
 		}
 		if !aws.ToBool(out.IsTruncated) {
-			return uploads, nil
+			return l, nil
 		}
 		in.KeyMarker, in.UploadIdMarker = out.NextKeyMarker, out.NextUploadIdMarker
 	}

@@ -155,6 +155,19 @@ func gcd(a, b time.Duration) time.Duration {
 	return a
 }
 
+// ListUploads returns the multipart uploads in progress under prefix, with the store's clock
+// (to clockStep, as List) when it took its snapshot.
+func (s *memStore) ListUploads(ctx context.Context, prefix string) (objectstore.UploadListing, error) {
+	if err := ctx.Err(); err != nil {
+		return objectstore.UploadListing{}, err
+	}
+	s.mu.Lock()
+	now := s.clock.Now().Truncate(s.clockStep)
+	s.mu.Unlock()
+	uploads, err := s.Uploads(ctx, prefix)
+	return objectstore.UploadListing{Uploads: uploads, StoreTime: now}, err
+}
+
 // Uploads returns the multipart uploads in progress under prefix.
 func (s *memStore) Uploads(ctx context.Context, prefix string) ([]objectstore.Upload, error) {
 	if err := ctx.Err(); err != nil {
@@ -214,6 +227,47 @@ func (s *memStore) PutBytes(ctx context.Context, key string, data []byte, meta m
 	return nil
 }
 
+// GetBytesETag returns a copy of a blob's content and its ETag; os.ErrNotExist if absent.
+func (s *memStore) GetBytesETag(ctx context.Context, key string) ([]byte, string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, "", err
+	}
+	o, ok := s.Get(key)
+	if !ok {
+		return nil, "", notExist("get", key)
+	}
+	return o.Data, o.ETag, nil
+}
+
+// PutBytesIf writes a whole blob if its ETag is ifMatch ("": if absent), as S3's conditional
+// PUT does; otherwise objectstore.ErrPreconditionFailed.
+func (s *memStore) PutBytesIf(ctx context.Context, key string, data []byte, meta map[string]string, ifMatch string) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	s.mu.Lock()
+	hook := s.beforePut
+	s.mu.Unlock()
+	if hook != nil {
+		hook(key, data, meta)
+	}
+	s.mu.Lock()
+	cur, ok := s.objects[key]
+	if (ifMatch == "" && ok) || (ifMatch != "" && (!ok || cur.ETag != ifMatch)) {
+		s.mu.Unlock()
+		return "", fmt.Errorf("memstore: put %s if %q: %w", key, ifMatch, objectstore.ErrPreconditionFailed)
+	}
+	o := memObject{Data: slices.Clone(data), LastModified: s.lastModified(), ETag: etagOf(data), Meta: lowerKeys(meta)}
+	s.objects[key] = o
+	s.puts[key]++
+	after := s.afterPut
+	s.mu.Unlock()
+	if after != nil {
+		after(key)
+	}
+	return o.ETag, nil
+}
+
 // CopyWithin copies a blob inside the store; meta nil keeps the source's metadata.
 func (s *memStore) CopyWithin(ctx context.Context, srcKey, dstKey string, meta map[string]string) error {
 	if err := ctx.Err(); err != nil {
@@ -253,6 +307,19 @@ func (s *memStore) Delete(ctx context.Context, key string) error {
 // Put writes a blob as a test's producer would (no metadata) and returns its listing entry.
 func (s *memStore) Put(key string, data []byte) objectstore.Object {
 	o := s.write(key, data, nil)
+	return objectstore.Object{Key: key, Size: int64(len(data)), LastModified: o.LastModified, ETag: o.ETag}
+}
+
+// PutAt writes a blob that shows up now with a LastModified in the past, as a blob the store
+// made visible late would (a completed upload, a replica catching up), and returns its
+// listing entry.
+func (s *memStore) PutAt(key string, data []byte, lastModified time.Time) objectstore.Object {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := memObject{Data: slices.Clone(data), LastModified: lastModified.Truncate(s.resolution), ETag: etagOf(data)}
+	s.objects[key] = o
+	s.puts[key]++
+	s.clock.step()
 	return objectstore.Object{Key: key, Size: int64(len(data)), LastModified: o.LastModified, ETag: o.ETag}
 }
 

@@ -57,7 +57,19 @@ func Less(a, b objectstore.Object) bool {
 // (see Cutoff), and before the start of any multipart upload still in progress (a completed
 // upload may appear with a LastModified in the past).
 func NewPlan(l objectstore.Listing, uploads []objectstore.Upload, w time.Time, p Policy) Plan {
-	plan := Plan{StoreTime: l.StoreTime, Cutoff: Cutoff(l.StoreTime, p.SettleWindow, l.Resolution)}
+	return NewPlanAt(l, uploads, l.StoreTime, w, p)
+}
+
+// NewPlanAt is NewPlan for uploads listed at store time uploadsAt, before the listing l: the
+// cutoff is taken at the earlier of the two times. Only an upload begun before uploadsAt is
+// known to the plan; one begun later starts after that time, so a cutoff before it cannot
+// pass it, whatever LastModified its blob shows when it completes.
+func NewPlanAt(l objectstore.Listing, uploads []objectstore.Upload, uploadsAt, w time.Time, p Policy) Plan {
+	now := l.StoreTime
+	if !uploadsAt.IsZero() && uploadsAt.Before(now) {
+		now = uploadsAt
+	}
+	plan := Plan{StoreTime: l.StoreTime, Cutoff: Cutoff(now, p.SettleWindow, l.Resolution)}
 	exclude := compileGlobs(p.Exclude)
 	if p.Quiescent {
 		for _, o := range l.Objects {

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"github.com/bottomless-dr/bottomless-dr/objectstore"
 )
 
 // StateRoot is the folder of our own state in every bucket (DESIGN 5.8). It is outside every
@@ -64,6 +66,58 @@ type Watermark struct {
 	CopiedObjects int64     `json:"copiedObjects"`
 	CopiedBytes   int64     `json:"copiedBytes"`
 	WrittenAt     time.Time `json:"writtenAt"` // the worker's clock; informational only
+	// Generation is the record's fencing token (DESIGN 5a.4): a fence (WriteFence) and a seal
+	// bump it, and a Sync that read another one refuses to write. A record written before
+	// generations existed reads as 0.
+	Generation int64 `json:"generation,omitempty"`
+	// SealFrom, once a fence or a seal has rewritten the record, is the store time of the last
+	// record before that rewrite (its LastModified): a blob written to the target since then
+	// may be beyond Time, and a later seal inspects it. Without it, a seal retried after a
+	// fence would take the fence's rewrite as the last checkpoint and miss the blobs a Sync
+	// wrote between its last checkpoint and the fence. It is kept by every later write.
+	SealFrom time.Time `json:"sealFrom,omitzero"`
+	// Source and Target say which folder the record replicates from and to. A Sync or Verify
+	// of another pair refuses the record (CheckRecordSource): its watermark says nothing of
+	// that source's blobs. Records written before they existed have neither; the first Sync
+	// that accepts such a record rewrites it with them.
+	Source *Endpoint `json:"source,omitempty"`
+	Target *Endpoint `json:"target,omitempty"`
+	// Below is the Digest of the source blobs at or before Time, as the listings the record
+	// was planned from showed them (excluded ones left out): a later listing whose blobs at
+	// or before Time digest otherwise has late blobs to report (or deletions). Nil in records
+	// written before it existed.
+	Below *Digest `json:"below,omitempty"`
+}
+
+// Endpoint is one side of a replication: a database's folder in one region's bucket.
+type Endpoint struct {
+	Region   string `json:"region"`
+	Bucket   string `json:"bucket"`
+	RootPath string `json:"rootPath"`
+}
+
+func (e Endpoint) String() string { return e.Region + ":" + e.Bucket + "/" + e.RootPath }
+
+// CheckRecordSource returns a *RefusedError (RefusedSource) when the target's record w was
+// written by a replication other than source -> target. A record that names no endpoints
+// (written before they existed) is checked by its From and To regions, when it has them; a
+// record with neither (one a fence created) is accepted.
+func CheckRecordSource(w Watermark, source, target Endpoint) error {
+	refuse := func(detail string) error {
+		return &RefusedError{Database: w.Database, Region: target.Region, Reason: RefusedSource,
+			Detail: detail + "; move " + WatermarkKey(w.Database) + " aside if the target is to be replicated from scratch"}
+	}
+	switch {
+	case w.Source != nil && *w.Source != source:
+		return refuse(fmt.Sprintf("the watermark record's source is %s, not %s", w.Source, source))
+	case w.Target != nil && *w.Target != target:
+		return refuse(fmt.Sprintf("the watermark record's target is %s, not %s", w.Target, target))
+	case w.Source == nil && w.From != "" && w.From != source.Region:
+		return refuse(fmt.Sprintf("the watermark record replicates from %s, not %s", w.From, source.Region))
+	case w.Target == nil && w.To != "" && w.To != target.Region:
+		return refuse(fmt.Sprintf("the watermark record replicates to %s, not %s", w.To, target.Region))
+	}
+	return nil
 }
 
 // ReadWatermark reads the target's watermark; found is false when there is none yet.
@@ -84,6 +138,68 @@ func WriteWatermark(ctx context.Context, s Store, w Watermark) error {
 	return nil
 }
 
+// readWatermarkETag reads the target's watermark record and its ETag ("" when there is none),
+// for a conditional write after it.
+func readWatermarkETag(ctx context.Context, s Store, db string) (w Watermark, etag string, found bool, err error) {
+	data, etag, err := s.GetBytesETag(ctx, WatermarkKey(db))
+	if errors.Is(err, os.ErrNotExist) {
+		return Watermark{}, "", false, nil
+	}
+	if err != nil {
+		return Watermark{}, "", false, fmt.Errorf("read watermark of %s: %w", db, err)
+	}
+	if err := json.Unmarshal(data, &w); err != nil {
+		return Watermark{}, "", false, fmt.Errorf("read watermark of %s: %s is not valid JSON: %w", db, WatermarkKey(db), err)
+	}
+	return w, etag, true, nil
+}
+
+// marshalRecord is how every record is written, so that a record read back can be compared
+// byte for byte with one written.
+func marshalRecord(v any) ([]byte, error) { return json.MarshalIndent(v, "", "  ") }
+
+// maxBumpAttempts bounds how often bumpGeneration retries when a Sync writes the record
+// between its read and its write: each retry follows a checkpoint that has landed.
+const maxBumpAttempts = 20
+
+// bumpGeneration raises the generation of db's watermark record in s by one past the one it
+// holds, or to atLeast if that is higher, and returns the generation it wrote; with atLeast > 0
+// and a record already there, it writes nothing. It creates the record if there is none. Only
+// the generation (and SealFrom, set to sealFrom if the record has none) changes: the
+// watermark stays. The write is conditional on the record read, so a Sync checkpointing
+// meanwhile cannot undo the bump: it fails its own conditional write instead, and stops.
+func bumpGeneration(ctx context.Context, s Store, db string, atLeast int64, sealFrom time.Time) (int64, error) {
+	for range maxBumpAttempts {
+		w, etag, found, err := readWatermarkETag(ctx, s, db)
+		if err != nil {
+			return 0, err
+		}
+		if !found {
+			w = Watermark{Database: db}
+		}
+		if atLeast > 0 && w.Generation >= atLeast {
+			return w.Generation, nil
+		}
+		w.Generation = max(w.Generation+1, atLeast)
+		if w.SealFrom.IsZero() {
+			w.SealFrom = sealFrom
+		}
+		data, err := marshalRecord(w)
+		if err != nil {
+			return 0, err
+		}
+		_, err = s.PutBytesIf(ctx, WatermarkKey(db), data, nil, etag)
+		if errors.Is(err, objectstore.ErrPreconditionFailed) {
+			continue // a checkpoint landed in between: bump that one
+		}
+		if err != nil {
+			return 0, fmt.Errorf("bump the generation of %s: %w", db, err)
+		}
+		return w.Generation, nil
+	}
+	return 0, fmt.Errorf("bump the generation of %s: the record kept changing (%d attempts)", db, maxBumpAttempts)
+}
+
 // readJSON decodes the JSON object at key into v; found is false when there is none.
 func readJSON(ctx context.Context, s Store, key string, v any) (found bool, err error) {
 	data, err := s.GetBytes(ctx, key)
@@ -101,7 +217,7 @@ func readJSON(ctx context.Context, s Store, key string, v any) (found bool, err 
 
 // writeJSON writes v as a whole JSON object at key: a retry writes the same thing.
 func writeJSON(ctx context.Context, s Store, key string, v any) error {
-	data, err := json.MarshalIndent(v, "", "  ")
+	data, err := marshalRecord(v)
 	if err != nil {
 		return err
 	}

@@ -12,14 +12,23 @@ type Store interface {
 	// began, with the store's time then; ListParallel may send several requests at once.
 	List(ctx context.Context, prefix string) (objectstore.Listing, error)
 	ListParallel(ctx context.Context, prefix string) (objectstore.Listing, error)
-	Uploads(ctx context.Context, prefix string) ([]objectstore.Upload, error)
+	// ListUploads returns the multipart uploads in progress under prefix, with the store's
+	// time when the listing began.
+	ListUploads(ctx context.Context, prefix string) (objectstore.UploadListing, error)
 	Head(ctx context.Context, key string) (objectstore.Info, error)
 	GetBytes(ctx context.Context, key string) ([]byte, error)
+	// GetBytesETag is GetBytes with the blob's ETag, for a conditional write after it.
+	GetBytesETag(ctx context.Context, key string) ([]byte, string, error)
 	// PutBytes and CopyWithin, once started, run until the store answers even if ctx is
 	// cancelled (objectstore's landing): a write abandoned half-way could land after a newer
 	// one, and move the watermark record back.
 	PutBytes(ctx context.Context, key string, data []byte, meta map[string]string) error
 	CopyWithin(ctx context.Context, srcKey, dstKey string, meta map[string]string) error
+	// PutBytesIf is PutBytes only if the blob's ETag is still ifMatch, or with ifMatch "" only
+	// if there is none; otherwise objectstore.ErrPreconditionFailed. It returns the new ETag.
+	// The watermark record is written this way: the fencing token's check and the write are
+	// one request, so nothing can slip in between (DESIGN 5a.4).
+	PutBytesIf(ctx context.Context, key string, data []byte, meta map[string]string, ifMatch string) (string, error)
 	Delete(ctx context.Context, key string) error
 }
 

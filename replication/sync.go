@@ -1,10 +1,13 @@
 package replication
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"slices"
 	"sync"
 	"time"
@@ -16,8 +19,10 @@ import (
 type SyncInput struct {
 	Database, From, To string
 	RootPath           string
-	Policy             Policy
-	Concurrency        int
+	// SourceBucket and TargetBucket name the buckets, for the record's Source and Target.
+	SourceBucket, TargetBucket string
+	Policy                     Policy
+	Concurrency                int
 	// Watermark is the caller's last known watermark; the target's own record wins if newer.
 	Watermark time.Time
 	// Drain ignores the settle window: copy everything that exists now.
@@ -42,6 +47,12 @@ type SyncInput struct {
 	// upload in progress holds the cutoff, or Follow is over. Ignored with Drain.
 	Follow       time.Duration
 	PollInterval time.Duration
+	// Alive, if set, says whether the caller may still write: the Sync activity returns an
+	// error once Temporal has not acknowledged a heartbeat for the heartbeat timeout (the
+	// activity may already run again elsewhere). It is called before every copy starts, at
+	// every checkpoint and every guardEvery, so it must be cheap; once it fails, no copy
+	// starts and no record is written.
+	Alive func() error
 }
 
 // SyncResult is the state after one Sync call.
@@ -58,6 +69,13 @@ type SyncResult struct {
 	StoreTime      time.Time `json:"storeTime"`   // the source's clock at the listing
 	HeldBy         string    `json:"heldBy,omitempty"`
 	CaughtUp       bool      `json:"caughtUp"` // everything eligible at the listing is in
+	// LateObjects counts the source blobs that showed up at or before a watermark already
+	// past them (DESIGN 5a.6): missing from the target, and never to be copied by the
+	// incremental path, which plans beyond the watermark. LateKeys are the first few.
+	// VerifyWanted asks the caller for an anti-entropy pass (Verify), which copies them.
+	LateObjects  int64    `json:"lateObjects,omitempty"`
+	LateKeys     []string `json:"lateKeys,omitempty"`
+	VerifyWanted bool     `json:"verifyWanted,omitempty"`
 	// NextEligibleIn is how long after the call returned, by the store's clock, the oldest
 	// source blob it listed beyond the watermark becomes eligible: from a millisecond up to
 	// maxNextEligible, zero when it listed none or an upload in progress holds the cutoff
@@ -89,17 +107,29 @@ type Progress struct {
 // Sync copies the eligible source blobs beyond the watermark to the target in write order,
 // in parallel inside a bounded window, and moves the target's watermark record as the
 // completed prefix grows. It is idempotent and resumable: a second call after a crash starts
-// from the target's watermark, and with VerifyExisting skips blobs already copied.
+// from the target's watermark, and with VerifyExisting skips blobs already copied. It writes
+// nothing into a target that CheckTarget refuses (a *RefusedError).
 func Sync(ctx context.Context, src, dst Store, copier Copier, in SyncInput, progress func(Progress)) (SyncResult, error) {
 	if err := sleep(ctx, in.Wait); err != nil {
 		return SyncResult{}, fmt.Errorf("sync %s: %w", in.Database, err)
 	}
-	stored, _, err := ReadWatermark(ctx, dst, in.Database)
+	// After the wait: a failover may have fenced the target meanwhile.
+	if err := CheckTarget(ctx, dst, in.Database, in.To); err != nil {
+		return SyncResult{}, fmt.Errorf("sync %s: %w", in.Database, err)
+	}
+	// The record and its ETag: every checkpoint is a write conditional on that ETag (the
+	// fencing token, DESIGN 5a.4), so a fence or a seal in between stops this call.
+	stored, etag, _, err := readWatermarkETag(ctx, dst, in.Database)
 	if err != nil {
 		return SyncResult{}, err
 	}
+	source, target := in.endpoints()
+	if err := CheckRecordSource(stored, source, target); err != nil {
+		return SyncResult{}, fmt.Errorf("sync %s: %w", in.Database, err)
+	}
 	state := stored
 	state.Database, state.From, state.To = in.Database, in.From, in.To
+	state.Source, state.Target = &source, &target
 	state.Time = later(stored.Time, in.Watermark)
 	prefix := in.RootPath + "/"
 	policy := in.Policy
@@ -130,8 +160,25 @@ func Sync(ctx context.Context, src, dst Store, copier Copier, in SyncInput, prog
 			return SyncResult{}, fmt.Errorf("sync %s: clear staging: %w", in.Database, err)
 		}
 	}
+	// The blobs at or before the record's watermark, as this listing shows them: any change
+	// since the record was written is a late blob (or a deletion) to look for.
+	exclude := compileGlobs(in.Policy.Exclude)
+	below := digestUpTo(first.listing, state.Time, exclude)
+	var found late
+	if stored.Below != nil && *stored.Below != digestUpTo(first.listing, stored.Time, exclude) {
+		if found, err = findLate(ctx, dst, prefix, first.listing, state.Time, exclude, nil); err != nil {
+			return SyncResult{}, fmt.Errorf("sync %s: %w", in.Database, err)
+		}
+	}
+	var windowDigest Digest
+	for _, o := range first.plan.Eligible {
+		windowDigest.add(o)
+	}
 	s := &syncer{in: in, src: src, dst: dst, copier: copier, progress: progress, prefix: prefix, policy: policy,
-		state: state, base: state, existing: existing,
+		state: state, base: state, existing: existing, etag: etag, generation: stored.Generation,
+		// A record without its endpoints (or none at all) is written at the first checkpoint.
+		rewrite: stored.Source == nil || stored.Target == nil,
+		exclude: exclude, below: below, windowDigest: windowDigest, late: found,
 		window:  NewWindow(first.plan.Eligible, state.Time, first.plan.Cutoff, max(1, in.Policy.BatchMaxObjects)),
 		carried: carryAhead(stored.Ahead, first.listing), last: first}
 	copyErr := s.run(ctx)
@@ -145,6 +192,7 @@ func Sync(ctx context.Context, src, dst Store, copier Copier, in SyncInput, prog
 		Watermark: s.state, CopiedObjects: s.copied, CopiedBytes: s.copiedBytes, SkippedObjects: s.skipped,
 		TotalObjects: last.plan.TotalObjects, TotalBytes: last.plan.TotalBytes, NewestWrite: last.plan.NewestWrite,
 		StoreTime: last.plan.StoreTime, CaughtUp: copyErr == nil && s.window.Complete(),
+		LateObjects: s.late.count, LateKeys: s.late.keys, VerifyWanted: s.late.count > 0,
 	}
 	// The keys in flight stay in the bucket's record; the result goes into workflow history,
 	// which must stay small.
@@ -193,6 +241,15 @@ type syncer struct {
 	policy   Policy // in.Policy, with no settle window when draining
 
 	base           Watermark                     // the record when the call started
+	generation     int64                         // the record's generation when the call started
+	rewrite        bool                          // the record lacks its endpoints: write it; mu
+	exclude        []*regexp.Regexp              // in.Policy.Exclude
+	below          Digest                        // source blobs at or before the window's start, the window's excepted; mu
+	windowDigest   Digest                        // every blob of the window; mu
+	doneDigest     Digest                        // the window's first digested blobs; mu
+	digested       int                           // how many of the window's blobs doneDigest holds; mu
+	late           late                          // blobs found at or before a watermark already past them; mu
+	etag           string                        // the record's ETag as last read or written; checkpointMu
 	existing       map[string]objectstore.Object // the target's blobs at the start, with VerifyExisting
 	checkpointMu   sync.Mutex
 	mu             sync.Mutex
@@ -223,11 +280,15 @@ type round struct {
 //
 // Uploads are listed first: an upload completed between the two requests then shows in the
 // listing. Listed the other way round, it would be in neither and its LastModified (its
-// start, possibly long ago) could fall behind the watermark: never copied. The whole folder
+// start, possibly long ago) could fall behind the watermark: never copied. For the same
+// reason the cutoff is taken from the store's time of the uploads listing, not the later one
+// of the blobs: an upload begun between the two requests is in neither listing, and would
+// complete with a LastModified (its start) below a cutoff taken at the second. Begun after
+// the first request, it starts after the cutoff (NewPlanAt). The whole folder
 // is listed every round, so its speed bounds the lag: parallel requests list 12,000 blobs in
 // 8 folders about 1.5 times faster (BenchmarkListing in objectstore).
 func listRound(ctx context.Context, src Store, prefix string, from time.Time, p Policy) (round, error) {
-	uploads, err := src.Uploads(ctx, prefix)
+	uploads, err := src.ListUploads(ctx, prefix)
 	if err != nil {
 		return round{}, err
 	}
@@ -236,7 +297,7 @@ func listRound(ctx context.Context, src Store, prefix string, from time.Time, p 
 	if err != nil {
 		return round{}, err
 	}
-	return round{listing: listing, plan: NewPlan(listing, uploads, from, p), listedAt: listedAt}, nil
+	return round{listing: listing, plan: NewPlanAt(listing, uploads.Uploads, uploads.StoreTime, from, p), listedAt: listedAt}, nil
 }
 
 func (s *syncer) run(ctx context.Context) error {
@@ -272,6 +333,14 @@ func (s *syncer) run(ctx context.Context) error {
 		promoted <- nil
 	}
 	s.lastCheckpoint = time.Now()
+	guarded := make(chan struct{})
+	gctx, stopGuard := context.WithCancel(ctx)
+	go func() {
+		defer close(guarded)
+		if err := s.guard(gctx); err != nil {
+			cancel(err)
+		}
+	}()
 	followed := make(chan struct{})
 	fctx, stopFollow := context.WithCancel(ctx)
 	defer stopFollow()
@@ -305,6 +374,10 @@ func (s *syncer) run(ctx context.Context) error {
 		if !s.waitForRoom(ctx, i) {
 			break
 		}
+		if err := s.alive(); err != nil {
+			cancel(err)
+			break
+		}
 		jobs <- i
 	}
 	// Nothing more starts: a listing still running would only add blobs no one copies.
@@ -314,6 +387,8 @@ func (s *syncer) run(ctx context.Context) error {
 	s.mu.Unlock()
 	stopFollow()
 	<-followed
+	stopGuard()
+	<-guarded
 	close(jobs)
 	wg.Wait()
 	s.mu.Lock()
@@ -370,12 +445,18 @@ func (s *syncer) follow(ctx context.Context, until time.Time) error {
 		if err != nil {
 			return s.followError(ctx, err)
 		}
+		if err := s.checkBelow(ctx, next, cutoff); err != nil {
+			return s.followError(ctx, err)
+		}
 		s.mu.Lock()
 		if s.stopFollowing {
 			s.mu.Unlock()
 			return nil
 		}
 		s.window.Extend(next.plan.Eligible, next.plan.Cutoff)
+		for _, o := range next.plan.Eligible {
+			s.windowDigest.add(o)
+		}
 		if s.stage != nil {
 			s.stage = append(s.stage, make([]uint8, len(next.plan.Eligible))...)
 		}
@@ -527,6 +608,10 @@ func (s *syncer) alreadyIn(ctx context.Context, obj objectstore.Object) (bool, e
 // transfer copies obj unless VerifyExisting finds it already in the target. In order: strict
 // it copies to the staging area; promote moves it into place.
 func (s *syncer) transfer(ctx context.Context, obj objectstore.Object) (skipped bool, err error) {
+	// A copy handed over just before a check failed (a fence, a lost caller) does not start.
+	if ctx.Err() != nil {
+		return false, context.Cause(ctx)
+	}
 	if s.in.VerifyExisting {
 		in, err := s.alreadyIn(ctx, obj)
 		if err != nil || in {
@@ -559,18 +644,38 @@ func (s *syncer) checkpoint(ctx context.Context) error {
 	p := Progress{Watermark: next.Time, CopiedObjects: s.copied, CopiedBytes: s.copiedBytes,
 		SkippedObjects: s.skipped, Eligible: s.window.Len(), RecordCopiedObjects: next.CopiedObjects,
 		RecordCopiedBytes: next.CopiedBytes, TotalObjects: s.last.plan.TotalObjects}
+	below := s.digestUpTo(next.Time)
+	next.Below = &below
+	// Written even if the watermark did not move when the record lacks fields, or the digest
+	// changed (a late blob found, or a deletion): else the next call looks again.
+	rewrite := s.rewrite || s.state.Below == nil || *s.state.Below != below
 	s.mu.Unlock()
-	if !next.Time.After(s.state.Time) && slices.Equal(next.Ahead, s.state.Ahead) {
-		return nil
+	if !next.Time.After(s.state.Time) && slices.Equal(next.Ahead, s.state.Ahead) && !rewrite {
+		// Nothing to write: check the token all the same, so that copies stop starting.
+		return s.checkRecord(ctx)
 	}
-	next.WrittenAt = time.Now().UTC()
-	// The store never abandons the PUT half-way (Store.PutBytes): an older record cannot
-	// land after this one.
-	if err := WriteWatermark(ctx, s.dst, next); err != nil {
+	if err := s.alive(); err != nil {
 		return err
 	}
+	next.WrittenAt = time.Now().UTC()
+	data, err := marshalRecord(next)
+	if err != nil {
+		return err
+	}
+	// Conditional on the record this call read or last wrote: if a fence or a seal (or
+	// another call) wrote it meanwhile, nothing is written. The store never abandons the PUT
+	// half-way (Store.PutBytes): an older record cannot land after this one.
+	etag, err := s.dst.PutBytesIf(ctx, WatermarkKey(s.in.Database), data, nil, s.etag)
+	if errors.Is(err, objectstore.ErrPreconditionFailed) {
+		etag, err = s.recordChanged(ctx, data)
+	}
+	if err != nil {
+		return fmt.Errorf("sync %s: checkpoint: %w", s.in.Database, err)
+	}
+	s.etag = etag
 	s.mu.Lock()
 	s.state = next
+	s.rewrite = false
 	s.mu.Unlock()
 	if s.progress != nil {
 		s.progress(p)
@@ -637,5 +742,145 @@ func clearPrefix(ctx context.Context, s Store, prefix string) error {
 			return err
 		}
 	}
+	return nil
+}
+
+// guardEvery is how often a Sync checks, between checkpoints, that it may still write: the
+// caller is alive (SyncInput.Alive) and the watermark record is still the one it wrote (one
+// HEAD). It bounds how long a call cut off from Temporal, or fenced, keeps starting copies
+// while a large copy holds back its next checkpoint.
+const guardEvery = time.Second
+
+// guard checks every guardEvery until ctx ends that the call may still write.
+func (s *syncer) guard(ctx context.Context) error {
+	t := time.NewTicker(guardEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		if err := s.alive(); err != nil {
+			return err
+		}
+		s.checkpointMu.Lock()
+		err := s.checkRecord(ctx)
+		s.checkpointMu.Unlock()
+		if err != nil && ctx.Err() == nil {
+			return fmt.Errorf("sync %s: %w", s.in.Database, err)
+		}
+	}
+}
+
+// alive returns SyncInput.Alive's verdict, nil without one.
+func (s *syncer) alive() error {
+	if s.in.Alive == nil {
+		return nil
+	}
+	if err := s.in.Alive(); err != nil {
+		return fmt.Errorf("sync %s: stopping: %w", s.in.Database, err)
+	}
+	return nil
+}
+
+// checkRecord returns an error if the watermark record is no longer the one this call read or
+// last wrote (see recordChanged). One HEAD. s.checkpointMu is held.
+func (s *syncer) checkRecord(ctx context.Context) error {
+	info, err := s.dst.Head(ctx, WatermarkKey(s.in.Database))
+	switch {
+	case errors.Is(err, os.ErrNotExist) && s.etag == "":
+		return nil
+	case err == nil && info.ETag == s.etag:
+		return nil
+	case err != nil && !errors.Is(err, os.ErrNotExist):
+		return err
+	}
+	_, err = s.recordChanged(ctx, nil)
+	return err
+}
+
+// recordChanged is called when the watermark record is not the one this call read or last
+// wrote. If it holds exactly ours (a write whose answer was lost, then retried), it returns
+// its ETag. Otherwise it returns a *RefusedError when the generation changed (a fence or a
+// seal: this call must stop writing, for good), or an error saying another writer wrote it
+// (a duplicate call, which a retry sorts out).
+func (s *syncer) recordChanged(ctx context.Context, ours []byte) (string, error) {
+	data, etag, err := s.dst.GetBytesETag(ctx, WatermarkKey(s.in.Database))
+	if errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("the watermark record %s was removed under this sync", WatermarkKey(s.in.Database))
+	}
+	if err != nil {
+		return "", err
+	}
+	if ours != nil && bytes.Equal(data, ours) {
+		return etag, nil
+	}
+	var w Watermark
+	if err := json.Unmarshal(data, &w); err != nil {
+		return "", fmt.Errorf("%s is not valid JSON: %w", WatermarkKey(s.in.Database), err)
+	}
+	if w.Generation != s.generation {
+		return "", &RefusedError{Database: s.in.Database, Region: s.in.To, Reason: RefusedGeneration,
+			Detail: fmt.Sprintf("the watermark record's generation went from %d to %d since this sync began: it stops writing", s.generation, w.Generation)}
+	}
+	return "", fmt.Errorf("the watermark record %s changed under this sync (generation %d): another sync writes it",
+		WatermarkKey(s.in.Database), w.Generation)
+}
+
+// endpoints returns the source and target the call replicates between.
+func (in SyncInput) endpoints() (source, target Endpoint) {
+	return Endpoint{Region: in.From, Bucket: in.SourceBucket, RootPath: in.RootPath},
+		Endpoint{Region: in.To, Bucket: in.TargetBucket, RootPath: in.RootPath}
+}
+
+// digestUpTo returns the Digest of the source blobs at or before t, for a t no later than the
+// window's watermark: those before the window, and those of its completed prefix up to t.
+// s.mu is held.
+//
+// It is incremental: the window's blobs are in write order (a later listing adds only blobs
+// after the cutoff of the one before) and t never moves back, so the blobs at or before t
+// are a prefix of them, which grows.
+func (s *syncer) digestUpTo(t time.Time) Digest {
+	for s.digested < s.window.InPrefix() {
+		o := s.window.Item(s.digested)
+		if o.LastModified.After(t) {
+			break
+		}
+		s.doneDigest.add(o)
+		s.digested++
+	}
+	return s.below.plus(s.doneDigest)
+}
+
+// checkBelow compares the blobs at or before cutoff in a follow listing with what the call
+// knows is there: the blobs before the window and every blob of the window (all at or before
+// its cutoff). A difference is a late blob (or a deletion): it looks for late ones, and takes
+// the listing's blobs as the new known set, so that each is reported once.
+func (s *syncer) checkBelow(ctx context.Context, next round, cutoff time.Time) error {
+	actual := digestUpTo(next.listing, cutoff, s.exclude)
+	s.mu.Lock()
+	window := s.windowDigest
+	expected := s.below.plus(window)
+	var skip map[string]bool
+	if actual != expected {
+		skip = make(map[string]bool, s.window.Len())
+		for i := range s.window.Len() {
+			skip[s.window.Item(i).Key] = true
+		}
+	}
+	s.mu.Unlock()
+	if actual == expected {
+		return nil
+	}
+	// The window's blobs are still being copied: not late, and not to be looked for.
+	found, err := findLate(ctx, s.dst, s.prefix, next.listing, cutoff, s.exclude, skip)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.below = actual.minus(window)
+	s.late.merge(found)
+	s.mu.Unlock()
 	return nil
 }

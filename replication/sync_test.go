@@ -149,6 +149,12 @@ func (e *syncEnv) checkTarget(t fatalf, prev time.Time) time.Time {
 	return w.Time
 }
 
+// testSource and testTarget are the endpoints syncInput replicates between.
+var (
+	testSource = replication.Endpoint{Region: "primary", RootPath: testRoot}
+	testTarget = replication.Endpoint{Region: "secondary", RootPath: testRoot}
+)
+
 func syncInput(p replication.Policy, concurrency int) replication.SyncInput {
 	return replication.SyncInput{Database: testDB, From: "primary", To: "secondary", RootPath: testRoot,
 		Policy: p, Concurrency: concurrency}
@@ -225,6 +231,9 @@ func TestSyncProperties(t *testing.T) {
 			if failed != (err != nil) || (err != nil && !errors.Is(err, errInjected)) {
 				t.Fatalf("Sync: %v; injected failure: %v", err, failed)
 			}
+			if got.LateObjects != 0 || got.VerifyWanted {
+				t.Fatalf("%d late blobs reported (%v) where none showed late", got.LateObjects, got.LateKeys)
+			}
 			next := e.checkTarget(t, wm)
 			if !got.Watermark.Time.Equal(later(next, in.Watermark)) {
 				t.Fatalf("result watermark %s, recorded %s", got.Watermark.Time, next)
@@ -246,6 +255,9 @@ func TestSyncProperties(t *testing.T) {
 			}
 			if !got.CaughtUp {
 				t.Fatalf("resuming Sync did not catch up")
+			}
+			if got.LateObjects != 0 {
+				t.Fatalf("resuming Sync: %d late blobs reported (%v) where none showed late", got.LateObjects, got.LateKeys)
 			}
 			wm = e.checkTarget(t, wm)
 			puts := e.dst.Puts(testRoot + "/")
@@ -611,6 +623,9 @@ func TestSyncFollowProperties(t *testing.T) {
 		wm := e.checkTarget(t, time.Time{})
 		if !got.Watermark.Time.Equal(wm) {
 			t.Fatalf("result watermark %s, recorded %s", got.Watermark.Time, wm)
+		}
+		if got.LateObjects != 0 {
+			t.Fatalf("%d late blobs reported (%v) where none showed late", got.LateObjects, got.LateKeys)
 		}
 		if err != nil {
 			// The resuming call follows too, until everything written is in.

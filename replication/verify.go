@@ -30,17 +30,30 @@ type VerifyReport struct {
 // copies any that is missing or different, and reports what it found. The incremental path
 // should never miss a blob; this pass proves it, and repairs a target damaged behind our back.
 // It is idempotent. In order: strict a repaired blob is below the watermark, so the target
-// stays a prefix.
-func Verify(ctx context.Context, src, dst Store, copier Copier, db, rootPath string, exclude []string) (VerifyReport, error) {
-	w, found, err := ReadWatermark(ctx, dst, db)
+// stays a prefix. It compares nothing and writes nothing into a target that CheckTarget refuses,
+// or whose record another source wrote (CheckRecordSource): a *RefusedError. Before each repair
+// it checks that the record's generation is still the one it read, so that a fence or a seal
+// during the pass stops it (one HEAD per repair; repairs are rare).
+func Verify(ctx context.Context, src, dst Store, copier Copier, db string, source, target Endpoint, exclude []string) (VerifyReport, error) {
+	if err := CheckTarget(ctx, dst, db, target.Region); err != nil {
+		return VerifyReport{}, fmt.Errorf("verify %s: %w", db, err)
+	}
+	rootPath := source.RootPath
+	w, etag, found, err := readWatermarkETag(ctx, dst, db)
 	if err != nil || !found {
 		return VerifyReport{}, err // nothing replicated yet: nothing to compare
+	}
+	if err := CheckRecordSource(w, source, target); err != nil {
+		return VerifyReport{}, fmt.Errorf("verify %s: %w", db, err)
 	}
 	report, differing, err := compare(ctx, src, dst, db, rootPath, exclude, w.Time)
 	if err != nil {
 		return report, err
 	}
 	for _, o := range differing {
+		if err := sameGeneration(ctx, dst, db, target.Region, etag, w.Generation); err != nil {
+			return report, fmt.Errorf("verify %s: %w", db, err)
+		}
 		if err := copier.Copy(ctx, o, o.Key, CopyMetadata(o.LastModified, o.ETag)); err != nil {
 			return report, fmt.Errorf("verify %s: repair: %w", db, err)
 		}
@@ -107,4 +120,23 @@ func compare(ctx context.Context, src, dst Store, db, rootPath string, exclude [
 		}
 	}
 	return report, differing, nil
+}
+
+// sameGeneration returns a *RefusedError (RefusedGeneration) if db's watermark record in dst
+// no longer has generation gen. etag is the record's ETag when gen was read: while the record
+// still has it, one HEAD suffices.
+func sameGeneration(ctx context.Context, dst Store, db, region, etag string, gen int64) error {
+	info, err := dst.Head(ctx, WatermarkKey(db))
+	if err == nil && info.ETag == etag {
+		return nil
+	}
+	w, found, err := ReadWatermark(ctx, dst, db)
+	if err != nil {
+		return err
+	}
+	if !found || w.Generation != gen {
+		return &RefusedError{Database: db, Region: region, Reason: RefusedGeneration,
+			Detail: fmt.Sprintf("the watermark record's generation went from %d to %d during the pass: it stops writing", gen, w.Generation)}
+	}
+	return nil
 }

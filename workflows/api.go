@@ -99,6 +99,11 @@ type Status struct {
 	// when the worker running them first failed to reach it (by the store's clock): the
 	// bucket took no write after it. An unplanned failover bounds its RPO with it.
 	SourceSilentSince time.Time `json:"sourceSilentSince,omitzero"`
+	// LateObjects counts the source blobs the syncs found at or below a watermark already
+	// past them (DESIGN 5a.6), since replication started; LateKeys are the latest few. The
+	// anti-entropy pass copies them.
+	LateObjects int64    `json:"lateObjects,omitempty"`
+	LateKeys    []string `json:"lateKeys,omitempty"`
 }
 
 // Watermark is the replicated prefix: every source blob with LastModified <= Time is in the

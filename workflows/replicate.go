@@ -371,6 +371,11 @@ func (r *replicator) fold(res activities.SyncResult) {
 	s.PendingObjects, s.PendingBytes = res.PendingObjects, res.PendingBytes
 	s.CopiedObjects, s.CopiedBytes = res.Watermark.CopiedObjects, res.Watermark.CopiedBytes
 	s.NewestWrite, s.HeldBy = res.NewestWrite, res.HeldBy
+	if res.LateObjects > 0 {
+		// Never silently clamped: the count adds up and the keys stay until newer ones come.
+		s.LateObjects += res.LateObjects
+		s.LateKeys = res.LateKeys
+	}
 	// The initial sync is the backlog found by the first listing: it is complete once the
 	// watermark has passed the newest blob that listing saw.
 	is := &s.InitialSync

@@ -407,3 +407,28 @@ func TestStatusWithProgress(t *testing.T) {
 	done := Status{CopiedObjects: 5, InitialSync: InitialSync{Done: 5, Total: 5, Complete: true}}
 	require.Equal(t, InitialSync{Done: 5, Total: 5, Complete: true}, done.WithProgress(activities.SyncProgress{RecordCopiedObjects: 9, TotalObjects: 9}).InitialSync)
 }
+
+// TestReplicateStatusReportsLateBlobs: late blobs a sync reports add up in the status, and
+// their keys stay there after syncs that found none.
+func TestReplicateStatusReportsLateBlobs(t *testing.T) {
+	env := newEnv(t)
+	var a *activities.Replicator
+	var calls []activities.SyncInput
+	plain := syncing(&calls)
+	env.OnActivity(a.Sync, mock.Anything, mock.Anything).Return(func(ctx context.Context, in activities.SyncInput) (activities.SyncResult, error) {
+		res, err := plain(ctx, in)
+		if n := len(calls); n == 2 || n == 3 {
+			res.LateObjects, res.LateKeys, res.VerifyWanted = 1, []string{"folder/late_" + string(rune('0'+n))}, true
+		}
+		return res, err
+	})
+	var st Status
+	env.RegisterDelayedCallback(func() {
+		st = queryStatus(t, env)
+		env.CancelWorkflow()
+	}, 30*time.Second)
+	env.ExecuteWorkflow(Replicate, ReplicateInput{Database: "db", From: "primary", To: "secondary"})
+	require.Greater(t, len(calls), 3)
+	require.Equal(t, int64(2), st.LateObjects)
+	require.Equal(t, []string{"folder/late_3"}, st.LateKeys)
+}
