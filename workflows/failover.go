@@ -395,7 +395,20 @@ func (f *failover) switchOver(ctx workflow.Context) error {
 		return err
 	}
 	f.res.RPOSeconds = 0 // proved: every source blob is in the target
+	if err := f.fenceTarget(ctx); err != nil {
+		return err
+	}
 	return f.serveFromTarget(ctx, activities.AttachInput{RegionDatabase: activities.RegionDatabase{Database: in.Database, Region: in.To}})
+}
+
+// fenceTarget closes To's folder to replication before it is sealed or attached (DESIGN 5a.3,
+// 5a.4): no Sync, Verify or drain writes there again, not even a `resume` sent by hand or a
+// Sync cut off from Temporal, until a new primary is recorded (which a rollback does too).
+func (f *failover) fenceTarget(ctx workflow.Context) error {
+	var r *activities.Replicator
+	return f.step(ctx, "fence replication into "+f.in.To, func(actx workflow.Context) error {
+		return workflow.ExecuteActivity(actx, r.FenceTarget, activities.FenceTargetInput{Database: f.in.Database, Region: f.in.To}).Get(ctx, nil)
+	})
 }
 
 // serveFromTarget removes the stale storage locks in To, attaches the database there (at

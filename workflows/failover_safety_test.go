@@ -40,7 +40,7 @@ func TestFailedValidationDetachesToBeforeAttachingFromAgain(t *testing.T) {
 	_, calls, err := runFailover(t, m, withValidate(planned, "SELECT COUNT(*) FROM t"))
 	require.ErrorContains(t, err, "doesn't exist")
 	require.ErrorContains(t, err, "rolled back: the database serves from primary")
-	require.Equal(t, []string{"detach primary", "drain quiescent=true timeout=5m0s", "attach secondary", "security secondary read-in-primary",
+	require.Equal(t, []string{"detach primary", "drain quiescent=true timeout=5m0s", "fence target secondary", "attach secondary", "security secondary read-in-primary",
 		"detach secondary", "attach primary", "primary primary", "resume replicate/db/primary->secondary"}, calls)
 	require.Equal(t, map[string]bool{"primary": true, "secondary": false}, m.attached)
 }
@@ -52,7 +52,7 @@ func TestFailedAttachIsUndoneToo(t *testing.T) {
 		"attach secondary": temporal.NewNonRetryableApplicationError("connection reset", "test", nil)}}
 	_, calls, err := runFailover(t, m, planned)
 	require.ErrorContains(t, err, "rolled back")
-	require.Equal(t, []string{"detach primary", "drain quiescent=true timeout=5m0s", "attach secondary failed",
+	require.Equal(t, []string{"detach primary", "drain quiescent=true timeout=5m0s", "fence target secondary", "attach secondary failed",
 		"detach secondary", "attach primary", "primary primary", "resume replicate/db/primary->secondary"}, calls)
 }
 
@@ -137,13 +137,13 @@ func TestUnplannedFailoverDrainsWhileFromsBucketAnswers(t *testing.T) {
 	unplanned := FailoverInput{Database: "db", From: "primary", To: "secondary", Mode: ModeUnplanned}
 	_, calls, err := runFailover(t, m, unplanned)
 	require.NoError(t, err)
-	require.Equal(t, []string{"fence primary", "drain quiescent=true timeout=30s", "stop replicate/db/primary->secondary", "seal secondary"}, calls[:4])
+	require.Equal(t, []string{"fence primary", "drain quiescent=true timeout=30s", "stop replicate/db/primary->secondary", "fence target secondary", "seal secondary"}, calls[:5])
 
 	m = unplannedMocks(w)
 	m.unplannedDrain, m.fromBucketSilent = 30*time.Second, true
 	_, calls, err = runFailover(t, m, unplanned)
 	require.NoError(t, err)
-	require.Equal(t, []string{"fence primary", "stop replicate/db/primary->secondary", "seal secondary"}, calls[:3], "no drain from a silent bucket")
+	require.Equal(t, []string{"fence primary", "stop replicate/db/primary->secondary", "fence target secondary", "seal secondary"}, calls[:4], "no drain from a silent bucket")
 
 	m = unplannedMocks(w)
 	m.unplannedDrain, m.fail = 30*time.Second, map[string]error{"drain": temporal.NewNonRetryableApplicationError("did not complete within 30s", activities.ErrDrainFailed, nil)}

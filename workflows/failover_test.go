@@ -130,6 +130,10 @@ func failoverEnv(m failoverMocks) (*testsuite.TestWorkflowEnvironment, *[]string
 		record("stop " + in.WorkflowID)
 		return m.repl, nil
 	})
+	env.OnActivity(r.FenceTarget, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.FenceTargetInput) (activities.FenceTargetResult, error) {
+		record("fence target " + in.Region)
+		return activities.FenceTargetResult{}, nil
+	})
 	env.OnActivity(r.Seal, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.SealInput) (activities.SealReport, error) {
 		record("seal " + in.Region)
 		return activities.SealReport{Watermark: m.copy.Watermark}, nil
@@ -150,8 +154,8 @@ func TestPlannedFailoverSwitchesOver(t *testing.T) {
 	require.NoError(t, env.GetWorkflowResult(&res))
 	require.Equal(t, "secondary", res.NewPrimary)
 	require.Zero(t, res.RPOSeconds)
-	require.Equal(t, []string{"detach primary", "drain quiescent=true timeout=5m0s", "attach secondary", "security secondary read-in-primary", "primary secondary"}, *calls)
-	require.Len(t, res.Steps, 11)
+	require.Equal(t, []string{"detach primary", "drain quiescent=true timeout=5m0s", "fence target secondary", "attach secondary", "security secondary read-in-primary", "primary secondary"}, *calls)
+	require.Len(t, res.Steps, 12)
 }
 
 // TestPlannedFailoverRollsBackWhenDataWouldBeLost: a comparison that finds the target short of

@@ -51,6 +51,9 @@ func (f *failover) unplanned(ctx workflow.Context) error {
 	}); err != nil {
 		return err
 	}
+	if err := f.fenceTarget(ctx); err != nil {
+		return err
+	}
 	if err := f.step(ctx, "seal "+in.To, func(actx workflow.Context) error {
 		var sealed activities.SealReport
 		sealID := "failover-" + began.UTC().Format("20060102T150405Z")

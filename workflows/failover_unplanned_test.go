@@ -42,7 +42,7 @@ func TestUnplannedFailoverWhenFromIsLost(t *testing.T) {
 	w := time.Now().Add(-time.Minute).UTC()
 	res, calls, err := runFailover(t, unplannedMocks(w), FailoverInput{Database: "db", From: "primary", To: "secondary", Mode: ModeUnplanned})
 	require.NoError(t, err)
-	require.Equal(t, []string{"fence primary", "stop replicate/db/primary->secondary", "seal secondary",
+	require.Equal(t, []string{"fence primary", "stop replicate/db/primary->secondary", "fence target secondary", "seal secondary",
 		"attach secondary", "security secondary from-bucket", "primary secondary"}, calls)
 	require.True(t, res.Fence.Lost)
 	require.Equal(t, "secondary", res.NewPrimary)
@@ -55,10 +55,10 @@ func TestUnplannedFailoverWhenFromIsLost(t *testing.T) {
 	for _, s := range res.Steps {
 		steps = append(steps, s.Name)
 	}
-	require.Equal(t, []string{"check", "fence primary", "stop replication", "seal secondary",
+	require.Equal(t, []string{"check", "fence primary", "stop replication", "fence replication into secondary", "seal secondary",
 		"load users and grants from secondary's bucket", "remove storage locks in secondary", "attach in secondary",
-		"apply users and grants in secondary", "validate in secondary"}, steps[:9], "the RTO split by step")
-	require.ElementsMatch(t, []string{"measure RPO", "record primary"}, steps[9:], "after the RTO, side by side")
+		"apply users and grants in secondary", "validate in secondary"}, steps[:10], "the RTO split by step")
+	require.ElementsMatch(t, []string{"measure RPO", "record primary"}, steps[10:], "after the RTO, side by side")
 	require.Nil(t, res.Unreplicated)
 }
 

@@ -353,6 +353,10 @@ func (r *replicator) sync(ctx workflow.Context, drain bool, wait time.Duration) 
 		return res, err
 	}
 	r.fold(res)
+	if res.VerifyWanted {
+		// A blob showed up at or below the watermark: only a full comparison repairs it.
+		r.verifyWanted = true
+	}
 	r.failures, r.status.FailingSince, r.status.SourceSilentSince = 0, time.Time{}, time.Time{}
 	if !drain {
 		r.setState(ctx, r.currentState())

@@ -22,10 +22,10 @@ import (
 // Prepare's bucket check, can run between two looks).
 var (
 	plannedSteps = [][]string{{"Prepare", "CurrentPrimary", "QueryReplication", "Health", "Attached"}, {"CreateMilestone", "RecordMilestone"},
-		{"ReadSecurity", "RecordSecurity"}, {"Detach"}, {"DrainReplication"}, {"CompareAll"}, {"Attached", "RemoveLocks"}, {"Attach"},
+		{"ReadSecurity", "RecordSecurity"}, {"Detach"}, {"DrainReplication"}, {"CompareAll"}, {"FenceTarget"}, {"Attached", "RemoveLocks"}, {"Attach"},
 		{"ApplySecurity"}, {"Validate"}, {"RecordPrimary"}}
 	unplannedSteps = [][]string{{"Prepare", "CurrentPrimary", "Health", "Attached", "InspectCopy"}, {"Fence"}, {"ProbeStore"},
-		{"DrainReplication"}, {"StopReplication"}, {"Seal"}, {"Attached", "RemoveLocks"}, {"Attach"}, {"ApplySecurity"}, {"Validate"},
+		{"DrainReplication"}, {"StopReplication"}, {"FenceTarget"}, {"Seal"}, {"Attached", "RemoveLocks"}, {"Attach"}, {"ApplySecurity"}, {"Validate"},
 		{"InspectSource"}, {"RecordPrimary"}}
 )
 

@@ -16,6 +16,7 @@ import (
 	"github.com/bottomless-dr/bottomless-dr/replication"
 	"github.com/bottomless-dr/bottomless-dr/test/monitor"
 	"github.com/bottomless-dr/bottomless-dr/test/stack"
+	"github.com/bottomless-dr/bottomless-dr/test/stores"
 	"github.com/bottomless-dr/bottomless-dr/workflows"
 )
 
@@ -68,7 +69,7 @@ func TestFaultLayerAndMonitor(t *testing.T) {
 	t.Run("object store through its proxy", func(t *testing.T) {
 		target := stack.StoreOf("primary")
 		// Signed for the proxy's host:port, which is the Host header MinIO receives and checks.
-		c, err := s.MinIO["primary"].ClientAt("http://"+s.Faults.Addr(target), bucket)
+		c, err := stores.ClientAt(s.MinIO["primary"], "http://"+s.Faults.Addr(target), bucket)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/bottomless-dr/bottomless-dr/objectstore"
 	"github.com/bottomless-dr/bottomless-dr/replication"
 	"github.com/bottomless-dr/bottomless-dr/test/stack"
+	"github.com/bottomless-dr/bottomless-dr/test/stores"
 	"github.com/bottomless-dr/bottomless-dr/workflows"
 )
 
@@ -86,7 +87,7 @@ func queryStatus(ctx context.Context, tc client.Client, id string) (workflows.St
 // tests read buckets directly to check what the product claims.
 func store(t *testing.T, m *stack.MinIO) *objectstore.Client {
 	t.Helper()
-	c, err := m.Client(bucket)
+	c, err := stores.Client(m, bucket)
 	if err != nil {
 		t.Fatal(err)
 	}

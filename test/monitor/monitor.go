@@ -20,6 +20,7 @@ import (
 	"github.com/bottomless-dr/bottomless-dr/objectstore"
 	"github.com/bottomless-dr/bottomless-dr/replication"
 	"github.com/bottomless-dr/bottomless-dr/test/stack"
+	"github.com/bottomless-dr/bottomless-dr/test/stores"
 )
 
 // Violation is one broken rule, seen in the sample taken at At.
@@ -100,7 +101,7 @@ func Start(t testing.TB, s *stack.Stack, database string, opts ...Option) *Monit
 	}
 	sort.Strings(m.regions)
 	for _, region := range m.regions {
-		c, err := s.MinIO[region].Client(s.Config.Regions[region].ObjectStore.Bucket)
+		c, err := stores.Client(s.MinIO[region], s.Config.Regions[region].ObjectStore.Bucket)
 		if err != nil {
 			t.Fatalf("monitor: %v", err)
 		}

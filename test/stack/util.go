@@ -3,7 +3,6 @@ package stack
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"io"
 	"strconv"
 	"strings"
@@ -12,8 +11,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-
-	"github.com/bottomless-dr/bottomless-dr/objectstore"
 )
 
 func randomHex(n int) string {
@@ -33,23 +30,6 @@ func (m *MinIO) S3() *s3.Client {
 		UsePathStyle: true,
 		Credentials:  credentials.NewStaticCredentialsProvider(m.AccessKey, m.SecretKey, ""),
 	})
-}
-
-// Client returns an objectstore client over one of the server's buckets with the root
-// credentials, straight to the server (never through the fault layer), for tests and the
-// invariant monitor to look at a bucket independently of the code under test.
-func (m *MinIO) Client(bucket string) (*objectstore.Client, error) {
-	return m.ClientAt(m.Endpoint, bucket)
-}
-
-// ClientAt is Client through another endpoint (http://host:port), e.g. a fault proxy.
-func (m *MinIO) ClientAt(endpoint, bucket string) (*objectstore.Client, error) {
-	c, err := objectstore.New(objectstore.Options{Endpoint: endpoint, Bucket: bucket, PathStyle: true,
-		AccessKeyID: m.AccessKey, SecretAccessKey: m.SecretKey})
-	if err != nil {
-		return nil, fmt.Errorf("stack: objectstore client for %s: %w", endpoint, err)
-	}
-	return c, nil
 }
 
 // sumMetric adds the values of a Prometheus text-format metric over the lines that carry any
