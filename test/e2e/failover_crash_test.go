@@ -118,31 +118,17 @@ func killInEveryActivity(t *testing.T, s *stack.Stack, tc client.Client, run cli
 	ctx := context.Background()
 	var killed []string
 	deadline := time.Now().Add(4 * time.Minute)
-	for time.Now().Before(deadline) {
-		if err := s.ThawWorker(); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(2 * time.Millisecond)
-		if err := s.FreezeWorker(); err != nil {
-			t.Fatal(err)
-		}
-		d, err := tc.DescribeWorkflowExecution(ctx, run.GetID(), run.GetRunID())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if d.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
-			_ = s.ThawWorker()
-			return killed
-		}
-		victim := ""
-		for _, a := range d.GetPendingActivities() {
-			name := a.GetActivityType().GetName()
-			if a.GetState() == enumspb.PENDING_ACTIVITY_STATE_STARTED && slices.Contains(activities, name) && !slices.Contains(killed, name) {
-				victim = name
+	for {
+		victim, ended := sliceWorker(t, s, tc, run, deadline, func(started []string) string {
+			for _, name := range started {
+				if slices.Contains(activities, name) && !slices.Contains(killed, name) {
+					return name
+				}
 			}
-		}
-		if victim == "" {
-			continue
+			return ""
+		})
+		if ended {
+			return killed
 		}
 		if err := s.KillWorker(); err != nil {
 			t.Fatal(err)
@@ -154,8 +140,43 @@ func killInEveryActivity(t *testing.T, s *stack.Stack, tc client.Client, run cli
 		// Let it start before the next slice: a frozen half-started worker catches nothing.
 		time.Sleep(500 * time.Millisecond)
 	}
-	t.Fatalf("the workflow did not end within 4 minutes; killed in %v", killed)
-	return nil
+}
+
+// sliceWorker advances the (frozen) worker in 2 ms slices (SIGCONT, then SIGSTOP) and looks at
+// the workflow after each: it returns, with the worker frozen, the name pick makes of the
+// activities started then, as soon as it makes one; or ended, with the worker running, once
+// the workflow has ended. It fails the test at the deadline.
+func sliceWorker(t *testing.T, s *stack.Stack, tc client.Client, run client.WorkflowRun, deadline time.Time, pick func(started []string) string) (picked string, ended bool) {
+	t.Helper()
+	for time.Now().Before(deadline) {
+		if err := s.ThawWorker(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Millisecond)
+		if err := s.FreezeWorker(); err != nil {
+			t.Fatal(err)
+		}
+		d, err := tc.DescribeWorkflowExecution(context.Background(), run.GetID(), run.GetRunID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+			_ = s.ThawWorker()
+			return "", true
+		}
+		var started []string
+		for _, a := range d.GetPendingActivities() {
+			if a.GetState() == enumspb.PENDING_ACTIVITY_STATE_STARTED {
+				started = append(started, a.GetActivityType().GetName())
+			}
+		}
+		if name := pick(started); name != "" {
+			return name, false
+		}
+	}
+	_ = s.ThawWorker()
+	t.Fatalf("workflow %s: nothing picked by %s", run.GetID(), deadline.Format(time.TimeOnly))
+	return "", false
 }
 
 // countAttached counts the databases called name that conn's server has attached.

@@ -1,0 +1,223 @@
+package e2e
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"go.temporal.io/sdk/client"
+
+	"github.com/bottomless-dr/bottomless-dr/config"
+	"github.com/bottomless-dr/bottomless-dr/replication"
+	"github.com/bottomless-dr/bottomless-dr/test/monitor"
+	"github.com/bottomless-dr/bottomless-dr/test/stack"
+	"github.com/bottomless-dr/bottomless-dr/workflows"
+)
+
+// The fault suite of issue 11 (DESIGN 5a): failovers and replication under the faults of a bad
+// day, on the real stack with the fault layer between the worker and each region, and the
+// invariant monitor sampling both regions every 100 ms throughout. Each test ends by logging
+// the monitor's counts; any violation fails it.
+
+// insertRows commits n more rows of writer 0 through conn, one statement each, and returns
+// the new count of acknowledged rows.
+func insertRows(t *testing.T, conn *sql.DB, acked, n int) int {
+	t.Helper()
+	for range n {
+		execAll(t, conn, fmt.Sprintf("INSERT INTO %s.t (writer, seq) VALUES (0, %d)", db, acked))
+		acked++
+	}
+	return acked
+}
+
+// TestSwitchoverUnderFaults: planned switchovers that fail in every way the issue names leave
+// the database served from exactly one region, the recorded primary, and never attached in
+// two at once; then a switchover run again succeeds with nothing lost.
+func TestSwitchoverUnderFaults(t *testing.T) {
+	ctx := context.Background()
+	s, primary, secondary := faultStack(t, func(c *config.Config) { c.Failover.DrainTimeout = 15 * time.Second })
+	m := monitor.Start(t, s, db)
+	createWriterTable(t, s, primary, "")
+	tc := temporalClient(t, s)
+	repl := startReplicate(t, s, tc, db)
+	acked := insertRows(t, primary, 0, 20)
+	waitWatermarkPastNewest(t, s, tc, repl.GetID(), rootPath)
+
+	// settled checks the invariants once a failure is over: one region serves, the recorded
+	// one, with every acknowledged row; replication runs again.
+	settled := func(t *testing.T, serving string, conn *sql.DB) {
+		t.Helper()
+		if err := m.CheckSettled(ctx); err != nil {
+			t.Error(err)
+		}
+		if p, found, err := replication.ReadPrimary(ctx, store(t, s.MinIO["secondary"]), db); err != nil || !found || p.Region != serving {
+			t.Errorf("recorded primary: %+v, %v, %v; want %s", p, found, err, serving)
+		}
+		rows, err := monitor.ReadRows(ctx, conn, db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := monitor.NoneLost(rows, []int{acked}); err != nil {
+			t.Errorf("rows in %s: %v", serving, err)
+		}
+	}
+
+	t.Run("an abandoned multipart upload stops the switchover before anything changes", func(t *testing.T) {
+		c := s.MinIO["primary"].S3()
+		up, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String(bucket), Key: aws.String(rootPath + "/abandoned/upload")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, time.Minute, "status to name the upload holding the watermark", func() (bool, error) {
+			st, err := queryStatus(ctx, tc, repl.GetID())
+			return strings.Contains(st.HeldBy, "abandoned/upload"), err
+		})
+		out, err := s.Bdr(ctx, "status")
+		if err != nil || !strings.Contains(string(out), "watermark held back by "+rootPath+"/abandoned/upload") {
+			t.Errorf("bdr status: %v\n%s", err, out)
+		}
+		if _, err := s.Bdr(ctx, "failover", db, "--from", "primary", "--to", "secondary"); err == nil || !strings.Contains(err.Error(), "is held back by "+rootPath+"/abandoned/upload") {
+			t.Errorf("switchover with an upload holding the watermark: %v", err)
+		}
+		settled(t, "primary", primary)
+		if _, err := c.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: aws.String(bucket),
+			Key: aws.String(rootPath + "/abandoned/upload"), UploadId: up.UploadId}); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, time.Minute, "the watermark to be free", func() (bool, error) {
+			st, err := queryStatus(ctx, tc, repl.GetID())
+			return err == nil && st.HeldBy == "", err
+		})
+	})
+
+	t.Run("validation that fails after the attach: To is detached before From attaches again", func(t *testing.T) {
+		acked = insertRows(t, primary, acked, 5)
+		waitWatermarkPastNewest(t, s, tc, repl.GetID(), rootPath)
+		_, err := s.Bdr(ctx, "failover", db, "--from", "primary", "--to", "secondary", "--validate", "SELECT COUNT(*) FROM "+db+".no_such_table")
+		if err == nil || !strings.Contains(err.Error(), "rolled back: the database serves from primary") {
+			t.Fatalf("switchover with a failing validation: %v", err)
+		}
+		settled(t, "primary", primary)
+		waitFor(t, time.Minute, "replication to resume", func() (bool, error) {
+			st, err := queryStatus(ctx, tc, repl.GetID())
+			return err == nil && st.State == workflows.StateReplicating, err
+		})
+		acked = insertRows(t, primary, acked, 5) // the database takes writes again
+	})
+
+	t.Run("the primary's store cut mid-drain: the drain times out and the switchover rolls back", func(t *testing.T) {
+		waitWatermarkPastNewest(t, s, tc, repl.GetID(), rootPath)
+		if err := s.FreezeWorker(); err != nil {
+			t.Fatal(err)
+		}
+		run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.FailoverID(db), TaskQueue: s.Config.Temporal.TaskQueue,
+			WorkflowExecutionErrorWhenAlreadyStarted: true}, workflows.FailoverName,
+			workflows.FailoverInput{Database: db, From: "primary", To: "secondary", Mode: workflows.ModePlanned})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Two failovers of one database at once: the second is refused by its workflow ID.
+		if _, err := s.Bdr(ctx, "failover", db, "--from", "primary", "--to", "secondary"); err == nil || !strings.Contains(err.Error(), "a failover of "+db+" is already running") {
+			t.Errorf("a second failover while one runs: %v", err)
+		}
+		if _, ended := sliceWorker(t, s, tc, run, time.Now().Add(2*time.Minute), func(started []string) string {
+			return pickName(started, "DrainReplication")
+		}); ended {
+			t.Fatal("the failover ended before its drain")
+		}
+		// The worker is frozen inside the drain, before any of its syncs: cut, then let it go.
+		if err := s.Faults.Cut(stack.StoreOf("primary")); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.ThawWorker(); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 2*time.Minute, "the drain to fail", func() (bool, error) {
+			d, err := tc.DescribeWorkflowExecution(ctx, run.GetID(), run.GetRunID())
+			if err != nil {
+				return false, err
+			}
+			for _, a := range d.GetPendingActivities() {
+				if a.GetActivityType().GetName() == "DrainReplication" {
+					return false, nil
+				}
+			}
+			return true, nil
+		})
+		// The rollback attaches in primary from its bucket: that bucket is back (the attach
+		// retries until it is).
+		if err := s.Faults.Heal(stack.StoreOf("primary")); err != nil {
+			t.Fatal(err)
+		}
+		err = run.Get(ctx, nil)
+		if err == nil || !strings.Contains(err.Error(), "did not complete within 15s") || !strings.Contains(err.Error(), "rolled back: the database serves from primary") {
+			t.Fatalf("switchover with the primary's store cut mid-drain: %v", err)
+		}
+		settled(t, "primary", primary)
+		acked = insertRows(t, primary, acked, 5)
+	})
+
+	t.Run("pause during a failing drain completes at once", func(t *testing.T) {
+		waitWatermarkPastNewest(t, s, tc, repl.GetID(), rootPath)
+		if err := s.Faults.Cut(stack.StoreOf("primary")); err != nil {
+			t.Fatal(err)
+		}
+		drained := make(chan error, 1)
+		go func() {
+			_, err := s.Bdr(ctx, "replicate", "drain", db)
+			drained <- err
+		}()
+		waitFor(t, 2*time.Minute, "the drain's syncs to fail", func() (bool, error) {
+			st, err := queryStatus(ctx, tc, repl.GetID())
+			return err == nil && st.State == workflows.StateFailing, err
+		})
+		out, err := s.Bdr(ctx, "--json", "replicate", "pause", db)
+		if err != nil {
+			t.Fatalf("pause during a failing drain: %v", err)
+		}
+		var st workflows.Status
+		if err := json.Unmarshal(out, &st); err != nil || st.State != workflows.StatePaused {
+			t.Errorf("pause returned %v: %s", err, out)
+		}
+		if err := <-drained; err == nil || !strings.Contains(err.Error(), "drain interrupted: replication was paused") {
+			t.Errorf("the drain a pause interrupted: %v", err)
+		}
+		if err := s.Faults.Heal(stack.StoreOf("primary")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Bdr(ctx, "replicate", "resume", db); err != nil {
+			t.Fatal(err)
+		}
+		settled(t, "primary", primary)
+	})
+
+	t.Run("run again after the failures: the switchover succeeds with nothing lost", func(t *testing.T) {
+		acked = insertRows(t, primary, acked, 5)
+		waitWatermarkPastNewest(t, s, tc, repl.GetID(), rootPath)
+		out, err := s.Bdr(ctx, "--json", "failover", db, "--from", "primary", "--to", "secondary", "--validate", "SELECT COUNT(*) FROM "+db+".t")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res workflows.FailoverResult
+		if err := json.Unmarshal(out, &res); err != nil || res.NewPrimary != "secondary" || res.RPOSeconds != 0 {
+			t.Fatalf("switchover: %v: %s", err, out)
+		}
+		settled(t, "secondary", secondary)
+	})
+}
+
+// pickName returns name if it is among started, else "".
+func pickName(started []string, name string) string {
+	for _, s := range started {
+		if s == name {
+			return name
+		}
+	}
+	return ""
+}
