@@ -37,6 +37,17 @@ type Failover struct {
 	// FenceTimeout bounds how long an unplanned failover tries to detach the database in the
 	// failed region before it declares that region lost and attaches without it.
 	FenceTimeout time.Duration `mapstructure:"fence_timeout"`
+	// DrainTimeout bounds how long a planned switchover's drain (copying everything the
+	// detached primary wrote to the target) may take; past it the switchover rolls back and
+	// the database is attached again where it was. Between 0 (exclusive) and 6h.
+	DrainTimeout time.Duration `mapstructure:"drain_timeout"`
+	// MaxLag is the replication lag above which a planned switchover refuses to start: the
+	// drain, during which the database is attached nowhere, would last about as long. > 0.
+	MaxLag time.Duration `mapstructure:"max_lag"`
+	// UnplannedDrainTimeout bounds how long an unplanned failover keeps copying from the
+	// failed region while its bucket still answers, before it seals the target to the
+	// watermark; 0 seals at once (no drain). >= 0.
+	UnplannedDrainTimeout time.Duration `mapstructure:"unplanned_drain_timeout"`
 	// Retention is how far back a point-in-time attach can go: set it to the clusters'
 	// bottomless_gc_retention_period_minutes. An at.time older than now minus Retention is
 	// refused before anything changes, instead of failing in the middle of a failover.
@@ -163,8 +174,11 @@ func Default() Config {
 			AntiEntropyInterval: time.Hour,
 		},
 		Failover: Failover{
-			FenceTimeout: 10 * time.Second,
-			Retention:    7 * 24 * time.Hour, // SingleStore Helios' default retention
+			FenceTimeout:          10 * time.Second,
+			DrainTimeout:          5 * time.Minute,
+			MaxLag:                30 * time.Second,
+			UnplannedDrainTimeout: 30 * time.Second,
+			Retention:             7 * 24 * time.Hour, // SingleStore Helios' default retention
 		},
 		Telemetry: Telemetry{
 			MetricsListen: "127.0.0.1:9464",

@@ -75,7 +75,8 @@ func TestDefault(t *testing.T) {
 		AntiEntropyInterval: time.Hour,
 	}, c.Replication)
 	assert.Equal(t, config.Telemetry{MetricsListen: "127.0.0.1:9464", ServiceName: "bottomless-dr"}, c.Telemetry)
-	assert.Equal(t, config.Failover{FenceTimeout: 10 * time.Second, Retention: 168 * time.Hour}, c.Failover)
+	assert.Equal(t, config.Failover{FenceTimeout: 10 * time.Second, DrainTimeout: 5 * time.Minute, MaxLag: 30 * time.Second,
+		UnplannedDrainTimeout: 30 * time.Second, Retention: 168 * time.Hour}, c.Failover)
 	assert.Empty(t, c.Regions)
 	assert.Empty(t, c.Databases)
 
@@ -397,6 +398,13 @@ func TestValidate(t *testing.T) {
 		{"fence_timeout", func(c *config.Config) { c.Failover.FenceTimeout = 0 }, "failover.fence_timeout: must be > 0 and <= 10m, got 0s"},
 		{"retention", func(c *config.Config) { c.Failover.Retention = -time.Hour }, "failover.retention: must be > 0, got -1h0m0s"},
 		{"settle_window zero ok", func(c *config.Config) { c.Replication.SettleWindow = 0 }, ""},
+		{"drain_timeout zero", func(c *config.Config) { c.Failover.DrainTimeout = 0 }, "failover.drain_timeout: must be > 0 and <= 6h, got 0s"},
+		{"drain_timeout too long", func(c *config.Config) { c.Failover.DrainTimeout = 6*time.Hour + time.Second }, "failover.drain_timeout: must be > 0 and <= 6h, got 6h0m1s"},
+		{"drain_timeout 6h ok", func(c *config.Config) { c.Failover.DrainTimeout = 6 * time.Hour }, ""},
+		{"max_lag zero", func(c *config.Config) { c.Failover.MaxLag = 0 }, "failover.max_lag: must be > 0, got 0s"},
+		{"max_lag negative", func(c *config.Config) { c.Failover.MaxLag = -time.Second }, "failover.max_lag: must be > 0, got -1s"},
+		{"unplanned_drain_timeout negative", func(c *config.Config) { c.Failover.UnplannedDrainTimeout = -time.Second }, "failover.unplanned_drain_timeout: must be >= 0 (0: seal without draining), got -1s"},
+		{"unplanned_drain_timeout zero ok", func(c *config.Config) { c.Failover.UnplannedDrainTimeout = 0 }, ""},
 		{"concurrency low", func(c *config.Config) { c.Replication.Concurrency = 0 }, "replication.concurrency: must be between 1 and 1024, got 0"},
 		{"concurrency high", func(c *config.Config) { c.Replication.Concurrency = 1025 }, "replication.concurrency: must be between 1 and 1024, got 1025"},
 		{"batch_max_objects", func(c *config.Config) { c.Replication.BatchMaxObjects = 0 }, "replication.batch_max_objects: must be >= 1"},

@@ -315,6 +315,15 @@ func (v *validator) failover(f Failover) {
 	if f.FenceTimeout <= 0 || f.FenceTimeout > 10*time.Minute {
 		v.add("failover.fence_timeout", "must be > 0 and <= 10m, got %s", f.FenceTimeout)
 	}
+	if f.DrainTimeout <= 0 || f.DrainTimeout > 6*time.Hour {
+		v.add("failover.drain_timeout", "must be > 0 and <= 6h, got %s", f.DrainTimeout)
+	}
+	if f.MaxLag <= 0 {
+		v.add("failover.max_lag", "must be > 0, got %s", f.MaxLag)
+	}
+	if f.UnplannedDrainTimeout < 0 {
+		v.add("failover.unplanned_drain_timeout", "must be >= 0 (0: seal without draining), got %s", f.UnplannedDrainTimeout)
+	}
 	if f.Retention <= 0 {
 		v.add("failover.retention", "must be > 0, got %s", f.Retention)
 	}
