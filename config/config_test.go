@@ -294,6 +294,16 @@ func TestLoadErrors(t *testing.T) {
 			want: []string{"regions.primary.object_store.path_style:"},
 		},
 		{
+			name: "settle window below one second",
+			edit: edit("settle_window: 2s", "settle_window: 500ms"),
+			want: []string{"replication.settle_window: must be >= 1s (S3's LastModified and Date header have one-second resolution), got 500ms"},
+		},
+		{
+			name: "settle window below one second from the environment",
+			env:  map[string]string{"BDR_REPLICATION_SETTLE_WINDOW": "0s"},
+			want: []string{"replication.settle_window: must be >= 1s", "got 0s"},
+		},
+		{
 			name: "validation after decoding",
 			env:  map[string]string{"BDR_REGIONS_SECONDARY_OBJECT_STORE_BUCKET": "Bad_Bucket"},
 			want: []string{`regions.secondary.object_store.bucket: invalid S3 bucket name "Bad_Bucket"`},
@@ -394,10 +404,12 @@ func TestValidate(t *testing.T) {
 		{"root_path shared prefix ok", addDB("other", "bottomless_db_folder2"), ""},
 
 		{"poll_interval", func(c *config.Config) { c.Replication.PollInterval = 0 }, "replication.poll_interval: must be > 0"},
-		{"settle_window", func(c *config.Config) { c.Replication.SettleWindow = -time.Second }, "replication.settle_window: must be >= 0"},
+		{"settle_window negative", func(c *config.Config) { c.Replication.SettleWindow = -time.Second }, "replication.settle_window: must be >= 1s (S3's LastModified and Date header have one-second resolution), got -1s"},
+		{"settle_window zero", func(c *config.Config) { c.Replication.SettleWindow = 0 }, "replication.settle_window: must be >= 1s (S3's LastModified and Date header have one-second resolution), got 0s"},
+		{"settle_window below a second", func(c *config.Config) { c.Replication.SettleWindow = 999 * time.Millisecond }, "replication.settle_window: must be >= 1s (S3's LastModified and Date header have one-second resolution), got 999ms"},
+		{"settle_window one second ok", func(c *config.Config) { c.Replication.SettleWindow = time.Second }, ""},
 		{"fence_timeout", func(c *config.Config) { c.Failover.FenceTimeout = 0 }, "failover.fence_timeout: must be > 0 and <= 10m, got 0s"},
 		{"retention", func(c *config.Config) { c.Failover.Retention = -time.Hour }, "failover.retention: must be > 0, got -1h0m0s"},
-		{"settle_window zero ok", func(c *config.Config) { c.Replication.SettleWindow = 0 }, ""},
 		{"drain_timeout zero", func(c *config.Config) { c.Failover.DrainTimeout = 0 }, "failover.drain_timeout: must be > 0 and <= 6h, got 0s"},
 		{"drain_timeout too long", func(c *config.Config) { c.Failover.DrainTimeout = 6*time.Hour + time.Second }, "failover.drain_timeout: must be > 0 and <= 6h, got 6h0m1s"},
 		{"drain_timeout 6h ok", func(c *config.Config) { c.Failover.DrainTimeout = 6 * time.Hour }, ""},
@@ -646,7 +658,7 @@ func TestWriteLoadRoundTrip(t *testing.T) {
 			}, Database: config.DatabaseConn{DSNFile: "/run/secrets/dsn"}}
 			c.Databases = append(c.Databases, config.Database{Name: "Other_1", RootPath: "dbs/other.1"})
 			c.Replication = config.Replication{
-				PollInterval: 1500 * time.Millisecond, SettleWindow: 0, Concurrency: 7, BatchMaxObjects: 3,
+				PollInterval: 1500 * time.Millisecond, SettleWindow: 1500 * time.Millisecond, Concurrency: 7, BatchMaxObjects: 3,
 				BatchMaxBytes: 1000, Order: "strict", Exclude: []string{"*/storage_locks/*", "*/tmp/*"},
 				DeleteDelay: 90 * time.Minute, MultipartThreshold: 10 * config.MiB, PartSize: 5 * config.GiB,
 			}

@@ -26,6 +26,9 @@ const (
 	maxPartSize = 5 * GiB
 )
 
+// MinSettleWindow is the shortest replication.settle_window Validate accepts.
+const MinSettleWindow = time.Second
+
 // reservedPrefix is the folder of each bucket where bottomless-dr keeps its
 // own state (watermark, primary, milestones; DESIGN 5.8). No database may
 // live there.
@@ -187,8 +190,10 @@ func (v *validator) replication(r Replication) {
 	if r.PollInterval <= 0 {
 		v.add(k+"poll_interval", "must be > 0, got %s", r.PollInterval)
 	}
-	if r.SettleWindow < 0 {
-		v.add(k+"settle_window", "must be >= 0, got %s", r.SettleWindow)
+	// The store's LastModified (on AWS) and its Date header have one-second resolution
+	// (DESIGN 10): a shorter window cannot tell "settled" from "written in the same second".
+	if r.SettleWindow < MinSettleWindow {
+		v.add(k+"settle_window", "must be >= %s (S3's LastModified and Date header have one-second resolution), got %s", MinSettleWindow, r.SettleWindow)
 	}
 	if r.Concurrency < 1 || r.Concurrency > 1024 {
 		v.add(k+"concurrency", "must be between 1 and 1024, got %d", r.Concurrency)
