@@ -144,6 +144,13 @@ const (
 	OrderStrict = "strict" // stage each batch, then move it into place in write order
 )
 
+// StorageLocksExclude matches every database's storage locks
+// (<root>/<storage-id>/storage_locks/<n>_<n>). Load puts it into
+// replication.exclude whatever the file and the environment say: a copied lock
+// would make the target refuse ATTACH, and a lock is never a database's data
+// (DESIGN 5.4).
+const StorageLocksExclude = "*/storage_locks/*"
+
 // DefaultObjectStoreRegion is the signing region used when a region's
 // object_store.region is empty; S3-compatible stores such as MinIO accept it.
 const DefaultObjectStoreRegion = "us-east-1"
@@ -166,8 +173,9 @@ func Default() Config {
 			BatchMaxBytes:   GiB,
 			Order:           OrderSealed,
 			// Storage locks belong to the cluster that holds them; copying one
-			// would make the target refuse ATTACH (DESIGN 5.4).
-			Exclude:             []string{"*/storage_locks/*"},
+			// would make the target refuse ATTACH (DESIGN 5.4). Load keeps the
+			// pattern whatever the file says (fillDefaults).
+			Exclude:             []string{StorageLocksExclude},
 			DeleteDelay:         24 * time.Hour,
 			MultipartThreshold:  64 * MiB,
 			PartSize:            16 * MiB,
@@ -188,10 +196,15 @@ func Default() Config {
 }
 
 // fillDefaults sets the per-region defaults that viper cannot express because
-// region names are not known in advance.
+// region names are not known in advance, and the values no file may remove:
+// StorageLocksExclude leads replication.exclude (added when a configured list
+// lacks it, so "exclude: [\"*/tmp/*\"]" or "exclude: []" still excludes locks).
 func (c *Config) fillDefaults() {
 	if len(c.Security.Passwords) == 0 {
 		c.Security.Passwords = nil // "passwords: []" and no key at all mean the same
+	}
+	if !slices.Contains(c.Replication.Exclude, StorageLocksExclude) {
+		c.Replication.Exclude = append([]string{StorageLocksExclude}, c.Replication.Exclude...)
 	}
 	for name, r := range c.Regions {
 		if r.ObjectStore.Region == "" {

@@ -330,6 +330,41 @@ func TestLoadErrors(t *testing.T) {
 	}
 }
 
+// TestLoadAlwaysExcludesStorageLocks: whatever replication.exclude says, in the file or the
+// environment, the loaded list holds */storage_locks/* (DESIGN 5.4), once, and keeps the
+// user's own patterns.
+func TestLoadAlwaysExcludesStorageLocks(t *testing.T) {
+	design, err := os.ReadFile("testdata/design.yaml")
+	require.NoError(t, err)
+	const configured = `, exclude: ["*/storage_locks/*"]`
+	require.Contains(t, string(design), configured)
+	tests := []struct {
+		name    string
+		exclude string // replaces configured in the file
+		env     string // BDR_REPLICATION_EXCLUDE, when not empty
+		want    []string
+	}{
+		{name: "as in the example", exclude: configured, want: []string{"*/storage_locks/*"}},
+		{name: "other patterns only", exclude: `, exclude: ["*/tmp/*", "*.bak"]`, want: []string{"*/storage_locks/*", "*/tmp/*", "*.bak"}},
+		{name: "empty list", exclude: `, exclude: []`, want: []string{"*/storage_locks/*"}},
+		{name: "key absent", exclude: "", want: []string{"*/storage_locks/*"}},
+		{name: "already there among others", exclude: `, exclude: ["*/tmp/*", "*/storage_locks/*"]`, want: []string{"*/tmp/*", "*/storage_locks/*"}},
+		{name: "environment without it", exclude: configured, env: "*/tmp/*", want: []string{"*/storage_locks/*", "*/tmp/*"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clearBDREnv(t)
+			if tt.env != "" {
+				t.Setenv("BDR_REPLICATION_EXCLUDE", tt.env)
+			}
+			content := strings.Replace(string(design), configured, tt.exclude, 1)
+			c, err := config.Load(writeFile(t, "bdr.yaml", content))
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, c.Replication.Exclude)
+		})
+	}
+}
+
 func TestLoadMissingFile(t *testing.T) {
 	_, err := config.Load(filepath.Join(t.TempDir(), "nope.yaml"))
 	require.Error(t, err)
