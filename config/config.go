@@ -101,10 +101,24 @@ type ObjectStore struct {
 // DatabaseConn references the DSN (go-sql-driver/mysql form) of a region's
 // SingleStore cluster: at most one of DSNEnv and DSNFile. It is optional in
 // this release: a region without one can hold replicas but cannot attach.
+//
+// ValidateDSNEnv / ValidateDSNFile (at most one, optional, and only beside a
+// DSN) reference a second DSN, of a user that may only read, on which a
+// failover's or a drill's validation queries run; without one they run on the
+// main DSN, whose user can attach, detach and grant. The query check
+// (database.CheckReadOnly) is a guard; this user's privileges are the boundary.
 type DatabaseConn struct {
-	DSNEnv  string `mapstructure:"dsn_env"`
-	DSNFile string `mapstructure:"dsn_file"`
+	DSNEnv          string `mapstructure:"dsn_env"`
+	DSNFile         string `mapstructure:"dsn_file"`
+	ValidateDSNEnv  string `mapstructure:"validate_dsn_env"`
+	ValidateDSNFile string `mapstructure:"validate_dsn_file"`
 }
+
+// HasDSN reports whether c references a DSN.
+func (c DatabaseConn) HasDSN() bool { return c.DSNEnv != "" || c.DSNFile != "" }
+
+// HasValidateDSN reports whether c references a read-only DSN for validation queries.
+func (c DatabaseConn) HasValidateDSN() bool { return c.ValidateDSNEnv != "" || c.ValidateDSNFile != "" }
 
 // Database is one bottomless database to protect. RootPath is the folder,
 // inside every region's bucket, that holds the database's blobs.

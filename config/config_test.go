@@ -136,10 +136,12 @@ func TestLoadEnvOverrides(t *testing.T) {
 		},
 		{
 			name: "region key absent from the file",
-			env:  map[string]string{"BDR_REGIONS_SECONDARY_OBJECT_STORE_REGION": "eu-west-1", "BDR_REGIONS_SECONDARY_DATABASE_DSN_ENV": "OTHER_DSN"},
+			env: map[string]string{"BDR_REGIONS_SECONDARY_OBJECT_STORE_REGION": "eu-west-1", "BDR_REGIONS_SECONDARY_DATABASE_DSN_ENV": "OTHER_DSN",
+				"BDR_REGIONS_SECONDARY_DATABASE_VALIDATE_DSN_ENV": "OTHER_RO_DSN"},
 			check: func(t *testing.T, c *config.Config) {
 				assert.Equal(t, "eu-west-1", c.Regions["secondary"].ObjectStore.Region)
 				assert.Equal(t, "OTHER_DSN", c.Regions["secondary"].Database.DSNEnv)
+				assert.Equal(t, "OTHER_RO_DSN", c.Regions["secondary"].Database.ValidateDSNEnv)
 			},
 		},
 		{
@@ -410,6 +412,12 @@ func TestValidate(t *testing.T) {
 		{"dsn optional", setConn(config.DatabaseConn{}), ""},
 		{"dsn file", setConn(config.DatabaseConn{DSNFile: "/run/secrets/dsn"}), ""},
 		{"dsn both", setConn(config.DatabaseConn{DSNEnv: "DSN", DSNFile: "/x"}), "regions.primary.database.dsn_env: set exactly one of dsn_env and dsn_file, both are set"},
+		{"validate dsn env", setConn(config.DatabaseConn{DSNEnv: "DSN", ValidateDSNEnv: "RO_DSN"}), ""},
+		{"validate dsn file", setConn(config.DatabaseConn{DSNFile: "/run/secrets/dsn", ValidateDSNFile: "/run/secrets/ro_dsn"}), ""},
+		{"validate dsn both", setConn(config.DatabaseConn{DSNEnv: "DSN", ValidateDSNEnv: "RO_DSN", ValidateDSNFile: "/x"}), "regions.primary.database.validate_dsn_env: set exactly one of validate_dsn_env and validate_dsn_file, both are set"},
+		{"validate dsn env name", setConn(config.DatabaseConn{DSNEnv: "DSN", ValidateDSNEnv: "RO-DSN"}), `regions.primary.database.validate_dsn_env: "RO-DSN" is not an environment variable name`},
+		{"validate dsn without dsn", setConn(config.DatabaseConn{ValidateDSNEnv: "RO_DSN"}), "regions.primary.database.validate_dsn_env: set only beside dsn_env or dsn_file"},
+		{"validate dsn file without dsn", setConn(config.DatabaseConn{ValidateDSNFile: "/x"}), "regions.primary.database.validate_dsn_file: set only beside dsn_env or dsn_file"},
 
 		{"no databases", func(c *config.Config) { c.Databases = nil }, "databases: at least one database required"},
 		{"db name required", func(c *config.Config) { c.Databases[0].Name = "" }, "databases[0].name: required"},
@@ -656,6 +664,40 @@ func TestResolveDSN(t *testing.T) {
 	assert.Contains(t, err.Error(), "database.dsn: neither dsn_env nor dsn_file is set")
 }
 
+// TestResolveValidateDSN: the read-only DSN for validation queries resolves like the main one
+// and never from it: a connection with only a main DSN has none.
+func TestResolveValidateDSN(t *testing.T) {
+	const dsn, ro = "root:pw@tcp(db:3306)/", "reader:ro-pw@tcp(db:3306)/"
+	f := filepath.Join(t.TempDir(), "validate_dsn")
+	require.NoError(t, os.WriteFile(f, []byte(ro+"\n"), 0o600))
+	getenv := func(k string) string { return map[string]string{"DSN": dsn, "RO_DSN": ro}[k] }
+
+	conn := config.DatabaseConn{DSNEnv: "DSN", ValidateDSNEnv: "RO_DSN"}
+	assert.True(t, conn.HasDSN())
+	assert.True(t, conn.HasValidateDSN())
+	got, err := conn.ResolveValidateDSN(getenv)
+	require.NoError(t, err)
+	assert.Equal(t, ro, got)
+	got, err = conn.ResolveDSN(getenv)
+	require.NoError(t, err)
+	assert.Equal(t, dsn, got)
+
+	got, err = config.DatabaseConn{DSNEnv: "DSN", ValidateDSNFile: f}.ResolveValidateDSN(getenv)
+	require.NoError(t, err)
+	assert.Equal(t, ro, got)
+
+	_, err = config.DatabaseConn{DSNEnv: "DSN", ValidateDSNEnv: "NO_DSN"}.ResolveValidateDSN(getenv)
+	require.Error(t, err)
+	assert.Equal(t, "config: database.validate_dsn_env: environment variable NO_DSN is empty or not set", err.Error())
+
+	only := config.DatabaseConn{DSNEnv: "DSN"}
+	assert.False(t, only.HasValidateDSN())
+	_, err = only.ResolveValidateDSN(getenv)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "database.validate_dsn: neither validate_dsn_env nor validate_dsn_file is set")
+	assert.NotContains(t, err.Error(), "pw")
+}
+
 func TestLookups(t *testing.T) {
 	c := valid()
 	c.Databases = append(c.Databases, config.Database{Name: "another", RootPath: "another"})
@@ -690,7 +732,10 @@ func TestWriteLoadRoundTrip(t *testing.T) {
 			c.Regions["third_region"] = config.Region{ObjectStore: config.ObjectStore{
 				Endpoint: "https://s3.eu-west-1.amazonaws.com", Region: "eu-west-1", Bucket: "b.c-d",
 				AccessKeyIDFile: "/run/secrets/id", SecretAccessKeyFile: "/run/secrets/secret",
-			}, Database: config.DatabaseConn{DSNFile: "/run/secrets/dsn"}}
+			}, Database: config.DatabaseConn{DSNFile: "/run/secrets/dsn", ValidateDSNFile: "/run/secrets/ro_dsn"}}
+			r := c.Regions["primary"]
+			r.Database.ValidateDSNEnv = "PRIMARY_RO_DSN"
+			c.Regions["primary"] = r
 			c.Databases = append(c.Databases, config.Database{Name: "Other_1", RootPath: "dbs/other.1"})
 			c.Replication = config.Replication{
 				PollInterval: 1500 * time.Millisecond, SettleWindow: 1500 * time.Millisecond, Concurrency: 7, BatchMaxObjects: 3,

@@ -101,6 +101,15 @@ func (v *validator) objectStore(key string, o ObjectStore) {
 
 func (v *validator) databaseConn(key string, d DatabaseConn) {
 	v.secretRef(key, "dsn", d.DSNEnv, d.DSNFile, false)
+	v.secretRef(key, "validate_dsn", d.ValidateDSNEnv, d.ValidateDSNFile, false)
+	// Validation runs where a failover attaches, which takes the main DSN.
+	if d.HasValidateDSN() && !d.HasDSN() {
+		k := key + ".validate_dsn_env"
+		if d.ValidateDSNEnv == "" {
+			k = key + ".validate_dsn_file"
+		}
+		v.add(k, "set only beside dsn_env or dsn_file: validation queries run in a region whose database can be attached")
+	}
 }
 
 // secretRef checks a <name>_env / <name>_file pair: exactly one set when
