@@ -52,7 +52,7 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	metrics, err := newMetrics(cfg.Telemetry.ServiceName)
+	metrics, err := newMetrics(cfg.Telemetry.ServiceName, cfg)
 	if err != nil {
 		return err
 	}
