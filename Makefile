@@ -6,7 +6,7 @@ MINIO_MODULE := github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c
 WORKFLOWCHECK_MODULE := go.temporal.io/sdk/contrib/tools/workflowcheck@v0.6.0
 UNIT_PKGS = $$(go list ./... | grep -v /test/e2e)
 
-.PHONY: demo test unit e2e bench tools build vet fmt
+.PHONY: demo test unit e2e bench tools build vet fmt mariadb-client
 
 ## demo: start Temporal (+UI), two MinIO regions and the worker; replicate a live workload
 demo: tools
@@ -21,7 +21,7 @@ vet: $(BIN_DIR)/workflowcheck
 	@# Workflow code must be deterministic: no map iteration, clocks, goroutines or I/O.
 	@out="$$($(BIN_DIR)/workflowcheck ./workflows/... 2>&1)"; if [ -n "$$out" ]; then echo "$$out"; exit 1; fi
 
-unit:
+unit: mariadb-client
 	go test -race -count=1 -timeout 15m $(UNIT_PKGS)
 
 e2e:
@@ -39,7 +39,23 @@ build:
 	go build -o bin/bdr ./starter
 
 ## tools: build the temporal CLI and MinIO once into $(BIN_DIR) (several minutes the first time)
-tools: $(BIN_DIR)/temporal $(BIN_DIR)/minio $(BIN_DIR)/workflowcheck
+## and install the mariadb client if it is missing
+tools: $(BIN_DIR)/temporal $(BIN_DIR)/minio $(BIN_DIR)/workflowcheck mariadb-client
+
+## mariadb-client: the stand-in's tests also drive it through the mariadb command-line client;
+## installed with apt-get (as root, else with sudo) when `mariadb` is not on PATH
+mariadb-client:
+	@command -v mariadb >/dev/null 2>&1 && exit 0; \
+	if ! command -v apt-get >/dev/null 2>&1; then \
+		echo "make: the mariadb command-line client is required by test/standin and apt-get is not available: install mariadb-client (or MariaDB's client) yourself" >&2; exit 1; \
+	fi; \
+	if [ "$$(id -u)" = 0 ]; then sudo=; \
+	elif command -v sudo >/dev/null 2>&1; then sudo=sudo; \
+	else echo "make: the mariadb command-line client is required by test/standin: not root and no sudo, run 'apt-get install mariadb-client' as root" >&2; exit 1; fi; \
+	echo "make: installing mariadb-client with $${sudo:+sudo }apt-get (the stand-in's tests use the mariadb client)"; \
+	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mariadb-client >/dev/null && \
+	command -v mariadb >/dev/null 2>&1 || { echo "make: installing mariadb-client failed; run 'apt-get install mariadb-client' as root" >&2; exit 1; }
 
 $(BIN_DIR)/temporal:
 	mkdir -p $(BIN_DIR) && cd /tmp && GOBIN=$(BIN_DIR) go install $(TEMPORAL_MODULE)

@@ -22,17 +22,25 @@ type Cluster struct {
 	mu        sync.Mutex
 	conns     map[string]*database.Client
 	openFn    func(ctx context.Context, dsn string) (*database.Client, error)
+
+	// region -> read-only DSN for Validate (regions.<r>.database.validate_dsn_env), resolved at
+	// start like dsns and likewise never in inputs or results; a region without one validates
+	// on its main DSN. readConns are the connections opened on them.
+	validateDSNs map[string]string
+	readConns    map[string]*database.Client
 }
 
-// NewCluster returns a Cluster over the given DSNs and object-store credentials (both keyed by
-// region name); passwords looks up a migrated user's password (nil: none known).
-func NewCluster(cfg *config.Config, dsns map[string]string, creds map[string]database.Credentials,
+// NewCluster returns a Cluster over the given DSNs, read-only validation DSNs and object-store
+// credentials (all keyed by region name; validateDSNs may be nil or lack a region, whose
+// validation queries then run on its main DSN); passwords looks up a migrated user's password
+// (nil: none known).
+func NewCluster(cfg *config.Config, dsns, validateDSNs map[string]string, creds map[string]database.Credentials,
 	passwords func(user, host string) (string, bool)) *Cluster {
 	if passwords == nil {
 		passwords = func(string, string) (string, bool) { return "", false }
 	}
-	return &Cluster{cfg: cfg, dsns: dsns, creds: creds, passwords: passwords,
-		conns: map[string]*database.Client{}, openFn: database.Open}
+	return &Cluster{cfg: cfg, dsns: dsns, validateDSNs: validateDSNs, creds: creds, passwords: passwords,
+		conns: map[string]*database.Client{}, readConns: map[string]*database.Client{}, openFn: database.Open}
 }
 
 // CloseCluster closes every connection of c. It is a function, not a method: every exported
@@ -41,6 +49,9 @@ func CloseCluster(c *Cluster) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, conn := range c.conns {
+		_ = conn.Close()
+	}
+	for _, conn := range c.readConns {
 		_ = conn.Close()
 	}
 }
@@ -63,6 +74,30 @@ func (c *Cluster) client(ctx context.Context, region string) (*database.Client, 
 		return nil, fmt.Errorf("database of region %s: %w", region, err)
 	}
 	c.conns[region] = conn
+	return conn, nil
+}
+
+// validateClient is the connection Validate runs queries on: the region's read-only DSN when
+// one is configured, its main connection otherwise. The queries pass database.CheckReadOnly
+// first either way; a read-only user is what makes that check a second line, not the only one.
+func (c *Cluster) validateClient(ctx context.Context, region string) (*database.Client, error) {
+	dsn, ok := c.validateDSNs[region]
+	if !ok {
+		return c.client(ctx, region)
+	}
+	if _, err := c.cfg.Region(region); err != nil {
+		return nil, invalid(fmt.Errorf("region: %w", err))
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if conn, ok := c.readConns[region]; ok {
+		return conn, nil
+	}
+	conn, err := c.openFn(ctx, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("read-only database of region %s (regions.%s.database.validate_dsn_env): %w", region, region, err)
+	}
+	c.readConns[region] = conn
 	return conn, nil
 }
 

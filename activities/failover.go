@@ -126,11 +126,13 @@ type ValidateInput struct {
 // QueryResult is database.QueryResult.
 type QueryResult = database.QueryResult
 
-// Validate runs the read-only validation queries against the region's database; a query
-// that is not read-only is refused before anything runs.
+// Validate runs the read-only validation queries against the region's database, on the
+// region's read-only connection (regions.<r>.database.validate_dsn_env) when one is
+// configured, else on its main one; a query that is not read-only is refused before anything
+// runs. Which DSN it used is never in its input or result.
 func (c *Cluster) Validate(ctx context.Context, in ValidateInput) ([]QueryResult, error) {
 	defer heartbeatEverySecond(ctx, noDetails)()
-	conn, err := c.client(ctx, in.Region)
+	conn, err := c.validateClient(ctx, in.Region)
 	if err != nil {
 		return nil, err
 	}

@@ -57,7 +57,7 @@ type env struct {
 }
 
 // startEnv starts Temporal, two MinIO servers and the worker (configured for the initial-sync
-// runs: settle_window 0, poll_interval 100ms) and creates the contenders' buckets.
+// runs: settle_window 1s, the least allowed, poll_interval 100ms) and creates the contenders' buckets.
 func startEnv(ctx context.Context, dir string, o options) (_ *env, err error) {
 	s, err := stack.Start(ctx, stack.Options{
 		Dir: dir,
@@ -67,7 +67,7 @@ func startEnv(ctx context.Context, dir string, o options) (_ *env, err error) {
 			{Name: "lag_db", RootPath: "lag"},
 		},
 		Configure: func(c *config.Config) {
-			c.Replication.SettleWindow = 0
+			c.Replication.SettleWindow = config.MinSettleWindow // the shortest Validate accepts
 			c.Replication.PollInterval = 100 * time.Millisecond
 			c.Replication.Concurrency = o.concurrency
 			// The periodic full comparison would compete with the measured copy.

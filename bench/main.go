@@ -17,7 +17,7 @@
 //     module proxy.
 //     "bottomless-dr": the Replicate workflow run by the worker through Temporal, timed from
 //     ExecuteWorkflow until the status query shows the initial sync complete and nothing
-//     pending (settle_window 0, poll_interval 100ms).
+//     pending (settle_window 1s, the least allowed, poll_interval 100ms).
 //     "bdr in-process": replication.Sync called in this process with the Transfer the activity
 //     uses, the small run under the CPU profiler (bench/cpu.pprof): the copy engine without
 //     Temporal, so the row above minus this one is the cost of orchestration.

@@ -37,6 +37,17 @@ type Failover struct {
 	// FenceTimeout bounds how long an unplanned failover tries to detach the database in the
 	// failed region before it declares that region lost and attaches without it.
 	FenceTimeout time.Duration `mapstructure:"fence_timeout"`
+	// DrainTimeout bounds how long a planned switchover's drain (copying everything the
+	// detached primary wrote to the target) may take; past it the switchover rolls back and
+	// the database is attached again where it was. Between 0 (exclusive) and 6h.
+	DrainTimeout time.Duration `mapstructure:"drain_timeout"`
+	// MaxLag is the replication lag above which a planned switchover refuses to start: the
+	// drain, during which the database is attached nowhere, would last about as long. > 0.
+	MaxLag time.Duration `mapstructure:"max_lag"`
+	// UnplannedDrainTimeout bounds how long an unplanned failover keeps copying from the
+	// failed region while its bucket still answers, before it seals the target to the
+	// watermark; 0 seals at once (no drain). >= 0.
+	UnplannedDrainTimeout time.Duration `mapstructure:"unplanned_drain_timeout"`
 	// Retention is how far back a point-in-time attach can go: set it to the clusters'
 	// bottomless_gc_retention_period_minutes. An at.time older than now minus Retention is
 	// refused before anything changes, instead of failing in the middle of a failover.
@@ -90,10 +101,24 @@ type ObjectStore struct {
 // DatabaseConn references the DSN (go-sql-driver/mysql form) of a region's
 // SingleStore cluster: at most one of DSNEnv and DSNFile. It is optional in
 // this release: a region without one can hold replicas but cannot attach.
+//
+// ValidateDSNEnv / ValidateDSNFile (at most one, optional, and only beside a
+// DSN) reference a second DSN, of a user that may only read, on which a
+// failover's or a drill's validation queries run; without one they run on the
+// main DSN, whose user can attach, detach and grant. The query check
+// (database.CheckReadOnly) is a guard; this user's privileges are the boundary.
 type DatabaseConn struct {
-	DSNEnv  string `mapstructure:"dsn_env"`
-	DSNFile string `mapstructure:"dsn_file"`
+	DSNEnv          string `mapstructure:"dsn_env"`
+	DSNFile         string `mapstructure:"dsn_file"`
+	ValidateDSNEnv  string `mapstructure:"validate_dsn_env"`
+	ValidateDSNFile string `mapstructure:"validate_dsn_file"`
 }
+
+// HasDSN reports whether c references a DSN.
+func (c DatabaseConn) HasDSN() bool { return c.DSNEnv != "" || c.DSNFile != "" }
+
+// HasValidateDSN reports whether c references a read-only DSN for validation queries.
+func (c DatabaseConn) HasValidateDSN() bool { return c.ValidateDSNEnv != "" || c.ValidateDSNFile != "" }
 
 // Database is one bottomless database to protect. RootPath is the folder,
 // inside every region's bucket, that holds the database's blobs.
@@ -133,6 +158,13 @@ const (
 	OrderStrict = "strict" // stage each batch, then move it into place in write order
 )
 
+// StorageLocksExclude matches every database's storage locks
+// (<root>/<storage-id>/storage_locks/<n>_<n>). Load puts it into
+// replication.exclude whatever the file and the environment say: a copied lock
+// would make the target refuse ATTACH, and a lock is never a database's data
+// (DESIGN 5.4).
+const StorageLocksExclude = "*/storage_locks/*"
+
 // DefaultObjectStoreRegion is the signing region used when a region's
 // object_store.region is empty; S3-compatible stores such as MinIO accept it.
 const DefaultObjectStoreRegion = "us-east-1"
@@ -155,16 +187,20 @@ func Default() Config {
 			BatchMaxBytes:   GiB,
 			Order:           OrderSealed,
 			// Storage locks belong to the cluster that holds them; copying one
-			// would make the target refuse ATTACH (DESIGN 5.4).
-			Exclude:             []string{"*/storage_locks/*"},
+			// would make the target refuse ATTACH (DESIGN 5.4). Load keeps the
+			// pattern whatever the file says (fillDefaults).
+			Exclude:             []string{StorageLocksExclude},
 			DeleteDelay:         24 * time.Hour,
 			MultipartThreshold:  64 * MiB,
 			PartSize:            16 * MiB,
 			AntiEntropyInterval: time.Hour,
 		},
 		Failover: Failover{
-			FenceTimeout: 10 * time.Second,
-			Retention:    7 * 24 * time.Hour, // SingleStore Helios' default retention
+			FenceTimeout:          10 * time.Second,
+			DrainTimeout:          5 * time.Minute,
+			MaxLag:                30 * time.Second,
+			UnplannedDrainTimeout: 30 * time.Second,
+			Retention:             7 * 24 * time.Hour, // SingleStore Helios' default retention
 		},
 		Telemetry: Telemetry{
 			MetricsListen: "127.0.0.1:9464",
@@ -174,10 +210,15 @@ func Default() Config {
 }
 
 // fillDefaults sets the per-region defaults that viper cannot express because
-// region names are not known in advance.
+// region names are not known in advance, and the values no file may remove:
+// StorageLocksExclude leads replication.exclude (added when a configured list
+// lacks it, so "exclude: [\"*/tmp/*\"]" or "exclude: []" still excludes locks).
 func (c *Config) fillDefaults() {
 	if len(c.Security.Passwords) == 0 {
 		c.Security.Passwords = nil // "passwords: []" and no key at all mean the same
+	}
+	if !slices.Contains(c.Replication.Exclude, StorageLocksExclude) {
+		c.Replication.Exclude = append([]string{StorageLocksExclude}, c.Replication.Exclude...)
 	}
 	for name, r := range c.Regions {
 		if r.ObjectStore.Region == "" {

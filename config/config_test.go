@@ -75,7 +75,8 @@ func TestDefault(t *testing.T) {
 		AntiEntropyInterval: time.Hour,
 	}, c.Replication)
 	assert.Equal(t, config.Telemetry{MetricsListen: "127.0.0.1:9464", ServiceName: "bottomless-dr"}, c.Telemetry)
-	assert.Equal(t, config.Failover{FenceTimeout: 10 * time.Second, Retention: 168 * time.Hour}, c.Failover)
+	assert.Equal(t, config.Failover{FenceTimeout: 10 * time.Second, DrainTimeout: 5 * time.Minute, MaxLag: 30 * time.Second,
+		UnplannedDrainTimeout: 30 * time.Second, Retention: 168 * time.Hour}, c.Failover)
 	assert.Empty(t, c.Regions)
 	assert.Empty(t, c.Databases)
 
@@ -135,10 +136,12 @@ func TestLoadEnvOverrides(t *testing.T) {
 		},
 		{
 			name: "region key absent from the file",
-			env:  map[string]string{"BDR_REGIONS_SECONDARY_OBJECT_STORE_REGION": "eu-west-1", "BDR_REGIONS_SECONDARY_DATABASE_DSN_ENV": "OTHER_DSN"},
+			env: map[string]string{"BDR_REGIONS_SECONDARY_OBJECT_STORE_REGION": "eu-west-1", "BDR_REGIONS_SECONDARY_DATABASE_DSN_ENV": "OTHER_DSN",
+				"BDR_REGIONS_SECONDARY_DATABASE_VALIDATE_DSN_ENV": "OTHER_RO_DSN"},
 			check: func(t *testing.T, c *config.Config) {
 				assert.Equal(t, "eu-west-1", c.Regions["secondary"].ObjectStore.Region)
 				assert.Equal(t, "OTHER_DSN", c.Regions["secondary"].Database.DSNEnv)
+				assert.Equal(t, "OTHER_RO_DSN", c.Regions["secondary"].Database.ValidateDSNEnv)
 			},
 		},
 		{
@@ -293,6 +296,16 @@ func TestLoadErrors(t *testing.T) {
 			want: []string{"regions.primary.object_store.path_style:"},
 		},
 		{
+			name: "settle window below one second",
+			edit: edit("settle_window: 2s", "settle_window: 500ms"),
+			want: []string{"replication.settle_window: must be >= 1s (S3's LastModified and Date header have one-second resolution), got 500ms"},
+		},
+		{
+			name: "settle window below one second from the environment",
+			env:  map[string]string{"BDR_REPLICATION_SETTLE_WINDOW": "0s"},
+			want: []string{"replication.settle_window: must be >= 1s", "got 0s"},
+		},
+		{
 			name: "validation after decoding",
 			env:  map[string]string{"BDR_REGIONS_SECONDARY_OBJECT_STORE_BUCKET": "Bad_Bucket"},
 			want: []string{`regions.secondary.object_store.bucket: invalid S3 bucket name "Bad_Bucket"`},
@@ -315,6 +328,41 @@ func TestLoadErrors(t *testing.T) {
 			for _, w := range tt.want {
 				assert.Contains(t, err.Error(), w)
 			}
+		})
+	}
+}
+
+// TestLoadAlwaysExcludesStorageLocks: whatever replication.exclude says, in the file or the
+// environment, the loaded list holds */storage_locks/* (DESIGN 5.4), once, and keeps the
+// user's own patterns.
+func TestLoadAlwaysExcludesStorageLocks(t *testing.T) {
+	design, err := os.ReadFile("testdata/design.yaml")
+	require.NoError(t, err)
+	const configured = `, exclude: ["*/storage_locks/*"]`
+	require.Contains(t, string(design), configured)
+	tests := []struct {
+		name    string
+		exclude string // replaces configured in the file
+		env     string // BDR_REPLICATION_EXCLUDE, when not empty
+		want    []string
+	}{
+		{name: "as in the example", exclude: configured, want: []string{"*/storage_locks/*"}},
+		{name: "other patterns only", exclude: `, exclude: ["*/tmp/*", "*.bak"]`, want: []string{"*/storage_locks/*", "*/tmp/*", "*.bak"}},
+		{name: "empty list", exclude: `, exclude: []`, want: []string{"*/storage_locks/*"}},
+		{name: "key absent", exclude: "", want: []string{"*/storage_locks/*"}},
+		{name: "already there among others", exclude: `, exclude: ["*/tmp/*", "*/storage_locks/*"]`, want: []string{"*/tmp/*", "*/storage_locks/*"}},
+		{name: "environment without it", exclude: configured, env: "*/tmp/*", want: []string{"*/storage_locks/*", "*/tmp/*"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clearBDREnv(t)
+			if tt.env != "" {
+				t.Setenv("BDR_REPLICATION_EXCLUDE", tt.env)
+			}
+			content := strings.Replace(string(design), configured, tt.exclude, 1)
+			c, err := config.Load(writeFile(t, "bdr.yaml", content))
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, c.Replication.Exclude)
 		})
 	}
 }
@@ -364,6 +412,12 @@ func TestValidate(t *testing.T) {
 		{"dsn optional", setConn(config.DatabaseConn{}), ""},
 		{"dsn file", setConn(config.DatabaseConn{DSNFile: "/run/secrets/dsn"}), ""},
 		{"dsn both", setConn(config.DatabaseConn{DSNEnv: "DSN", DSNFile: "/x"}), "regions.primary.database.dsn_env: set exactly one of dsn_env and dsn_file, both are set"},
+		{"validate dsn env", setConn(config.DatabaseConn{DSNEnv: "DSN", ValidateDSNEnv: "RO_DSN"}), ""},
+		{"validate dsn file", setConn(config.DatabaseConn{DSNFile: "/run/secrets/dsn", ValidateDSNFile: "/run/secrets/ro_dsn"}), ""},
+		{"validate dsn both", setConn(config.DatabaseConn{DSNEnv: "DSN", ValidateDSNEnv: "RO_DSN", ValidateDSNFile: "/x"}), "regions.primary.database.validate_dsn_env: set exactly one of validate_dsn_env and validate_dsn_file, both are set"},
+		{"validate dsn env name", setConn(config.DatabaseConn{DSNEnv: "DSN", ValidateDSNEnv: "RO-DSN"}), `regions.primary.database.validate_dsn_env: "RO-DSN" is not an environment variable name`},
+		{"validate dsn without dsn", setConn(config.DatabaseConn{ValidateDSNEnv: "RO_DSN"}), "regions.primary.database.validate_dsn_env: set only beside dsn_env or dsn_file"},
+		{"validate dsn file without dsn", setConn(config.DatabaseConn{ValidateDSNFile: "/x"}), "regions.primary.database.validate_dsn_file: set only beside dsn_env or dsn_file"},
 
 		{"no databases", func(c *config.Config) { c.Databases = nil }, "databases: at least one database required"},
 		{"db name required", func(c *config.Config) { c.Databases[0].Name = "" }, "databases[0].name: required"},
@@ -393,10 +447,19 @@ func TestValidate(t *testing.T) {
 		{"root_path shared prefix ok", addDB("other", "bottomless_db_folder2"), ""},
 
 		{"poll_interval", func(c *config.Config) { c.Replication.PollInterval = 0 }, "replication.poll_interval: must be > 0"},
-		{"settle_window", func(c *config.Config) { c.Replication.SettleWindow = -time.Second }, "replication.settle_window: must be >= 0"},
+		{"settle_window negative", func(c *config.Config) { c.Replication.SettleWindow = -time.Second }, "replication.settle_window: must be >= 1s (S3's LastModified and Date header have one-second resolution), got -1s"},
+		{"settle_window zero", func(c *config.Config) { c.Replication.SettleWindow = 0 }, "replication.settle_window: must be >= 1s (S3's LastModified and Date header have one-second resolution), got 0s"},
+		{"settle_window below a second", func(c *config.Config) { c.Replication.SettleWindow = 999 * time.Millisecond }, "replication.settle_window: must be >= 1s (S3's LastModified and Date header have one-second resolution), got 999ms"},
+		{"settle_window one second ok", func(c *config.Config) { c.Replication.SettleWindow = time.Second }, ""},
 		{"fence_timeout", func(c *config.Config) { c.Failover.FenceTimeout = 0 }, "failover.fence_timeout: must be > 0 and <= 10m, got 0s"},
 		{"retention", func(c *config.Config) { c.Failover.Retention = -time.Hour }, "failover.retention: must be > 0, got -1h0m0s"},
-		{"settle_window zero ok", func(c *config.Config) { c.Replication.SettleWindow = 0 }, ""},
+		{"drain_timeout zero", func(c *config.Config) { c.Failover.DrainTimeout = 0 }, "failover.drain_timeout: must be > 0 and <= 6h, got 0s"},
+		{"drain_timeout too long", func(c *config.Config) { c.Failover.DrainTimeout = 6*time.Hour + time.Second }, "failover.drain_timeout: must be > 0 and <= 6h, got 6h0m1s"},
+		{"drain_timeout 6h ok", func(c *config.Config) { c.Failover.DrainTimeout = 6 * time.Hour }, ""},
+		{"max_lag zero", func(c *config.Config) { c.Failover.MaxLag = 0 }, "failover.max_lag: must be > 0, got 0s"},
+		{"max_lag negative", func(c *config.Config) { c.Failover.MaxLag = -time.Second }, "failover.max_lag: must be > 0, got -1s"},
+		{"unplanned_drain_timeout negative", func(c *config.Config) { c.Failover.UnplannedDrainTimeout = -time.Second }, "failover.unplanned_drain_timeout: must be >= 0 (0: seal without draining), got -1s"},
+		{"unplanned_drain_timeout zero ok", func(c *config.Config) { c.Failover.UnplannedDrainTimeout = 0 }, ""},
 		{"concurrency low", func(c *config.Config) { c.Replication.Concurrency = 0 }, "replication.concurrency: must be between 1 and 1024, got 0"},
 		{"concurrency high", func(c *config.Config) { c.Replication.Concurrency = 1025 }, "replication.concurrency: must be between 1 and 1024, got 1025"},
 		{"batch_max_objects", func(c *config.Config) { c.Replication.BatchMaxObjects = 0 }, "replication.batch_max_objects: must be >= 1"},
@@ -601,6 +664,40 @@ func TestResolveDSN(t *testing.T) {
 	assert.Contains(t, err.Error(), "database.dsn: neither dsn_env nor dsn_file is set")
 }
 
+// TestResolveValidateDSN: the read-only DSN for validation queries resolves like the main one
+// and never from it: a connection with only a main DSN has none.
+func TestResolveValidateDSN(t *testing.T) {
+	const dsn, ro = "root:pw@tcp(db:3306)/", "reader:ro-pw@tcp(db:3306)/"
+	f := filepath.Join(t.TempDir(), "validate_dsn")
+	require.NoError(t, os.WriteFile(f, []byte(ro+"\n"), 0o600))
+	getenv := func(k string) string { return map[string]string{"DSN": dsn, "RO_DSN": ro}[k] }
+
+	conn := config.DatabaseConn{DSNEnv: "DSN", ValidateDSNEnv: "RO_DSN"}
+	assert.True(t, conn.HasDSN())
+	assert.True(t, conn.HasValidateDSN())
+	got, err := conn.ResolveValidateDSN(getenv)
+	require.NoError(t, err)
+	assert.Equal(t, ro, got)
+	got, err = conn.ResolveDSN(getenv)
+	require.NoError(t, err)
+	assert.Equal(t, dsn, got)
+
+	got, err = config.DatabaseConn{DSNEnv: "DSN", ValidateDSNFile: f}.ResolveValidateDSN(getenv)
+	require.NoError(t, err)
+	assert.Equal(t, ro, got)
+
+	_, err = config.DatabaseConn{DSNEnv: "DSN", ValidateDSNEnv: "NO_DSN"}.ResolveValidateDSN(getenv)
+	require.Error(t, err)
+	assert.Equal(t, "config: database.validate_dsn_env: environment variable NO_DSN is empty or not set", err.Error())
+
+	only := config.DatabaseConn{DSNEnv: "DSN"}
+	assert.False(t, only.HasValidateDSN())
+	_, err = only.ResolveValidateDSN(getenv)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "database.validate_dsn: neither validate_dsn_env nor validate_dsn_file is set")
+	assert.NotContains(t, err.Error(), "pw")
+}
+
 func TestLookups(t *testing.T) {
 	c := valid()
 	c.Databases = append(c.Databases, config.Database{Name: "another", RootPath: "another"})
@@ -635,10 +732,13 @@ func TestWriteLoadRoundTrip(t *testing.T) {
 			c.Regions["third_region"] = config.Region{ObjectStore: config.ObjectStore{
 				Endpoint: "https://s3.eu-west-1.amazonaws.com", Region: "eu-west-1", Bucket: "b.c-d",
 				AccessKeyIDFile: "/run/secrets/id", SecretAccessKeyFile: "/run/secrets/secret",
-			}, Database: config.DatabaseConn{DSNFile: "/run/secrets/dsn"}}
+			}, Database: config.DatabaseConn{DSNFile: "/run/secrets/dsn", ValidateDSNFile: "/run/secrets/ro_dsn"}}
+			r := c.Regions["primary"]
+			r.Database.ValidateDSNEnv = "PRIMARY_RO_DSN"
+			c.Regions["primary"] = r
 			c.Databases = append(c.Databases, config.Database{Name: "Other_1", RootPath: "dbs/other.1"})
 			c.Replication = config.Replication{
-				PollInterval: 1500 * time.Millisecond, SettleWindow: 0, Concurrency: 7, BatchMaxObjects: 3,
+				PollInterval: 1500 * time.Millisecond, SettleWindow: 1500 * time.Millisecond, Concurrency: 7, BatchMaxObjects: 3,
 				BatchMaxBytes: 1000, Order: "strict", Exclude: []string{"*/storage_locks/*", "*/tmp/*"},
 				DeleteDelay: 90 * time.Minute, MultipartThreshold: 10 * config.MiB, PartSize: 5 * config.GiB,
 			}

@@ -55,6 +55,13 @@ func (c DatabaseConn) ResolveDSN(getenv func(string) string) (string, error) {
 	return resolveSecret("database.dsn", c.DSNEnv, c.DSNFile, getenv)
 }
 
+// ResolveValidateDSN reads the read-only DSN for validation queries from the
+// environment variable or file c references, like ResolveDSN; it is an error
+// when c references none (check HasValidateDSN first).
+func (c DatabaseConn) ResolveValidateDSN(getenv func(string) string) (string, error) {
+	return resolveSecret("database.validate_dsn", c.ValidateDSNEnv, c.ValidateDSNFile, getenv)
+}
+
 // resolveSecret reads one secret from exactly one of env and file. key is the
 // secret's key without the _env/_file suffix, used in error messages.
 func resolveSecret(key, env, file string, getenv func(string) string) (string, error) {

@@ -26,6 +26,9 @@ const (
 	maxPartSize = 5 * GiB
 )
 
+// MinSettleWindow is the shortest replication.settle_window Validate accepts.
+const MinSettleWindow = time.Second
+
 // reservedPrefix is the folder of each bucket where bottomless-dr keeps its
 // own state (watermark, primary, milestones; DESIGN 5.8). No database may
 // live there.
@@ -98,6 +101,15 @@ func (v *validator) objectStore(key string, o ObjectStore) {
 
 func (v *validator) databaseConn(key string, d DatabaseConn) {
 	v.secretRef(key, "dsn", d.DSNEnv, d.DSNFile, false)
+	v.secretRef(key, "validate_dsn", d.ValidateDSNEnv, d.ValidateDSNFile, false)
+	// Validation runs where a failover attaches, which takes the main DSN.
+	if d.HasValidateDSN() && !d.HasDSN() {
+		k := key + ".validate_dsn_env"
+		if d.ValidateDSNEnv == "" {
+			k = key + ".validate_dsn_file"
+		}
+		v.add(k, "set only beside dsn_env or dsn_file: validation queries run in a region whose database can be attached")
+	}
 }
 
 // secretRef checks a <name>_env / <name>_file pair: exactly one set when
@@ -187,8 +199,10 @@ func (v *validator) replication(r Replication) {
 	if r.PollInterval <= 0 {
 		v.add(k+"poll_interval", "must be > 0, got %s", r.PollInterval)
 	}
-	if r.SettleWindow < 0 {
-		v.add(k+"settle_window", "must be >= 0, got %s", r.SettleWindow)
+	// The store's LastModified (on AWS) and its Date header have one-second resolution
+	// (DESIGN 10): a shorter window cannot tell "settled" from "written in the same second".
+	if r.SettleWindow < MinSettleWindow {
+		v.add(k+"settle_window", "must be >= %s (S3's LastModified and Date header have one-second resolution), got %s", MinSettleWindow, r.SettleWindow)
 	}
 	if r.Concurrency < 1 || r.Concurrency > 1024 {
 		v.add(k+"concurrency", "must be between 1 and 1024, got %d", r.Concurrency)
@@ -314,6 +328,15 @@ func (v *validator) security(s Security) {
 func (v *validator) failover(f Failover) {
 	if f.FenceTimeout <= 0 || f.FenceTimeout > 10*time.Minute {
 		v.add("failover.fence_timeout", "must be > 0 and <= 10m, got %s", f.FenceTimeout)
+	}
+	if f.DrainTimeout <= 0 || f.DrainTimeout > 6*time.Hour {
+		v.add("failover.drain_timeout", "must be > 0 and <= 6h, got %s", f.DrainTimeout)
+	}
+	if f.MaxLag <= 0 {
+		v.add("failover.max_lag", "must be > 0, got %s", f.MaxLag)
+	}
+	if f.UnplannedDrainTimeout < 0 {
+		v.add("failover.unplanned_drain_timeout", "must be >= 0 (0: seal without draining), got %s", f.UnplannedDrainTimeout)
 	}
 	if f.Retention <= 0 {
 		v.add("failover.retention", "must be > 0, got %s", f.Retention)

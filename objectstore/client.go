@@ -4,7 +4,8 @@
 // operation stack, for half its CPU cost, and stream large blobs and their parts with a
 // checksum trailer instead of holding them in memory (see direct and checksummedBody).
 // Provider errors are normalised here: a missing key is os.ErrNotExist, a missing bucket
-// ErrNoBucket, refused credentials ErrAccessDenied.
+// ErrNoBucket, refused credentials ErrAccessDenied, and text from a store's error response
+// is cut to a few hundred bytes (maxErrorText).
 package objectstore
 
 import (
@@ -146,5 +147,26 @@ func normalize(err error) error {
 	if errors.As(err, &re) && re.HTTPStatusCode() == http.StatusForbidden {
 		return fmt.Errorf("%w: %s", ErrAccessDenied, apiErr.ErrorCode())
 	}
+	// The SDK keeps an error body's whole Code and Message (a proxy can send megabytes); the
+	// direct path cuts its own (readAPIError). Replaced, not wrapped: Temporal records every
+	// error of the cause chain.
+	if len(apiErr.ErrorCode()) > maxErrorText || len(apiErr.ErrorMessage()) > maxErrorText {
+		cut := &apiError{code: cutErrorText(apiErr.ErrorCode()), message: cutErrorText(apiErr.ErrorMessage())}
+		if re != nil {
+			cut.status = re.HTTPStatusCode()
+		}
+		return &cutError{text: cutErrorText(err.Error()), api: cut}
+	}
 	return err
 }
+
+// cutError stands for a store's error whose text was too long to keep: its text is the
+// original's, cut, and it unwraps to a copy of the original's API error with its code and
+// message cut, so that errors.As still finds a smithy.APIError.
+type cutError struct {
+	text string
+	api  *apiError
+}
+
+func (e *cutError) Error() string { return e.text }
+func (e *cutError) Unwrap() error { return e.api }

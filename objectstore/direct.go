@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
@@ -265,23 +266,46 @@ var _ smithy.APIError = (*apiError)(nil)
 
 // readAPIError reads an S3 error body (<Error><Code>…</Code><Message>…</Message></Error>).
 // A body without one (a HEAD, a proxy's page) gets a code from the status, as the SDK does.
+// Every text taken from the response is cut to maxErrorText (cutErrorText): the error ends up
+// in Temporal's history, where a proxy's megabyte of HTML must not go.
 func readAPIError(resp *http.Response) error {
-	e := &apiError{status: resp.StatusCode, requestID: resp.Header.Get("X-Amz-Request-Id")}
+	e := &apiError{status: resp.StatusCode, requestID: cutErrorText(resp.Header.Get("X-Amz-Request-Id"))}
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	var body struct {
 		Code    string `xml:"Code"`
 		Message string `xml:"Message"`
 	}
 	if xml.Unmarshal(raw, &body) == nil && body.Code != "" {
-		e.code, e.message = body.Code, body.Message
+		e.code, e.message = cutErrorText(body.Code), cutErrorText(body.Message)
 		return e
 	}
 	e.code = strings.ReplaceAll(http.StatusText(resp.StatusCode), " ", "")
 	if e.code == "" {
 		e.code = "Status" + strconv.Itoa(resp.StatusCode)
 	}
-	e.message = strings.TrimSpace(string(raw))
+	e.message = cutErrorText(strings.TrimSpace(string(raw)))
 	return e
+}
+
+// maxErrorText bounds each piece of text from a store's error response (code, message,
+// request ID) that reaches callers: errors become activity failures, recorded in Temporal's
+// history with their whole cause chain.
+const maxErrorText = 512
+
+// cutMarker ends a text cutErrorText has cut.
+const cutMarker = " …[cut]"
+
+// cutErrorText returns s if it is at most maxErrorText bytes long, else its first
+// maxErrorText bytes (not splitting a UTF-8 character) followed by cutMarker.
+func cutErrorText(s string) string {
+	if len(s) <= maxErrorText {
+		return s
+	}
+	n := maxErrorText
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + cutMarker
 }
 
 // retryable reports whether another attempt may succeed: no response, a throttle, or a

@@ -52,7 +52,7 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	metrics, err := newMetrics(cfg.Telemetry.ServiceName)
+	metrics, err := newMetrics(cfg.Telemetry.ServiceName, cfg)
 	if err != nil {
 		return err
 	}
@@ -92,6 +92,10 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	validateDSNs, err := clients.ValidateDSNs(cfg)
+	if err != nil {
+		return err
+	}
 	storeCreds, err := clients.StoreCredentials(cfg)
 	if err != nil {
 		return err
@@ -104,7 +108,7 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	cluster := activities.NewCluster(cfg, dsns, attachCreds, passwords)
+	cluster := activities.NewCluster(cfg, dsns, validateDSNs, attachCreds, passwords)
 	defer activities.CloseCluster(cluster)
 	w.RegisterWorkflowWithOptions(workflows.Replicate, workflow.RegisterOptions{Name: workflows.ReplicateName})
 	w.RegisterWorkflowWithOptions(workflows.CreateMilestone, workflow.RegisterOptions{Name: workflows.CreateMilestoneName})

@@ -13,10 +13,51 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 
 	"github.com/bottomless-dr/bottomless-dr/activities"
+	"github.com/bottomless-dr/bottomless-dr/config"
+	"github.com/bottomless-dr/bottomless-dr/workflows"
 )
 
+// unknownLabel is the value of a database, region or mode label whose name is not configured
+// (not a known mode): names come from workflow inputs, which anyone who can start a workflow
+// writes, and every distinct label value is a new time series kept for the process's life.
+const unknownLabel = "unknown"
+
+// labels turns names from workflow inputs into label values: a configured database or
+// region keeps its name, anything else is unknownLabel. It is read-only once built.
+type labels struct{ databases, regions map[string]bool }
+
+func newLabels(cfg *config.Config) labels {
+	l := labels{databases: map[string]bool{}, regions: map[string]bool{}}
+	for _, d := range cfg.Databases {
+		l.databases[d.Name] = true
+	}
+	for name := range cfg.Regions {
+		l.regions[name] = true
+	}
+	return l
+}
+
+func (l labels) database(name string) string { return known(l.databases, name) }
+func (l labels) region(name string) string   { return known(l.regions, name) }
+
+func (labels) mode(mode string) string {
+	if mode == workflows.ModePlanned || mode == workflows.ModeUnplanned {
+		return mode
+	}
+	return unknownLabel
+}
+
+func known(names map[string]bool, name string) string {
+	if names[name] {
+		return name
+	}
+	return unknownLabel
+}
+
 // metrics records replication state through OpenTelemetry and exposes it for Prometheus.
+// Label values are configured names only (labels).
 type metrics struct {
+	labels         labels
 	handler        http.Handler
 	lag            otelmetric.Float64Gauge
 	pendingObjects otelmetric.Int64Gauge
@@ -34,14 +75,16 @@ var (
 	_ activities.FailoverRecorder = (*metrics)(nil)
 )
 
-func newMetrics(service string) (*metrics, error) {
+// newMetrics builds the worker's metrics; cfg's databases and regions are the label values
+// they may carry.
+func newMetrics(service string, cfg *config.Config) (*metrics, error) {
 	registry := prometheus.NewRegistry()
 	exporter, err := otelprom.New(otelprom.WithRegisterer(registry))
 	if err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	meter := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exporter)).Meter(service)
-	m := &metrics{handler: promhttp.HandlerFor(registry, promhttp.HandlerOpts{})}
+	m := &metrics{labels: newLabels(cfg), handler: promhttp.HandlerFor(registry, promhttp.HandlerOpts{})}
 	var errs [9]error
 	m.lag, errs[0] = meter.Float64Gauge("bdr_replication_lag_seconds", otelmetric.WithDescription("source clock minus the watermark at the last sync: the RPO a failover would have now"), otelmetric.WithUnit("s"))
 	m.pendingObjects, errs[1] = meter.Int64Gauge("bdr_replication_pending_objects", otelmetric.WithDescription("source blobs newer than the watermark"))
@@ -62,7 +105,7 @@ func newMetrics(service string) (*metrics, error) {
 
 // RecordSync records the state after one sync.
 func (m *metrics) RecordSync(ctx context.Context, database, from, to string, res activities.SyncResult) {
-	attrs := replicationAttrs(database, from, to)
+	attrs := m.replicationAttrs(database, from, to)
 	m.lag.Record(ctx, max(0, res.StoreTime.Sub(res.Watermark.Time).Seconds()), attrs)
 	m.pendingObjects.Record(ctx, res.PendingObjects, attrs)
 	m.pendingBytes.Record(ctx, res.PendingBytes, attrs)
@@ -71,24 +114,26 @@ func (m *metrics) RecordSync(ctx context.Context, database, from, to string, res
 
 // RecordCopied counts copies as a sync makes them.
 func (m *metrics) RecordCopied(ctx context.Context, database, from, to string, objects, bytes int64) {
-	attrs := replicationAttrs(database, from, to)
+	attrs := m.replicationAttrs(database, from, to)
 	m.copiedObjects.Add(ctx, objects, attrs)
 	m.copiedBytes.Add(ctx, bytes, attrs)
 }
 
 // replicationAttrs name one replication: a database and its direction.
-func replicationAttrs(database, from, to string) otelmetric.MeasurementOption {
-	return otelmetric.WithAttributes(attribute.String("database", database), attribute.String("from", from), attribute.String("to", to))
+func (m *metrics) replicationAttrs(database, from, to string) otelmetric.MeasurementOption {
+	return otelmetric.WithAttributes(attribute.String("database", m.labels.database(database)),
+		attribute.String("from", m.labels.region(from)), attribute.String("to", m.labels.region(to)))
 }
 
 // RecordFailover records a failover's measured RPO and RTO (successful ones) and counts it.
 func (m *metrics) RecordFailover(ctx context.Context, out activities.FailoverOutcome) {
-	attrs := otelmetric.WithAttributes(attribute.String("database", out.Database), attribute.String("from", out.From),
-		attribute.String("to", out.To), attribute.String("mode", out.Mode))
+	database, mode := m.labels.database(out.Database), m.labels.mode(out.Mode)
+	attrs := otelmetric.WithAttributes(attribute.String("database", database), attribute.String("from", m.labels.region(out.From)),
+		attribute.String("to", m.labels.region(out.To)), attribute.String("mode", mode))
 	if out.Succeeded {
 		m.failoverRTO.Record(ctx, out.RTOSeconds, attrs)
 		m.failoverRPO.Record(ctx, out.RPOSeconds, attrs)
 	}
-	m.failovers.Add(ctx, 1, otelmetric.WithAttributes(attribute.String("database", out.Database),
-		attribute.String("mode", out.Mode), attribute.Bool("succeeded", out.Succeeded)))
+	m.failovers.Add(ctx, 1, otelmetric.WithAttributes(attribute.String("database", database),
+		attribute.String("mode", mode), attribute.Bool("succeeded", out.Succeeded)))
 }

@@ -67,6 +67,25 @@ func DSNs(cfg *config.Config) (map[string]string, error) {
 	return dsns, nil
 }
 
+// ValidateDSNs returns the read-only DSN for validation queries of every region that
+// configures one (regions.<r>.database.validate_dsn_env or _file), keyed by region name. Like
+// DSNs, it holds passwords and stays in the worker's memory.
+func ValidateDSNs(cfg *config.Config) (map[string]string, error) {
+	dsns := map[string]string{}
+	for _, name := range cfg.RegionNames() {
+		conn := cfg.Regions[name].Database
+		if !conn.HasValidateDSN() {
+			continue
+		}
+		dsn, err := conn.ResolveValidateDSN(os.Getenv)
+		if err != nil {
+			return nil, fmt.Errorf("regions.%s.database: %w", name, err)
+		}
+		dsns[name] = dsn
+	}
+	return dsns, nil
+}
+
 // Temporal dials the Temporal frontend of the configuration.
 func Temporal(cfg *config.Config, opts client.Options) (client.Client, error) {
 	opts.HostPort = cfg.Temporal.Address

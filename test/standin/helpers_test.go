@@ -126,9 +126,11 @@ type standinProc struct {
 }
 
 type standinOpts struct {
-	listen        string // default 127.0.0.1:0
-	stateDir      string // default a new temporary directory
-	snapshotEvery int    // default 1000
+	listen        string    // default 127.0.0.1:0
+	stateDir      string    // default a new temporary directory
+	snapshotEvery int       // default 1000
+	debug         bool      // --debug: go-mysql-server logs every statement
+	log           io.Writer // also receives the process's stderr (its log) when set
 }
 
 func startStandin(t testing.TB, o standinOpts) *standinProc {
@@ -142,13 +144,20 @@ func startStandin(t testing.TB, o standinOpts) *standinProc {
 	if o.snapshotEvery == 0 {
 		o.snapshotEvery = 1000
 	}
-	cmd := exec.Command(standinBin, "--listen", o.listen, "--state-dir", o.stateDir,
-		"--root-user", "root", "--root-password", rootPassword, "--snapshot-every", fmt.Sprint(o.snapshotEvery))
+	args := []string{"--listen", o.listen, "--state-dir", o.stateDir,
+		"--root-user", "root", "--root-password", rootPassword, "--snapshot-every", fmt.Sprint(o.snapshotEvery)}
+	if o.debug {
+		args = append(args, "--debug")
+	}
+	cmd := exec.Command(standinBin, args...)
 	// The child dies with the test binary, even when a timeout panic skips the cleanups.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	cmd.Stderr = &testLog{t: t}
+	if o.log != nil {
+		cmd.Stderr = io.MultiWriter(cmd.Stderr, o.log)
+	}
 	require.NoError(t, cmd.Start())
 	p := &standinProc{t: t, cmd: cmd, StateDir: o.stateDir, done: make(chan struct{})}
 	ready := make(chan string, 1)

@@ -76,7 +76,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if _, err := rand.Read(id); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.Log, instance: hex.EncodeToString(id), dbs: map[string]*bottomlessDB{}}
+	// Statements carry CREDENTIALS and passwords: nothing the server logs may echo them.
+	redactLogrus()
+	log := slog.New(redactingHandler{cfg.Log.Handler()})
+	s := &Server{cfg: cfg, log: log, instance: hex.EncodeToString(id), dbs: map[string]*bottomlessDB{}}
 	st, err := s.loadState()
 	if err != nil {
 		return nil, err

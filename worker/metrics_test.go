@@ -1,0 +1,74 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/bottomless-dr/bottomless-dr/activities"
+	"github.com/bottomless-dr/bottomless-dr/config"
+)
+
+// scrape returns what /metrics serves.
+func scrape(t *testing.T, m *metrics) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	m.handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	require.Equal(t, http.StatusOK, rec.Code)
+	b, err := io.ReadAll(rec.Body)
+	require.NoError(t, err)
+	return string(b)
+}
+
+// TestMetricLabelsAreConfiguredNames: database, region and mode labels carry configured
+// names (and the two failover modes) only; names that reach the recorders from workflow
+// inputs but are not configured all become "unknown", so however many a caller invents, the
+// series stay bounded by the configuration.
+func TestMetricLabelsAreConfiguredNames(t *testing.T) {
+	cfg := config.Default()
+	cfg.Regions = map[string]config.Region{"primary": {}, "secondary": {}}
+	cfg.Databases = []config.Database{{Name: "sales", RootPath: "sales"}}
+	m, err := newMetrics("bdr-test", &cfg)
+	require.NoError(t, err)
+	ctx := context.Background()
+
+	m.RecordCopied(ctx, "sales", "primary", "secondary", 3, 300)
+	m.RecordSync(ctx, "sales", "primary", "secondary", activities.SyncResult{PendingObjects: 1})
+	m.RecordFailover(ctx, activities.FailoverOutcome{Database: "sales", From: "primary", To: "secondary", Mode: "planned", Succeeded: true, RTOSeconds: 4})
+	for _, invented := range []string{"x1", "x2", "x3", `x"} 1`} {
+		m.RecordCopied(ctx, invented, invented+"-from", invented+"-to", 1, 10)
+		m.RecordSync(ctx, invented, "primary", invented, activities.SyncResult{PendingObjects: 2})
+		m.RecordFailover(ctx, activities.FailoverOutcome{Database: invented, From: invented, To: "secondary", Mode: invented, Succeeded: true, RTOSeconds: 9})
+		m.RecordFailover(ctx, activities.FailoverOutcome{Database: invented, From: "primary", To: "secondary", Mode: "unplanned"})
+	}
+
+	out := scrape(t, m)
+	require.NotContains(t, out, "x1")
+	require.NotContains(t, out, "x2")
+	require.NotContains(t, out, "x3")
+	for _, want := range []string{
+		`bdr_replication_copied_objects_total{database="sales",from="primary",`,
+		`bdr_replication_copied_objects_total{database="unknown",from="unknown",`,
+		`bdr_replication_pending_objects{database="unknown",from="primary",`,
+		`bdr_failovers_total{database="sales",mode="planned",`,
+		`bdr_failovers_total{database="unknown",mode="unknown",`,
+		`bdr_failovers_total{database="unknown",mode="unplanned",`,
+		`bdr_failover_rto_seconds{database="unknown",from="unknown",`,
+	} {
+		require.Contains(t, out, want)
+	}
+	// Four invented names, one series each time: the copies of all four add up in one.
+	var unknownCopies []string
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "bdr_replication_copied_objects_total{") && strings.Contains(line, `database="unknown"`) {
+			unknownCopies = append(unknownCopies, line)
+		}
+	}
+	require.Len(t, unknownCopies, 1)
+	require.True(t, strings.HasSuffix(unknownCopies[0], " 4"), unknownCopies[0])
+}
