@@ -136,7 +136,8 @@ func (r *Replicator) Prepare(ctx context.Context, in PrepareInput) (PrepareResul
 		}
 	}
 	return PrepareResult{RootPath: db.RootPath, PollInterval: r.cfg.Replication.PollInterval, Retention: r.cfg.Failover.Retention, FenceTimeout: r.cfg.Failover.FenceTimeout,
-		SettleWindow: r.cfg.Replication.SettleWindow, AntiEntropyInterval: r.cfg.Replication.AntiEntropyInterval}, nil
+		SettleWindow: r.cfg.Replication.SettleWindow, AntiEntropyInterval: r.cfg.Replication.AntiEntropyInterval,
+		MaxLag: r.cfg.Failover.MaxLag, DrainTimeout: r.cfg.Failover.DrainTimeout, UnplannedDrainTimeout: r.cfg.Failover.UnplannedDrainTimeout}, nil
 }
 
 // SyncInput asks for one sync of a database from one region to another.

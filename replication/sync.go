@@ -68,7 +68,9 @@ type SyncResult struct {
 	NewestWrite    time.Time `json:"newestWrite"` // newest LastModified in the source
 	StoreTime      time.Time `json:"storeTime"`   // the source's clock at the listing
 	HeldBy         string    `json:"heldBy,omitempty"`
-	CaughtUp       bool      `json:"caughtUp"` // everything eligible at the listing is in
+	// HeldSince is when the upload holding the watermark back began (zero: none holds it).
+	HeldSince time.Time `json:"heldSince,omitzero"`
+	CaughtUp  bool      `json:"caughtUp"` // everything eligible at the listing is in
 	// LateObjects counts the source blobs that showed up at or before a watermark already
 	// past them (DESIGN 5a.6): missing from the target, and never to be copied by the
 	// incremental path, which plans beyond the watermark. LateKeys are the first few.
@@ -200,6 +202,7 @@ func Sync(ctx context.Context, src, dst Store, copier Copier, in SyncInput, prog
 	res.PendingObjects, res.PendingBytes = Pending(last.listing, s.state.Time, in.Policy.Exclude)
 	if last.plan.HeldBy != nil {
 		res.HeldBy = fmt.Sprintf("%s (multipart upload started %s)", last.plan.HeldBy.Key, last.plan.HeldBy.Initiated.UTC().Format(time.RFC3339))
+		res.HeldSince = last.plan.HeldBy.Initiated
 	} else {
 		res.NextEligibleIn = nextEligibleIn(last.listing, s.state.Time, policy, time.Since(last.listedAt))
 	}

@@ -20,6 +20,7 @@ import (
 	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
+	"google.golang.org/grpc"
 
 	"github.com/bottomless-dr/bottomless-dr/activities"
 	"github.com/bottomless-dr/bottomless-dr/config"
@@ -76,9 +77,14 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("tracing: %w", err)
 	}
+	// heartbeats learns when Temporal last took each Sync's heartbeat: a Sync cut off from
+	// Temporal stops copying once that is older than its heartbeat timeout (DESIGN 5a.4).
+	heartbeats := activities.NewHeartbeatWatch()
 	tc, err := clients.Temporal(cfg, client.Options{
 		Logger:       slogAdapter{log},
 		Interceptors: []interceptor.ClientInterceptor{tracing},
+		ConnectionOptions: client.ConnectionOptions{DialOptions: []grpc.DialOption{
+			grpc.WithChainUnaryInterceptor(heartbeats.UnaryClientInterceptor())}},
 	})
 	if err != nil {
 		return err
@@ -115,7 +121,7 @@ func run(ctx context.Context, args []string) error {
 	w.RegisterWorkflowWithOptions(workflows.Failover, workflow.RegisterOptions{Name: workflows.FailoverName})
 	w.RegisterActivity(&activities.Control{Temporal: tc})
 	w.RegisterActivity(&activities.Reporter{Failovers: metrics})
-	w.RegisterActivity(activities.NewReplicator(cfg, stores, metrics))
+	w.RegisterActivity(activities.NewReplicator(cfg, stores, metrics, activities.WithHeartbeatWatch(heartbeats)))
 	w.RegisterActivity(cluster)
 	log.Info("worker starting", "temporal", cfg.Temporal.Address, "namespace", cfg.Temporal.Namespace,
 		"task_queue", cfg.Temporal.TaskQueue, "regions", cfg.RegionNames(), "metrics", cfg.Telemetry.MetricsListen)

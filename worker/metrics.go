@@ -68,6 +68,8 @@ type metrics struct {
 	failoverRTO    otelmetric.Float64Gauge
 	failoverRPO    otelmetric.Float64Gauge
 	failovers      otelmetric.Int64Counter
+	lateObjects    otelmetric.Int64Counter
+	heldUploadAge  otelmetric.Float64Gauge
 }
 
 var (
@@ -85,7 +87,7 @@ func newMetrics(service string, cfg *config.Config) (*metrics, error) {
 	}
 	meter := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exporter)).Meter(service)
 	m := &metrics{labels: newLabels(cfg), handler: promhttp.HandlerFor(registry, promhttp.HandlerOpts{})}
-	var errs [9]error
+	var errs [11]error
 	m.lag, errs[0] = meter.Float64Gauge("bdr_replication_lag_seconds", otelmetric.WithDescription("source clock minus the watermark at the last sync: the RPO a failover would have now"), otelmetric.WithUnit("s"))
 	m.pendingObjects, errs[1] = meter.Int64Gauge("bdr_replication_pending_objects", otelmetric.WithDescription("source blobs newer than the watermark"))
 	m.pendingBytes, errs[2] = meter.Int64Gauge("bdr_replication_pending_bytes", otelmetric.WithDescription("bytes of source blobs newer than the watermark"), otelmetric.WithUnit("By"))
@@ -95,6 +97,8 @@ func newMetrics(service string, cfg *config.Config) (*metrics, error) {
 	m.failoverRTO, errs[6] = meter.Float64Gauge("bdr_failover_rto_seconds", otelmetric.WithDescription("the last failover's recovery time: from its start (unplanned) or the detach (planned) to the verified attach"), otelmetric.WithUnit("s"))
 	m.failoverRPO, errs[7] = meter.Float64Gauge("bdr_failover_rpo_seconds", otelmetric.WithDescription("the last failover's data loss: newest source write known minus the point attached"), otelmetric.WithUnit("s"))
 	m.failovers, errs[8] = meter.Int64Counter("bdr_failovers", otelmetric.WithDescription("failovers run, by mode and outcome"))
+	m.lateObjects, errs[9] = meter.Int64Counter("bdr_replication_late_objects", otelmetric.WithDescription("source blobs that showed up at or before a watermark already past them (an anti-entropy pass copies them)"))
+	m.heldUploadAge, errs[10] = meter.Float64Gauge("bdr_replication_held_upload_age_seconds", otelmetric.WithDescription("age of the multipart upload holding the watermark back, 0 when none does (an abandoned one holds it forever)"), otelmetric.WithUnit("s"))
 	for _, err := range errs {
 		if err != nil {
 			return nil, fmt.Errorf("metrics: %w", err)
@@ -110,6 +114,12 @@ func (m *metrics) RecordSync(ctx context.Context, database, from, to string, res
 	m.pendingObjects.Record(ctx, res.PendingObjects, attrs)
 	m.pendingBytes.Record(ctx, res.PendingBytes, attrs)
 	m.watermark.Record(ctx, float64(res.Watermark.Time.UnixNano())/1e9, attrs)
+	m.lateObjects.Add(ctx, res.LateObjects, attrs)
+	held := 0.0
+	if !res.HeldSince.IsZero() {
+		held = max(0, res.StoreTime.Sub(res.HeldSince).Seconds())
+	}
+	m.heldUploadAge.Record(ctx, held, attrs)
 }
 
 // RecordCopied counts copies as a sync makes them.

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -71,4 +72,25 @@ func TestMetricLabelsAreConfiguredNames(t *testing.T) {
 	}
 	require.Len(t, unknownCopies, 1)
 	require.True(t, strings.HasSuffix(unknownCopies[0], " 4"), unknownCopies[0])
+}
+
+// TestMetricsOfHeldUploadsAndLateBlobs: the age of the upload holding the watermark back (an
+// abandoned one holds it forever) and the blobs found late are on /metrics.
+func TestMetricsOfHeldUploadsAndLateBlobs(t *testing.T) {
+	cfg := config.Default()
+	cfg.Regions = map[string]config.Region{"primary": {}, "secondary": {}}
+	cfg.Databases = []config.Database{{Name: "sales", RootPath: "sales"}}
+	m, err := newMetrics("bdr-test", &cfg)
+	require.NoError(t, err)
+	ctx := context.Background()
+	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	m.RecordSync(ctx, "sales", "primary", "secondary", activities.SyncResult{StoreTime: now, HeldSince: now.Add(-90 * time.Minute), LateObjects: 2})
+	m.RecordSync(ctx, "sales", "primary", "secondary", activities.SyncResult{StoreTime: now, LateObjects: 1})
+	out := scrape(t, m)
+	require.Contains(t, out, `bdr_replication_late_objects_total{database="sales",from="primary",`)
+	require.Regexp(t, `bdr_replication_late_objects_total\{database="sales",from="primary",[^}]*\} 3\n`, out)
+	require.Regexp(t, `bdr_replication_held_upload_age_seconds\{database="sales",from="primary",[^}]*\} 0\n`, out, "no upload holds it any more")
+
+	m.RecordSync(ctx, "sales", "primary", "secondary", activities.SyncResult{StoreTime: now, HeldSince: now.Add(-90 * time.Minute)})
+	require.Regexp(t, `bdr_replication_held_upload_age_seconds\{database="sales",from="primary",[^}]*\} 5400\n`, scrape(t, m))
 }

@@ -204,7 +204,7 @@ func validateFailoverInput(in FailoverInput) error {
 	}
 	// Checked before anything changes: a query refused only after the attach would leave a
 	// switchover half done.
-	if err := database.CheckReadOnly("validate", in.Validate); err != nil {
+	if err := database.CheckReadOnly(in.Validate); err != nil {
 		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
