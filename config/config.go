@@ -69,13 +69,39 @@ type UserPassword struct {
 	PasswordFile string `mapstructure:"password_file"`
 }
 
-// Temporal says where the Temporal frontend is and which namespace and task
-// queue the worker and the bdr CLI use.
+// Temporal says where the Temporal frontend is, which namespace and task
+// queue the worker and the bdr CLI use, and how they authenticate (TLS, an API
+// key: what Temporal Cloud asks for). Secrets are referenced, never inlined.
 type Temporal struct {
-	Address   string `mapstructure:"address"`
-	Namespace string `mapstructure:"namespace"`
-	TaskQueue string `mapstructure:"task_queue"`
+	Address   string      `mapstructure:"address"`
+	Namespace string      `mapstructure:"namespace"`
+	TaskQueue string      `mapstructure:"task_queue"`
+	TLS       TemporalTLS `mapstructure:"tls"`
+	// APIKeyEnv names the environment variable holding an API key (Temporal
+	// Cloud), sent as a bearer token. With a key, the connection uses TLS even
+	// when the tls section is empty (the system's root certificates).
+	APIKeyEnv string `mapstructure:"api_key_env"`
 }
+
+// TemporalTLS secures the connection to Temporal. It is in use (Active) when
+// Enabled is set or any other key is: with only Enabled, the server is
+// verified against the system's root certificates; CAFile replaces them;
+// CertFile and KeyFile (both or neither) are the client's certificate for
+// mutual TLS; ServerName overrides the name the server's certificate must
+// hold; InsecureSkipVerify turns verification off (tests only). The files are
+// PEM and are read when the client is built, not by Validate.
+type TemporalTLS struct {
+	Enabled            bool   `mapstructure:"enabled"`
+	CAFile             string `mapstructure:"ca_file"`
+	CertFile           string `mapstructure:"cert_file"`
+	KeyFile            string `mapstructure:"key_file"`
+	ServerName         string `mapstructure:"server_name"`
+	InsecureSkipVerify bool   `mapstructure:"insecure_skip_verify"`
+}
+
+// Active reports whether the connection to Temporal uses TLS by t's keys (an
+// API key turns TLS on too, in the Temporal SDK).
+func (t TemporalTLS) Active() bool { return t != TemporalTLS{} }
 
 // Region is one place a database can live: an object-store bucket and,
 // optionally, the SingleStore cluster that attaches databases from it.

@@ -61,6 +61,7 @@ func writeFile(t *testing.T, name, content string) string {
 func TestDefault(t *testing.T) {
 	c := config.Default()
 	assert.Equal(t, config.Temporal{Address: "127.0.0.1:7233", Namespace: "default", TaskQueue: "bottomless-dr"}, c.Temporal)
+	assert.False(t, c.Temporal.TLS.Active(), "no TLS unless configured")
 	assert.Equal(t, config.Replication{
 		PollInterval:        time.Second,
 		SettleWindow:        2 * time.Second,
@@ -163,6 +164,16 @@ func TestLoadEnvOverrides(t *testing.T) {
 				assert.Equal(t, "strict", c.Replication.Order)
 				assert.False(t, c.Regions["primary"].ObjectStore.PathStyle)
 				assert.Equal(t, "otel:4317", c.Telemetry.OTLPEndpoint)
+			},
+		},
+		{
+			name: "temporal tls and api key",
+			env: map[string]string{"BDR_TEMPORAL_TLS_CERT_FILE": "/etc/bdr/client.pem", "BDR_TEMPORAL_TLS_KEY_FILE": "/etc/bdr/client.key",
+				"BDR_TEMPORAL_TLS_INSECURE_SKIP_VERIFY": "true", "BDR_TEMPORAL_API_KEY_ENV": "TEMPORAL_API_KEY"},
+			check: func(t *testing.T, c *config.Config) {
+				assert.Equal(t, config.TemporalTLS{CertFile: "/etc/bdr/client.pem", KeyFile: "/etc/bdr/client.key", InsecureSkipVerify: true}, c.Temporal.TLS)
+				assert.True(t, c.Temporal.TLS.Active())
+				assert.Equal(t, "TEMPORAL_API_KEY", c.Temporal.APIKeyEnv)
 			},
 		},
 		{
@@ -383,6 +394,15 @@ func TestValidate(t *testing.T) {
 		{"temporal.address", func(c *config.Config) { c.Temporal.Address = "" }, "temporal.address: required"},
 		{"temporal.namespace", func(c *config.Config) { c.Temporal.Namespace = " " }, "temporal.namespace: required"},
 		{"temporal.task_queue", func(c *config.Config) { c.Temporal.TaskQueue = "" }, "temporal.task_queue: required"},
+		{"temporal tls files ok", func(c *config.Config) {
+			c.Temporal.TLS = config.TemporalTLS{CAFile: "/etc/bdr/ca.pem", CertFile: "/etc/bdr/client.pem", KeyFile: "/etc/bdr/client.key", ServerName: "ns.tmprl.cloud"}
+		}, ""},
+		{"temporal tls enabled only ok", func(c *config.Config) { c.Temporal.TLS.Enabled = true }, ""},
+		{"temporal tls cert without key", func(c *config.Config) { c.Temporal.TLS.CertFile = "/etc/bdr/client.pem" }, "temporal.tls.key_file: required with cert_file"},
+		{"temporal tls key without cert", func(c *config.Config) { c.Temporal.TLS.KeyFile = "/etc/bdr/client.key" }, "temporal.tls.cert_file: required with key_file"},
+		{"temporal tls file spaces", func(c *config.Config) { c.Temporal.TLS.CAFile = " /etc/bdr/ca.pem" }, `temporal.tls.ca_file: file name " /etc/bdr/ca.pem" has leading or trailing spaces`},
+		{"temporal api key env ok", func(c *config.Config) { c.Temporal.APIKeyEnv = "TEMPORAL_API_KEY" }, ""},
+		{"temporal api key env name", func(c *config.Config) { c.Temporal.APIKeyEnv = "temporal-api-key" }, `temporal.api_key_env: "temporal-api-key" is not an environment variable name`},
 
 		{"one region", func(c *config.Config) { delete(c.Regions, "secondary") }, "regions: at least two regions required, have 1"},
 		{"region name", func(c *config.Config) { c.Regions["Bad.Name"] = c.Regions["primary"] }, "regions.Bad.Name: region name must match ^[a-z][a-z0-9_-]{0,31}$"},
@@ -728,7 +748,9 @@ func TestWriteLoadRoundTrip(t *testing.T) {
 	}{
 		{"design example", func(c *config.Config) {}},
 		{"every field non-default", func(c *config.Config) {
-			c.Temporal = config.Temporal{Address: "temporal.example:7233", Namespace: "dr", TaskQueue: "q"}
+			c.Temporal = config.Temporal{Address: "temporal.example:7233", Namespace: "dr", TaskQueue: "q", APIKeyEnv: "TEMPORAL_API_KEY",
+				TLS: config.TemporalTLS{Enabled: true, CAFile: "/etc/bdr/ca.pem", CertFile: "/etc/bdr/client.pem", KeyFile: "/etc/bdr/client.key",
+					ServerName: "dr.a1b2c.tmprl.cloud", InsecureSkipVerify: true}}
 			c.Regions["third_region"] = config.Region{ObjectStore: config.ObjectStore{
 				Endpoint: "https://s3.eu-west-1.amazonaws.com", Region: "eu-west-1", Bucket: "b.c-d",
 				AccessKeyIDFile: "/run/secrets/id", SecretAccessKeyFile: "/run/secrets/secret",

@@ -68,6 +68,22 @@ func (v *validator) temporal(t Temporal) {
 	v.required("temporal.address", t.Address)
 	v.required("temporal.namespace", t.Namespace)
 	v.required("temporal.task_queue", t.TaskQueue)
+	const k = "temporal.tls."
+	for _, f := range []struct{ key, file string }{{k + "ca_file", t.TLS.CAFile}, {k + "cert_file", t.TLS.CertFile}, {k + "key_file", t.TLS.KeyFile}} {
+		if strings.TrimSpace(f.file) != f.file {
+			v.add(f.key, "file name %q has leading or trailing spaces", f.file)
+		}
+	}
+	// A client certificate is a pair: one half is useless and surely a mistake.
+	switch {
+	case t.TLS.CertFile != "" && t.TLS.KeyFile == "":
+		v.add(k+"key_file", "required with cert_file (the client certificate's private key)")
+	case t.TLS.KeyFile != "" && t.TLS.CertFile == "":
+		v.add(k+"cert_file", "required with key_file (the client certificate)")
+	}
+	if t.APIKeyEnv != "" && !isEnvName(t.APIKeyEnv) {
+		v.add("temporal.api_key_env", "%q is not an environment variable name", t.APIKeyEnv)
+	}
 }
 
 func (v *validator) regions(regions map[string]Region) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/bottomless-dr/bottomless-dr/config"
 	"github.com/bottomless-dr/bottomless-dr/internal/clients"
+	"github.com/bottomless-dr/bottomless-dr/internal/temporalconn"
 )
 
 // checkResult is one line of `bdr config check`. Check is the configuration key that was
@@ -169,9 +171,20 @@ func storeTarget(s config.ObjectStore) string {
 func checkTemporal(ctx context.Context, cfg *config.Config, timeout time.Duration) []checkResult {
 	t := cfg.Temporal
 	health := checkResult{Check: "temporal.address", Target: t.Address}
+	// The options the worker and bdr dial with: a TLS file or the API key that cannot be read
+	// is reported under its own key, before any dial.
+	opts, err := temporalconn.Options(t, client.Options{Logger: quietLogger()}, nil)
+	if err != nil {
+		res := checkResult{Check: "temporal", Target: t.Address, Error: err.Error()}
+		var fe *config.FieldError
+		if errors.As(err, &fe) {
+			res.Check = fe.Key
+		}
+		return []checkResult{res}
+	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	c, err := client.DialContext(ctx, client.Options{HostPort: t.Address, Namespace: t.Namespace, Logger: quietLogger()})
+	c, err := client.DialContext(ctx, opts)
 	if err != nil {
 		health.Error = fmt.Sprintf("temporal.address: dial %s: %v", t.Address, err)
 		return []checkResult{health}

@@ -8,6 +8,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -177,6 +179,24 @@ func TestConfigCheckReportsEveryEndpoint(t *testing.T) {
 	assert.Regexp(t, `(?m)^FAIL +temporal\.address .*temporal\.address: dial`, out)
 	assert.NotContains(t, out, "very-secret-value")
 	assert.NotContains(t, out, "AKIAEXAMPLEKEY")
+}
+
+// TestConfigCheckReportsTLSMisconfiguration: a TLS file that cannot be used is reported
+// under its own key, with the file and the cause, before Temporal is dialed.
+func TestConfigCheckReportsTLSMisconfiguration(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "client.pem")
+	cfgPath := writeConfig(t, deadAddress(t))
+	b, err := os.ReadFile(cfgPath)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(cfgPath, []byte(strings.Replace(string(b), "task_queue: bottomless-dr}",
+		fmt.Sprintf("task_queue: bottomless-dr, tls: {cert_file: %q, key_file: %q}}", missing, filepath.Join(dir, "client.key")), 1)), 0o600))
+	var stdout, stderr bytes.Buffer
+	err = run(context.Background(), []string{"--config", cfgPath, "config", "check", "--timeout", "3s"}, &stdout, &stderr)
+	require.Error(t, err)
+	out := stdout.String()
+	assert.Regexp(t, `(?m)^FAIL +temporal\.tls\.cert_file .*temporal\.tls\.cert_file: open `+regexp.QuoteMeta(missing)+`: no such file or directory$`, out)
+	assert.NotContains(t, out, "temporal.address: dial", "no dial with an unusable TLS configuration")
 }
 
 func TestConfigCheckInvalidConfig(t *testing.T) {

@@ -1,6 +1,7 @@
 // Package clients builds the long-lived clients that the worker and the bdr CLI share from a
 // loaded configuration: one object-store client per region (credentials resolved from the
-// environment or files here, and kept only in memory) and the Temporal client.
+// environment or files here, and kept only in memory) and the Temporal client (options from
+// internal/temporalconn).
 package clients
 
 import (
@@ -10,6 +11,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/bottomless-dr/bottomless-dr/config"
+	"github.com/bottomless-dr/bottomless-dr/internal/temporalconn"
 	"github.com/bottomless-dr/bottomless-dr/objectstore"
 )
 
@@ -86,10 +88,14 @@ func ValidateDSNs(cfg *config.Config) (map[string]string, error) {
 	return dsns, nil
 }
 
-// Temporal dials the Temporal frontend of the configuration.
+// Temporal dials the Temporal frontend of the configuration, with the address, namespace, TLS
+// and API key temporalconn.Options derives from it; opts supplies the rest (logger,
+// interceptors).
 func Temporal(cfg *config.Config, opts client.Options) (client.Client, error) {
-	opts.HostPort = cfg.Temporal.Address
-	opts.Namespace = cfg.Temporal.Namespace
+	opts, err := temporalconn.Options(cfg.Temporal, opts, os.Getenv)
+	if err != nil {
+		return nil, err
+	}
 	c, err := client.Dial(opts)
 	if err != nil {
 		return nil, fmt.Errorf("temporal at %s (temporal.address): %w", cfg.Temporal.Address, err)
