@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"go.temporal.io/sdk/client"
 
+	"github.com/bottomless-dr/bottomless-dr/activities"
 	"github.com/bottomless-dr/bottomless-dr/config"
 	"github.com/bottomless-dr/bottomless-dr/replication"
 	"github.com/bottomless-dr/bottomless-dr/test/monitor"
@@ -220,4 +222,123 @@ func pickName(started []string, name string) string {
 		}
 	}
 	return ""
+}
+
+// TestUnplannedFailoverUnderFaults: an old primary that answers the fence's DETACH with an
+// error is alive, and stops the failover with nothing changed; an old primary cut off from
+// the worker during the fence is declared lost, and what its bucket still serves is drained
+// before the seal, so the new primary holds exactly a prefix of the acknowledged rows.
+func TestUnplannedFailoverUnderFaults(t *testing.T) {
+	ctx := context.Background()
+	s, primary, secondary := faultStack(t, func(c *config.Config) { c.Failover.UnplannedDrainTimeout = 2 * time.Minute })
+	// The old primary stays attached where it is cut off, until failback fences it.
+	m := monitor.Start(t, s, db, monitor.Unplanned())
+	createWriterTable(t, s, primary, "",
+		"CREATE USER 'ops'@'%' IDENTIFIED BY 'ops-Pa55'",
+		"GRANT SELECT ON "+db+".* TO 'ops'@'%'")
+	tc := temporalClient(t, s)
+	repl := startReplicate(t, s, tc, db)
+	acked := insertRows(t, primary, 0, 20)
+	waitWatermarkPastNewest(t, s, tc, repl.GetID(), rootPath)
+	rootEnv := slices.Clone(s.Env)
+
+	t.Run("the old primary answers DETACH with an error: the failover stops, nothing changed", func(t *testing.T) {
+		// The worker reaches the primary's database as a user without the privilege to detach.
+		opsDSN := fmt.Sprintf("ops:ops-Pa55@tcp(%s)/?interpolateParams=false", s.Faults.Addr(stack.DatabaseOf("primary")))
+		ops := openDB(t, opsDSN)
+		if n := countAttached(t, ops, db); n != 1 {
+			t.Fatalf("ops sees %s attached %d times: the fence would not reach the DETACH", db, n)
+		}
+		restartWorker(t, s, append(slices.Clone(rootEnv), "PRIMARY_DB_DSN="+opsDSN))
+		_, err := s.Bdr(ctx, "failover", db, "--mode", "unplanned")
+		if err == nil || !strings.Contains(err.Error(), "answered the DETACH with an error") || !strings.Contains(err.Error(), activities.ErrFenceRefused) {
+			t.Fatalf("unplanned failover of a primary that refuses the detach: %v", err)
+		}
+		if err := m.CheckSettled(ctx); err != nil {
+			t.Error(err)
+		}
+		st, err := queryStatus(ctx, tc, repl.GetID())
+		if err != nil || st.State != workflows.StateReplicating {
+			t.Errorf("replication after the refused fence: %q, %v; want it untouched", st.State, err)
+		}
+		if p, found, err := replication.ReadPrimary(ctx, store(t, s.MinIO["secondary"]), db); err != nil || !found || p.Region != "primary" {
+			t.Errorf("recorded primary: %+v, %v, %v", p, found, err)
+		}
+		restartWorker(t, s, rootEnv)
+	})
+
+	t.Run("the old primary cut off during the fence: declared lost, drained, exactly a prefix attached", func(t *testing.T) {
+		stop := make(chan struct{})
+		done := make(chan int)
+		go func() {
+			n := acked
+			for {
+				select {
+				case <-stop:
+					done <- n
+					return
+				default:
+				}
+				if _, err := primary.Exec(fmt.Sprintf("INSERT INTO %s.t (writer, seq) VALUES (0, %d)", db, n)); err != nil {
+					t.Errorf("the old primary keeps committing while cut off from the worker: %v", err)
+					done <- n
+					return
+				}
+				n++
+			}
+		}()
+		waitWatermarkPastNewest(t, s, tc, repl.GetID(), rootPath)
+		if err := s.Faults.Blackhole(stack.DatabaseOf("primary")); err != nil {
+			t.Fatal(err)
+		}
+		out, err := s.Bdr(ctx, "--json", "failover", db, "--mode", "unplanned")
+		close(stop)
+		acked = <-done
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res workflows.FailoverResult
+		if err := json.Unmarshal(out, &res); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		if res.NewPrimary != "secondary" || res.Fence == nil || !res.Fence.Lost || !strings.Contains(res.Fence.Reason, "fence_timeout") {
+			t.Errorf("failover result: %s", out)
+		}
+		steps := make([]string, len(res.Steps))
+		for i, st := range res.Steps {
+			steps[i] = st.Name
+		}
+		if !slices.Contains(steps, "drain replication") {
+			t.Errorf("no drain while the old primary's bucket answered: steps %v", steps)
+		}
+		rows, err := monitor.ReadRows(ctx, secondary, db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := monitor.ExactPrefix(rows, []int{acked}); err != nil {
+			t.Errorf("rows in the new primary against %d acknowledged: %v", acked, err)
+		}
+		t.Logf("%d rows acknowledged by the old primary, %d attached in the new one; RPO %.2fs, RTO %.2fs", acked, len(rows[0]), res.RPOSeconds, res.RTOSeconds)
+		// The dust settles once the old primary is fenced for good (what failback does first):
+		// one region serves, the recorded one.
+		if err := s.Faults.Heal(stack.DatabaseOf("primary")); err != nil {
+			t.Fatal(err)
+		}
+		execAll(t, primary, "DETACH DATABASE "+db)
+		if err := m.CheckSettled(ctx); err != nil {
+			t.Error(err)
+		}
+	})
+}
+
+// restartWorker stops the worker and starts it again with env as the stack's environment.
+func restartWorker(t *testing.T, s *stack.Stack, env []string) {
+	t.Helper()
+	if err := s.StopWorker(); err != nil {
+		t.Fatal(err)
+	}
+	s.Env = env
+	if err := s.StartWorker(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 }
