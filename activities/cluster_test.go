@@ -54,7 +54,7 @@ func TestValidateRunsOnTheReadOnlyDSN(t *testing.T) {
 	validate := func(region string, queries ...string) ([]QueryResult, error) {
 		env := suite.NewTestActivityEnvironment()
 		env.RegisterActivity(cluster)
-		in := ValidateInput{RegionDatabase: RegionDatabase{Region: region}, Queries: queries}
+		in := ValidateInput{RegionDatabase: RegionDatabase{Region: region}, Queries: queries, KeepRows: true}
 		b, err := json.Marshal(in)
 		require.NoError(t, err)
 		require.NotContains(t, string(b), "-pw")
@@ -86,4 +86,15 @@ func TestValidateRunsOnTheReadOnlyDSN(t *testing.T) {
 	// The queries are still checked on the read-only connection.
 	_, err = validate("primary", "SELECT 1 /*!50000 INTO OUTFILE '/tmp/x' */")
 	require.ErrorContains(t, err, "executable comment")
+
+	// Unless asked, no row leaves the database: the result enters the workflow's history.
+	env := suite.NewTestActivityEnvironment()
+	env.RegisterActivity(cluster)
+	val, err := env.ExecuteActivity(cluster.Validate, ValidateInput{RegionDatabase: RegionDatabase{Region: "secondary"}, Queries: []string{"SELECT CURRENT_USER()"}})
+	require.NoError(t, err)
+	var counted []QueryResult
+	require.NoError(t, val.Get(&counted))
+	require.Equal(t, 1, counted[0].Rows)
+	require.Equal(t, []string{"CURRENT_USER()"}, counted[0].Columns)
+	require.Nil(t, counted[0].FirstRow, "rows kept without KeepRows")
 }

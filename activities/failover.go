@@ -121,6 +121,10 @@ func (c *Cluster) attached(ctx context.Context, in RegionDatabase) (*database.Cl
 type ValidateInput struct {
 	RegionDatabase
 	Queries []string `json:"queries"`
+	// KeepRows keeps each query's first row in the result. Without it the result holds the
+	// columns and the row counts only: it enters the workflow's history, and the rows may be
+	// data nobody meant to keep there.
+	KeepRows bool `json:"keepRows,omitempty"`
 }
 
 // QueryResult is database.QueryResult.
@@ -139,6 +143,11 @@ func (c *Cluster) Validate(ctx context.Context, in ValidateInput) ([]QueryResult
 	res, err := conn.Validate(ctx, in.Queries)
 	if database.IsInvalid(err) {
 		return nil, invalid(err)
+	}
+	if !in.KeepRows {
+		for i := range res {
+			res[i].FirstRow = nil
+		}
 	}
 	return res, err
 }

@@ -73,6 +73,7 @@ func (a *app) failoverCmd() *cobra.Command {
 	cmd.Flags().StringVar(&f.milestone, "at-milestone", "", "unplanned: attach at this recorded milestone instead of at latest")
 	cmd.Flags().StringVar(&f.time, "at-time", "", "unplanned: attach at this UTC time ('YYYY-MM-DD HH:MM:SS' or RFC 3339) instead of at latest")
 	cmd.Flags().BoolVar(&f.dryRun, "dry-run", false, "run every check and report what would happen; change nothing")
+	cmd.Flags().BoolVar(&f.keepRows, "keep-rows", false, "keep the first row of each validation query in the result (and the workflow's history)")
 	cmd.Flags().BoolVar(&f.force, "force", false, "unplanned: declare the primary lost even if its database answers the DETACH with an error (only if you know it takes no writes)")
 	return cmd
 }
@@ -82,11 +83,12 @@ type failoverFlags struct {
 	validate              []string
 	dryRun                bool
 	force                 bool
+	keepRows              bool
 }
 
 // input checks the flags and builds the workflow input; errors name the flag.
 func (f failoverFlags) input(r routeArgs) (workflows.FailoverInput, error) {
-	in := workflows.FailoverInput{Database: r.db, From: r.from, To: r.to, Mode: f.mode, Validate: f.validate, DryRun: f.dryRun, Force: f.force}
+	in := workflows.FailoverInput{Database: r.db, From: r.from, To: r.to, Mode: f.mode, Validate: f.validate, DryRun: f.dryRun, Force: f.force, KeepRows: f.keepRows}
 	if f.mode != workflows.ModePlanned && f.mode != workflows.ModeUnplanned {
 		return in, usageErrorf("--mode: must be %q or %q, got %q", workflows.ModePlanned, workflows.ModeUnplanned, f.mode)
 	}

@@ -40,6 +40,9 @@ type FailoverInput struct {
 	// with an error. Without it such an answer stops the failover: a database that answers
 	// is alive and may still be serving (DESIGN 5a.2).
 	Force bool `json:"force,omitempty"`
+	// KeepRows keeps the first row of each validation query in the result (and so in the
+	// workflow's history); by default only columns and row counts are kept.
+	KeepRows bool `json:"keepRows,omitempty"`
 }
 
 // FailoverAt is the point an unplanned failover attaches at: a milestone or a time.
@@ -442,7 +445,7 @@ func (f *failover) serveFromTarget(ctx workflow.Context, at activities.AttachInp
 	}
 	return f.step(ctx, "validate in "+in.To, func(actx workflow.Context) error {
 		queries := append([]string{"SHOW TABLES FROM `" + in.Database + "`"}, in.Validate...)
-		return workflow.ExecuteActivity(actx, c.Validate, activities.ValidateInput{RegionDatabase: target, Queries: queries}).Get(ctx, &f.res.Validation)
+		return workflow.ExecuteActivity(actx, c.Validate, activities.ValidateInput{RegionDatabase: target, Queries: queries, KeepRows: in.KeepRows}).Get(ctx, &f.res.Validation)
 	})
 }
 

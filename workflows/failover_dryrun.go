@@ -71,7 +71,9 @@ func (f *failover) plannedPlan(st activities.CopyState) []string {
 	return []string{
 		"create a milestone in " + in.From + " and record the users and grants of its cluster",
 		"DETACH " + in.Database + " in " + in.From + " (service stops here)",
-		"drain " + ReplicateID(in.Database, in.From, in.To) + " and compare every source blob with " + in.To,
+		fmt.Sprintf("drain %s (within failover.drain_timeout, %s) and compare every source blob with %s",
+			ReplicateID(in.Database, in.From, in.To), f.bounds.drainTimeout, in.To),
+		"fence replication into " + in.To,
 		fmt.Sprintf("remove %d storage lock(s) in %s", len(st.Locks), in.To),
 		"ATTACH " + in.Database + " in " + in.To + " at latest, apply the users and grants, validate",
 		"record " + in.To + " as the primary in every bucket",
@@ -81,17 +83,24 @@ func (f *failover) plannedPlan(st activities.CopyState) []string {
 // unplannedPlan lists what an unplanned failover would do.
 func (f *failover) unplannedPlan(st activities.CopyState, at activities.AttachInput, fromAnswers bool) []string {
 	in := f.in
-	fence := "DETACH " + in.Database + " in " + in.From + " within failover.fence_timeout, else declare it lost"
+	fence := "DETACH " + in.Database + " in " + in.From + " within failover.fence_timeout, else declare it lost (an error in answer stops the failover"
+	if in.Force {
+		fence += ", but force declares it lost"
+	}
+	fence += ")"
 	if !fromAnswers {
 		fence += " (it does not answer now: it would be declared lost)"
 	}
+	drain := fmt.Sprintf("drain %s for failover.unplanned_drain_timeout (%s) at most while %s's bucket answers",
+		ReplicateID(in.Database, in.From, in.To), f.bounds.unplannedDrainTimeout, in.From)
 	point := f.res.AttachedAt
 	if at.AtMilestone == "" && at.AtTime.IsZero() {
 		point = "latest (" + utc(st.Watermark) + ")"
 	}
 	return []string{
 		fence,
-		"pause " + ReplicateID(in.Database, in.From, in.To),
+		drain,
+		"pause " + ReplicateID(in.Database, in.From, in.To) + " and fence replication into " + in.To,
 		"seal " + in.To + " at its watermark (blobs beyond it moved under .bdr/" + in.Database + "/sealed/)",
 		fmt.Sprintf("remove %d storage lock(s) in %s", len(st.Locks), in.To),
 		"ATTACH " + in.Database + " in " + in.To + " at " + point,

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -340,5 +342,104 @@ func restartWorker(t *testing.T, s *stack.Stack, env []string) {
 	s.Env = env
 	if err := s.StartWorker(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestZombieSyncWritesNothingAfterTheFence: the worker is cut off from Temporal in the middle
+// of a Sync (it still reaches the stores: a zombie); a spare worker takes over and fails over.
+// The zombie's Sync stops on its own (it cannot heartbeat), so that not one byte of it reaches
+// the target once the failover fences the target and seals it; the new primary holds every
+// acknowledged row.
+func TestZombieSyncWritesNothingAfterTheFence(t *testing.T) {
+	ctx := context.Background()
+	s, primary, secondary := faultStack(t, nil)
+	m := monitor.Start(t, s, db)
+	createWriterTable(t, s, primary, "")
+	tc := temporalClient(t, s)
+	repl := startReplicate(t, s, tc, db)
+	acked := insertRows(t, primary, 0, 5)
+	waitWatermarkPastNewest(t, s, tc, repl.GetID(), rootPath)
+
+	// Copies into the secondary crawl (a second per answer), so that a Sync is in the middle
+	// of a backlog when the worker is cut off.
+	target := stack.StoreOf("secondary")
+	if err := s.Faults.Delay(target, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	before, err := listKeys(ctx, store(t, s.MinIO["secondary"]), rootPath+"/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	acked = insertRows(t, primary, acked, 200)
+	waitFor(t, time.Minute, "the Sync to land its first copies of the backlog", func() (bool, error) {
+		keys, err := listKeys(ctx, store(t, s.MinIO["secondary"]), rootPath+"/")
+		return len(keys) > len(before), err
+	})
+	if err := s.Faults.Cut(stack.TemporalFrontend); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.StartSpareWorker(ctx); err != nil {
+		t.Fatal(err)
+	}
+	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.FailoverID(db), TaskQueue: s.Config.Temporal.TaskQueue,
+		WorkflowExecutionErrorWhenAlreadyStarted: true}, workflows.FailoverName,
+		workflows.FailoverInput{Database: db, From: "primary", To: "secondary", Mode: workflows.ModeUnplanned})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res workflows.FailoverResult
+	if err := run.Get(ctx, &res); err != nil {
+		t.Fatalf("failover by the spare worker: %v", err)
+	}
+	// Once the zombie has ended, nothing of it can land any more: every copy in the target
+	// (a blob carrying its source's time) must predate the fence.
+	if err := s.StopWorker(); err != nil {
+		t.Fatal(err)
+	}
+	dst := store(t, s.MinIO["secondary"])
+	fence, err := dst.Head(ctx, replication.FenceKey(db))
+	if err != nil {
+		t.Fatalf("the fence marker: %v", err)
+	}
+	keys, err := listKeys(ctx, dst, rootPath+"/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	copies := 0
+	for _, key := range keys {
+		info, err := dst.Head(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, copied := info.Metadata[replication.MetaSourceLastModified]; !copied {
+			continue // written by the new primary itself
+		}
+		copies++
+		if info.LastModified.After(fence.LastModified) {
+			t.Errorf("%s was copied at %s, after the fence at %s", key, info.LastModified.Format(time.RFC3339Nano), fence.LastModified.Format(time.RFC3339Nano))
+		}
+	}
+	if len(before) >= copies {
+		t.Errorf("%d copies in the target, %d before the backlog: the backlog was not copied", copies, len(before))
+	}
+	zombieLog, err := os.ReadFile(filepath.Join(s.Dir, "logs", "worker.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(zombieLog), "RecordActivityHeartbeat with error") {
+		t.Errorf("the zombie's log says nothing of its heartbeats failing: its Sync was not cut off mid-way")
+	}
+	if res.NewPrimary != "secondary" || res.Fence == nil || !res.Fence.Fenced || res.RPOSeconds != 0 {
+		t.Errorf("failover result: %+v", res)
+	}
+	rows, err := monitor.ReadRows(ctx, secondary, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := monitor.NoneLost(rows, []int{acked}); err != nil {
+		t.Errorf("rows in the new primary: %v", err)
+	}
+	if err := m.CheckSettled(ctx); err != nil {
+		t.Error(err)
 	}
 }

@@ -53,6 +53,7 @@ type Stack struct {
 
 	opts      Options
 	worker    *Process
+	spare     *Process // StartSpareWorker's
 	workerEnv []string // the worker's own variables, on top of Env
 }
 
@@ -221,6 +222,35 @@ func (s *Stack) StartWorker(ctx context.Context) error {
 	return nil
 }
 
+// StartSpareWorker starts a second worker that reaches Temporal, the stores and the databases
+// directly, past the fault layer (its own copy of bdr.yaml, bdr-spare.yaml): with the first
+// one cut off from Temporal (a zombie), it is the worker that carries on.
+func (s *Stack) StartSpareWorker(ctx context.Context) error {
+	if s.spare != nil && !s.spare.Exited() {
+		return errors.New("stack: spare worker already running")
+	}
+	cfg := *s.Config
+	cfg.Regions = map[string]config.Region{}
+	env := append([]string{}, s.Env...)
+	for name, r := range s.Config.Regions {
+		r.ObjectStore.Endpoint = s.MinIO[name].Endpoint
+		cfg.Regions[name] = r
+		if db, ok := s.Standin[name]; ok {
+			env = append(env, strings.ToUpper(name)+"_DB_DSN="+db.DSN(""))
+		}
+	}
+	path := filepath.Join(s.Dir, "bdr-spare.yaml")
+	if err := config.Write(path, &cfg); err != nil {
+		return err
+	}
+	p, err := startProcess("bdr-worker-spare", filepath.Join(s.BinDir, "bdr-worker"), []string{"--config", path}, env, s.opts.Logs("worker-spare"))
+	if err != nil {
+		return err
+	}
+	s.spare = p
+	return nil
+}
+
 // KillWorker ends the worker with SIGKILL, as a crash would.
 func (s *Stack) KillWorker() error { return s.worker.Kill() }
 
@@ -251,6 +281,7 @@ func (s *Stack) Bdr(ctx context.Context, args ...string) ([]byte, error) {
 // Stop ends every server of the stack; it is safe to call more than once.
 func (s *Stack) Stop() {
 	_ = s.worker.Stop()
+	_ = s.spare.Stop()
 	for _, db := range s.Standin {
 		_ = db.Stop()
 	}
