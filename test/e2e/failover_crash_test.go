@@ -57,7 +57,16 @@ func failoverWithAKillInEveryStep(t *testing.T, mode string, steps [][]string) w
 	// syncs take under the kills: the RPO is then 0 whatever the machine's speed (the fence's
 	// DETACH writes its last blobs after the watermark, and a drain cut short would seal them
 	// aside).
-	s, primary, secondary := failoverStack(t, func(c *config.Config) { c.Failover.UnplannedDrainTimeout = 10 * time.Minute })
+	s, primary, secondary := faultStack(t, func(c *config.Config) { c.Failover.UnplannedDrainTimeout = 10 * time.Minute })
+	// Every answer of a store or a database takes a while, so that each activity, even one
+	// of a single query, lasts many slices and is caught whatever the machine's speed.
+	for region := range s.MinIO {
+		for _, target := range []stack.Target{stack.StoreOf(region), stack.DatabaseOf(region)} {
+			if err := s.Faults.Delay(target, 100*time.Millisecond); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	createWriterTable(t, s, primary, "",
 		"CREATE USER 'auditor'@'%' IDENTIFIED BY 'x-Pa55'",
 		"GRANT SELECT ON "+db+".* TO 'auditor'@'%'")

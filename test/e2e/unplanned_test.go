@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bottomless-dr/bottomless-dr/activities"
 	"github.com/bottomless-dr/bottomless-dr/config"
 	"github.com/bottomless-dr/bottomless-dr/replication"
 	"github.com/bottomless-dr/bottomless-dr/test/stack"
@@ -58,7 +59,17 @@ func TestUnplannedFailoverAfterPrimaryStoreDies(t *testing.T) {
 		t.Fatal(err)
 	}
 	wg.Wait()
-	out, err := s.Bdr(ctx, "--json", "failover", db, "--from", "primary", "--to", "secondary", "--mode", "unplanned")
+	// The primary's database still answers, with an error: its DETACH cannot upload to the
+	// dead bucket. It is alive, so the failover stops there, changing nothing ...
+	_, err := s.Bdr(ctx, "failover", db, "--from", "primary", "--to", "secondary", "--mode", "unplanned")
+	if err == nil || !strings.Contains(err.Error(), activities.ErrFenceRefused) {
+		t.Fatalf("unplanned failover from a primary that answers the fence with an error: %v", err)
+	}
+	if n := countAttached(t, secondary, db); n != 0 {
+		t.Fatalf("the refused failover attached %s in the secondary", db)
+	}
+	// ... until the operator, who knows it cannot take durable writes, forces it.
+	out, err := s.Bdr(ctx, "--json", "failover", db, "--from", "primary", "--to", "secondary", "--mode", "unplanned", "--force")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +79,7 @@ func TestUnplannedFailoverAfterPrimaryStoreDies(t *testing.T) {
 	}
 	t.Logf("unplanned failover: RPO %.2fs (%s), RTO %.2fs, fence %+v, sealed %+v, warnings %q, steps %+v",
 		res.RPOSeconds, res.RPOFrom, res.RTOSeconds, res.Fence, res.Sealed, res.Warnings, res.Steps)
-	if res.NewPrimary != "secondary" || res.AttachedAt != "latest" || res.Fence == nil || res.Sealed == nil || res.RTOSeconds <= 0 {
+	if res.NewPrimary != "secondary" || res.AttachedAt != "latest" || res.Fence == nil || !res.Fence.Forced || res.Sealed == nil || res.RTOSeconds <= 0 {
 		t.Errorf("failover result: %s", out)
 	}
 	if strings.Join(res.RecordedIn, ",") != "secondary" {
@@ -136,7 +147,7 @@ func TestUnplannedFailoverAfterPrimaryStoreDies(t *testing.T) {
 	}
 	waitFor(t, time.Minute, "the resumed replication to refuse the new primary", func() (bool, error) {
 		st, err := queryStatus(ctx, tc, run.GetID())
-		return strings.Contains(st.LastError, "secondary is the primary of "+db), err
+		return strings.Contains(st.LastError, "refusing to write into secondary's folder of "+db), err
 	})
 	assertNoSecrets(t, s, historyJSON(t, s, workflows.FailoverID(db)), "Failover history")
 }
