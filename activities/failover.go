@@ -421,6 +421,8 @@ type ReplicationHealth struct {
 	LagSeconds float64 `json:"lagSeconds"`
 	HeldBy     string  `json:"heldBy,omitempty"` // the upload holding the watermark back, if any
 	LastError  string  `json:"lastError,omitempty"`
+	// FailingSince is when its syncs began to fail, if they fail now.
+	FailingSince time.Time `json:"failingSince,omitzero"`
 }
 
 // QueryReplication returns the running replication's state, lag and the upload holding it

@@ -331,8 +331,9 @@ func (f *failover) checkPlanned(ctx workflow.Context) error {
 }
 
 // checkReplicationHealthy refuses a switchover whose drain would take long or never end: a
-// replication that is not running, is failing, lags more than failover.max_lag, or whose
-// watermark an upload holds back (an abandoned multipart upload holds it forever).
+// replication that is not running, has been failing for longer than failover.max_lag (a
+// passing failure, such as a worker that died in a sync, is no reason), lags more than that,
+// or whose watermark an upload holds back (an abandoned multipart upload holds it forever).
 func (f *failover) checkReplicationHealthy(ctx, actx workflow.Context) error {
 	var ctl *activities.Control
 	var h activities.ReplicationHealth
@@ -341,8 +342,9 @@ func (f *failover) checkReplicationHealthy(ctx, actx workflow.Context) error {
 		return err
 	}
 	switch {
-	case h.State == StateFailing:
-		return invalidInput(fmt.Sprintf("from: replication %s is failing (%s): a switchover now could not drain it", id, h.LastError))
+	case h.State == StateFailing && workflow.Now(ctx).Sub(h.FailingSince) > f.bounds.maxLag:
+		return invalidInput(fmt.Sprintf("from: replication %s has been failing since %s (%s): a switchover now could not drain it",
+			id, h.FailingSince.UTC().Format(time.RFC3339), h.LastError))
 	case h.HeldBy != "":
 		return invalidInput(fmt.Sprintf("from: replication %s is held back by %s: abort or complete that upload first "+
 			"(an AbortIncompleteMultipartUpload lifecycle rule removes abandoned ones)", id, h.HeldBy))

@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
 
 	"github.com/bottomless-dr/bottomless-dr/activities"
 )
@@ -89,7 +90,8 @@ func TestSwitchoverChecksReplicationBeforeTheDetach(t *testing.T) {
 	}{
 		{activities.ReplicationHealth{State: StateReplicating, LagSeconds: 31}, "lags 31.0s, more than failover.max_lag (30s)"},
 		{activities.ReplicationHealth{State: StateReplicating, HeldBy: "folder/x (upload abc started 2026-11-23T11:00:00Z)"}, "held back by folder/x"},
-		{activities.ReplicationHealth{State: StateFailing, LastError: "source down"}, "is failing (source down)"},
+		{activities.ReplicationHealth{State: StateFailing, LastError: "source down", FailingSince: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)},
+			"has been failing since 2026-01-01T00:00:00Z (source down)"},
 	} {
 		_, calls, err := runFailover(t, failoverMocks{health: tc.health}, planned)
 		require.ErrorContains(t, err, tc.want)
@@ -150,4 +152,16 @@ func TestUnplannedFailoverDrainsWhileFromsBucketAnswers(t *testing.T) {
 	res, _, err := runFailover(t, m, unplanned)
 	require.NoError(t, err)
 	require.Contains(t, res.Warnings[0], "the drain before sealing did not complete")
+}
+
+// TestSwitchoverGoesAheadAfterAPassingFailure: a replication that failed a moment ago (a
+// worker that died in a sync) is no reason to refuse: its next sync drains it.
+func TestSwitchoverGoesAheadAfterAPassingFailure(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	now := s.NewTestWorkflowEnvironment().Now()
+	m := failoverMocks{compare: activities.VerifyReport{Checked: 10},
+		health: activities.ReplicationHealth{State: StateFailing, LastError: "activity Heartbeat timeout", FailingSince: now.Add(-5 * time.Second)}}
+	res, _, err := runFailover(t, m, planned)
+	require.NoError(t, err)
+	require.Equal(t, "secondary", res.NewPrimary)
 }
