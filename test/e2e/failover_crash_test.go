@@ -84,12 +84,7 @@ func failoverWithAKillInEveryStep(t *testing.T, mode string, steps [][]string) w
 	if err := s.FreezeWorker(); err != nil {
 		t.Fatal(err)
 	}
-	failover, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.FailoverID(db),
-		TaskQueue: s.Config.Temporal.TaskQueue}, workflows.FailoverName,
-		workflows.FailoverInput{Database: db, From: "primary", To: "secondary", Mode: mode})
-	if err != nil {
-		t.Fatal(err)
-	}
+	failover := startFailover(t, s, tc, mode)
 	// One failover per database at a time: a second start is rejected by the workflow ID.
 	if _, err := s.Bdr(ctx, "failover", db, "--mode", mode); err == nil || !strings.Contains(err.Error(), "a failover of "+db+" is already running") {
 		t.Errorf("second failover while one runs: %v", err)

@@ -14,7 +14,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"go.temporal.io/sdk/client"
 
 	"github.com/bottomless-dr/bottomless-dr/activities"
 	"github.com/bottomless-dr/bottomless-dr/config"
@@ -120,12 +119,7 @@ func TestSwitchoverUnderFaults(t *testing.T) {
 		if err := s.FreezeWorker(); err != nil {
 			t.Fatal(err)
 		}
-		run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.FailoverID(db), TaskQueue: s.Config.Temporal.TaskQueue,
-			WorkflowExecutionErrorWhenAlreadyStarted: true}, workflows.FailoverName,
-			workflows.FailoverInput{Database: db, From: "primary", To: "secondary", Mode: workflows.ModePlanned})
-		if err != nil {
-			t.Fatal(err)
-		}
+		run := startFailover(t, s, tc, workflows.ModePlanned)
 		// Two failovers of one database at once: the second is refused by its workflow ID.
 		if _, err := s.Bdr(ctx, "failover", db, "--from", "primary", "--to", "secondary"); err == nil || !strings.Contains(err.Error(), "a failover of "+db+" is already running") {
 			t.Errorf("a second failover while one runs: %v", err)
@@ -159,7 +153,7 @@ func TestSwitchoverUnderFaults(t *testing.T) {
 		if err := s.Faults.Heal(stack.StoreOf("primary")); err != nil {
 			t.Fatal(err)
 		}
-		err = run.Get(ctx, nil)
+		err := run.Get(ctx, nil)
 		if err == nil || !strings.Contains(err.Error(), "did not complete within 15s") || !strings.Contains(err.Error(), "rolled back: the database serves from primary") {
 			t.Fatalf("switchover with the primary's store cut mid-drain: %v", err)
 		}
@@ -381,12 +375,7 @@ func TestZombieSyncWritesNothingAfterTheFence(t *testing.T) {
 	if err := s.StartSpareWorker(ctx); err != nil {
 		t.Fatal(err)
 	}
-	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.FailoverID(db), TaskQueue: s.Config.Temporal.TaskQueue,
-		WorkflowExecutionErrorWhenAlreadyStarted: true}, workflows.FailoverName,
-		workflows.FailoverInput{Database: db, From: "primary", To: "secondary", Mode: workflows.ModeUnplanned})
-	if err != nil {
-		t.Fatal(err)
-	}
+	run := startFailover(t, s, tc, workflows.ModeUnplanned)
 	var res workflows.FailoverResult
 	if err := run.Get(ctx, &res); err != nil {
 		t.Fatalf("failover by the spare worker: %v", err)

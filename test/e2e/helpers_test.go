@@ -74,6 +74,18 @@ func startReplicate(t *testing.T, s *stack.Stack, tc client.Client, database str
 	return run
 }
 
+// startFailover starts a failover of db from the primary to the secondary in mode.
+func startFailover(t *testing.T, s *stack.Stack, tc client.Client, mode string) client.WorkflowRun {
+	t.Helper()
+	run, err := tc.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: workflows.FailoverID(db),
+		TaskQueue: s.Config.Temporal.TaskQueue, WorkflowExecutionErrorWhenAlreadyStarted: true}, workflows.FailoverName,
+		workflows.FailoverInput{Database: db, From: "primary", To: "secondary", Mode: mode})
+	if err != nil {
+		t.Fatalf("start failover: %v", err)
+	}
+	return run
+}
+
 func queryStatus(ctx context.Context, tc client.Client, id string) (workflows.Status, error) {
 	v, err := tc.QueryWorkflow(ctx, id, "", workflows.QueryStatus)
 	if err != nil {
