@@ -52,6 +52,9 @@ type Client struct {
 	direct   *direct     // the copy path: GET and PUT of whole blobs, streamed blobs and parts
 	clock    *storeClock // fed by every response of s3 and direct
 	contact  *contactLog // fed by every attempt of s3 and direct
+	// copyLimitForTest and copyPartSizeForTest, when set, stand for S3's 5 GiB CopyObject
+	// limit and the multipart copy's part size, so that a test copies a few MiB in parts.
+	copyLimitForTest, copyPartSizeForTest int64
 }
 
 // New returns a client for the bucket in opts. It does not contact the store; use Check.

@@ -72,7 +72,7 @@ func TestClientAgainstMinIO(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, "abc", info.Metadata["bdr-source-etag"])
 		require.EqualValues(t, 5, info.Size)
-		require.NoError(t, c.CopyWithin(ctx, "meta/a", "meta/b with space", nil))
+		require.NoError(t, c.CopyWithin(ctx, "meta/a", "meta/b with space", 5, nil))
 		got, err := c.GetBytes(ctx, "meta/b with space")
 		require.NoError(t, err)
 		require.Equal(t, "hello", string(got))

@@ -103,23 +103,6 @@ func (c *Client) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
-// CopyWithin copies a blob to another key of the same bucket on the server, without moving
-// its bytes through us. With meta nil the source's metadata is kept; otherwise replaced.
-func (c *Client) CopyWithin(ctx context.Context, srcKey, dstKey string, meta map[string]string) error {
-	in := &s3.CopyObjectInput{
-		Bucket: aws.String(c.bucket), Key: aws.String(dstKey),
-		CopySource: aws.String(c.bucket + "/" + escapeCopySource(srcKey)),
-	}
-	if meta != nil {
-		in.Metadata = meta
-		in.MetadataDirective = "REPLACE"
-	}
-	return land(ctx, fmt.Sprintf("copy %s to %s", srcKey, dstKey), func(lctx context.Context) error {
-		_, err := c.s3.CopyObject(lctx, in)
-		return err
-	})
-}
-
 func escapeCopySource(key string) string {
 	parts := strings.Split(key, "/")
 	for i, p := range parts {

@@ -269,7 +269,7 @@ func (s *memStore) PutBytesIf(ctx context.Context, key string, data []byte, meta
 }
 
 // CopyWithin copies a blob inside the store; meta nil keeps the source's metadata.
-func (s *memStore) CopyWithin(ctx context.Context, srcKey, dstKey string, meta map[string]string) error {
+func (s *memStore) CopyWithin(ctx context.Context, srcKey, dstKey string, _ int64, meta map[string]string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}

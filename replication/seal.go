@@ -78,7 +78,7 @@ func Seal(ctx context.Context, target Store, db, rootPath, sealID string) (SealR
 		if !srcTime.After(w.Time) {
 			continue
 		}
-		if err := target.CopyWithin(ctx, o.Key, dest+o.Key, nil); err != nil {
+		if err := target.CopyWithin(ctx, o.Key, dest+o.Key, o.Size, nil); err != nil {
 			return res, fmt.Errorf("seal %s: %w", db, err)
 		}
 		if err := target.Delete(ctx, o.Key); err != nil {

@@ -23,7 +23,7 @@ type Store interface {
 	// cancelled (objectstore's landing): a write abandoned half-way could land after a newer
 	// one, and move the watermark record back.
 	PutBytes(ctx context.Context, key string, data []byte, meta map[string]string) error
-	CopyWithin(ctx context.Context, srcKey, dstKey string, meta map[string]string) error
+	CopyWithin(ctx context.Context, srcKey, dstKey string, size int64, meta map[string]string) error
 	// PutBytesIf is PutBytes only if the blob's ETag is still ifMatch, or with ifMatch "" only
 	// if there is none; otherwise objectstore.ErrPreconditionFailed. It returns the new ETag.
 	// The watermark record is written this way: the fencing token's check and the write are

@@ -567,10 +567,11 @@ func (s *syncer) promote(ctx context.Context) error {
 		}
 		if state == staged {
 			s.mu.Lock()
-			key := s.window.Item(next).Key
+			item := s.window.Item(next)
 			s.mu.Unlock()
+			key := item.Key
 			stagingKey := StagingPrefix(s.in.Database) + key
-			if err := s.dst.CopyWithin(ctx, stagingKey, key, nil); err != nil {
+			if err := s.dst.CopyWithin(ctx, stagingKey, key, item.Size, nil); err != nil {
 				return fmt.Errorf("sync %s: move into place: %w", s.in.Database, err)
 			}
 			if err := s.dst.Delete(ctx, stagingKey); err != nil {
