@@ -374,13 +374,20 @@ func (c *Control) DrainReplication(ctx context.Context, in DrainInput) (DrainOut
 		}
 		return DrainOutcome{}, err
 	}
+	if in.Timeout > 0 {
+		// A replication that predates bounded drains ignores the timeout: the update's
+		// answer is then bounded here.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, in.Timeout+drainAnswerMargin)
+		defer cancel()
+	}
 	req := struct {
 		Quiescent      bool    `json:"quiescent,omitempty"`
 		TimeoutSeconds float64 `json:"timeoutSeconds,omitempty"`
 	}{in.Quiescent, in.Timeout.Seconds()}
 	var out DrainOutcome
 	if err := c.update(ctx, in.WorkflowID, in.UpdateName, req, &out); err != nil {
-		if isUpdateFailure(err) {
+		if isUpdateFailure(err) || errors.Is(err, context.DeadlineExceeded) {
 			// The replication answered: the drain timed out or was interrupted. Trying again
 			// would wait as long again; the workflow decides what to do.
 			return out, temporal.NewNonRetryableApplicationError(fmt.Sprintf("drain replication %s: %v", in.WorkflowID, err), ErrDrainFailed, nil)
@@ -389,6 +396,9 @@ func (c *Control) DrainReplication(ctx context.Context, in DrainInput) (DrainOut
 	}
 	return out, nil
 }
+
+// drainAnswerMargin is how long past its own timeout a drain's answer is waited for.
+const drainAnswerMargin = 30 * time.Second
 
 // ErrDrainFailed is the error type of a drain that the replication answered with a failure
 // (it timed out, or a pause interrupted it).
@@ -420,7 +430,9 @@ type ReplicationHealth struct {
 	State      string  `json:"state"`
 	LagSeconds float64 `json:"lagSeconds"`
 	HeldBy     string  `json:"heldBy,omitempty"` // the upload holding the watermark back, if any
-	LastError  string  `json:"lastError,omitempty"`
+	// HeldSince is when that upload began.
+	HeldSince time.Time `json:"heldSince,omitzero"`
+	LastError string    `json:"lastError,omitempty"`
 	// FailingSince is when its syncs began to fail, if they fail now.
 	FailingSince time.Time `json:"failingSince,omitzero"`
 }

@@ -89,9 +89,11 @@ type Status struct {
 	InitialSync    InitialSync `json:"initialSync"`
 	NewestWrite    time.Time   `json:"newestWrite"` // newest blob seen in the source
 	HeldBy         string      `json:"heldBy,omitempty"`
-	LastVerify     *Verified   `json:"lastVerify,omitempty"`
-	LastError      string      `json:"lastError,omitempty"`
-	LastErrorAt    time.Time   `json:"lastErrorAt,omitzero"`
+	// HeldSince is when the upload holding the watermark back began.
+	HeldSince   time.Time `json:"heldSince,omitzero"`
+	LastVerify  *Verified `json:"lastVerify,omitempty"`
+	LastError   string    `json:"lastError,omitempty"`
+	LastErrorAt time.Time `json:"lastErrorAt,omitzero"`
 	// FailingSince is when the first of the syncs failing now failed: the source (or the
 	// target) has been failing since then at the latest.
 	FailingSince time.Time `json:"failingSince,omitzero"`

@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -172,6 +173,9 @@ type failover struct {
 	fenceTimeout time.Duration        // how long From is given to answer
 	fromSilentAt time.Time            // when From's bucket was first seen not answering
 	bounds       failoverBounds
+	// attachStarted is set once the ATTACH in To may have run: until then a rollback need
+	// not (and, with To silent, cannot) detach To first.
+	attachStarted bool
 }
 
 // failoverBounds are the configured limits of a failover's checks and drains.
@@ -236,6 +240,13 @@ func (f *failover) step(ctx workflow.Context, name string, fn func(ctx workflow.
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	return nil
+}
+
+// drainOptions gives a drain's activity room for the drain's own answer at its timeout.
+func (f *failover) drainOptions(actx workflow.Context, timeout time.Duration) workflow.Context {
+	opts := workflow.GetActivityOptions(actx)
+	opts.StartToCloseTimeout = timeout + 2*time.Minute
+	return workflow.WithActivityOptions(actx, opts)
 }
 
 // long gives a step that may take long (a drain, a full comparison) room.
@@ -304,7 +315,8 @@ func (f *failover) planned(ctx workflow.Context) error {
 	return nil
 }
 
-// checkPlanned checks, changing nothing, that a switchover can go ahead: the names, both
+// checkPlanned checks, changing nothing (but for recording From as the primary when no bucket
+// records one, as replication does when it starts), that a switchover can go ahead: the names, both
 // buckets, the recorded primary, a running, healthy replication (zero loss needs it to
 // drain, soon), To's cluster, and that the database is not attached in To already.
 func (f *failover) checkPlanned(ctx workflow.Context) error {
@@ -333,7 +345,8 @@ func (f *failover) checkPlanned(ctx workflow.Context) error {
 // checkReplicationHealthy refuses a switchover whose drain would take long or never end: a
 // replication that is not running, has been failing for longer than failover.max_lag (a
 // passing failure, such as a worker that died in a sync, is no reason), lags more than that,
-// or whose watermark an upload holds back (an abandoned multipart upload holds it forever).
+// or whose watermark an upload has held back for longer than that (an abandoned multipart
+// upload holds it forever).
 func (f *failover) checkReplicationHealthy(ctx, actx workflow.Context) error {
 	var ctl *activities.Control
 	var h activities.ReplicationHealth
@@ -345,9 +358,12 @@ func (f *failover) checkReplicationHealthy(ctx, actx workflow.Context) error {
 	case h.State == StateFailing && workflow.Now(ctx).Sub(h.FailingSince) > f.bounds.maxLag:
 		return invalidInput(fmt.Sprintf("from: replication %s has been failing since %s (%s): a switchover now could not drain it",
 			id, h.FailingSince.UTC().Format(time.RFC3339), h.LastError))
-	case h.HeldBy != "":
-		return invalidInput(fmt.Sprintf("from: replication %s is held back by %s: abort or complete that upload first "+
-			"(an AbortIncompleteMultipartUpload lifecycle rule removes abandoned ones)", id, h.HeldBy))
+	case h.HeldBy != "" && workflow.Now(ctx).Sub(h.HeldSince) > f.bounds.maxLag:
+		// An upload in progress holds the watermark until it completes; one older than the
+		// lag a switchover accepts may have been abandoned, and would hold the drain forever.
+		return invalidInput(fmt.Sprintf("from: replication %s is held back by %s, longer than failover.max_lag (%s): "+
+			"if nothing will complete it, abort it (an AbortIncompleteMultipartUpload lifecycle rule removes abandoned ones)",
+			id, h.HeldBy, f.bounds.maxLag))
 	case f.bounds.maxLag > 0 && h.LagSeconds > f.bounds.maxLag.Seconds():
 		return invalidInput(fmt.Sprintf("from: replication %s lags %.1fs, more than failover.max_lag (%s): let it catch up first",
 			id, h.LagSeconds, f.bounds.maxLag))
@@ -379,7 +395,7 @@ func (f *failover) switchOver(ctx workflow.Context) error {
 	in := f.in
 	if err := f.step(ctx, "drain replication", func(actx workflow.Context) error {
 		var out activities.DrainOutcome
-		err := workflow.ExecuteActivity(long(actx), ctl.DrainReplication, activities.DrainInput{
+		err := workflow.ExecuteActivity(f.drainOptions(actx, f.bounds.drainTimeout), ctl.DrainReplication, activities.DrainInput{
 			WorkflowID: ReplicateID(in.Database, in.From, in.To), UpdateName: UpdateDrain, Quiescent: true,
 			Timeout: f.bounds.drainTimeout}).Get(ctx, &out)
 		f.res.Watermark = out.Watermark.Time
@@ -433,6 +449,7 @@ func (f *failover) serveFromTarget(ctx workflow.Context, at activities.AttachInp
 	}); err != nil {
 		return err
 	}
+	f.attachStarted = true // from here on, To may serve
 	if err := f.step(ctx, "attach in "+in.To, func(actx workflow.Context) error {
 		return workflow.ExecuteActivity(actx, c.Attach, at).Get(ctx, nil)
 	}); err != nil {
@@ -517,14 +534,18 @@ func (rb *Rollback) String() string {
 func (f *failover) undo(ctx workflow.Context, cause error) {
 	var c *activities.Cluster
 	var ctl *activities.Control
+	var r *activities.Replicator
 	in := f.in
 	to := activities.RegionDatabase{Database: in.Database, Region: in.To}
 	from := activities.RegionDatabase{Database: in.Database, Region: in.From}
 	rb := &Rollback{Outcome: RolledBack, Serving: in.From}
 	f.res.Rollback = rb
-	detachErr := f.step(ctx, "roll back: detach in "+in.To, func(actx workflow.Context) error {
-		return workflow.ExecuteActivity(actx, c.Detach, to).Get(ctx, nil)
-	})
+	var detachErr error
+	if f.attachStarted {
+		detachErr = f.step(ctx, "roll back: detach in "+in.To, func(actx workflow.Context) error {
+			return workflow.ExecuteActivity(actx, c.Detach, to).Get(ctx, nil)
+		})
+	}
 	if detachErr != nil {
 		var attached bool
 		askErr := f.step(ctx, "roll back: is it attached in "+in.To, func(actx workflow.Context) error {
@@ -555,8 +576,18 @@ func (f *failover) undo(ctx workflow.Context, cause error) {
 		return
 	}
 	var problems []string
-	if err := f.recordRegion(ctx, "roll back: record primary", in.From, nil); err != nil {
+	var recordedIn []string
+	if err := f.recordRegion(ctx, "roll back: record primary", in.From, &recordedIn); err != nil {
 		problems = append(problems, err.Error())
+	}
+	if !slices.Contains(recordedIn, in.To) {
+		// The new record did not reach To's bucket, so the fence there still holds: lift it,
+		// or replication into To stays refused.
+		if err := f.step(ctx, "roll back: lift the fence of "+in.To, func(actx workflow.Context) error {
+			return workflow.ExecuteActivity(actx, r.LiftFence, activities.FenceTargetInput{Database: in.Database, Region: in.To}).Get(ctx, nil)
+		}); err != nil {
+			problems = append(problems, err.Error()+": replication into "+in.To+" stays refused until the fence is lifted")
+		}
 	}
 	if err := f.step(ctx, "roll back: resume replication", func(actx workflow.Context) error {
 		return workflow.ExecuteActivity(actx, ctl.ResumeReplication, activities.StopInput{

@@ -89,7 +89,8 @@ func TestSwitchoverChecksReplicationBeforeTheDetach(t *testing.T) {
 		want   string
 	}{
 		{activities.ReplicationHealth{State: StateReplicating, LagSeconds: 31}, "lags 31.0s, more than failover.max_lag (30s)"},
-		{activities.ReplicationHealth{State: StateReplicating, HeldBy: "folder/x (upload abc started 2026-11-23T11:00:00Z)"}, "held back by folder/x"},
+		{activities.ReplicationHealth{State: StateReplicating, HeldBy: "folder/x (upload abc started 2026-11-23T11:00:00Z)",
+			HeldSince: time.Date(2026, 11, 23, 11, 0, 0, 0, time.UTC)}, "held back by folder/x (upload abc started 2026-11-23T11:00:00Z), longer than failover.max_lag (30s)"},
 		{activities.ReplicationHealth{State: StateFailing, LastError: "source down", FailingSince: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)},
 			"has been failing since 2026-01-01T00:00:00Z (source down)"},
 	} {
@@ -154,14 +155,43 @@ func TestUnplannedFailoverDrainsWhileFromsBucketAnswers(t *testing.T) {
 	require.Contains(t, res.Warnings[0], "the drain before sealing did not complete")
 }
 
-// TestSwitchoverGoesAheadAfterAPassingFailure: a replication that failed a moment ago (a
-// worker that died in a sync) is no reason to refuse: its next sync drains it.
-func TestSwitchoverGoesAheadAfterAPassingFailure(t *testing.T) {
+// TestSwitchoverGoesAheadAfterAPassingFailureOrWithAFreshUpload: a replication that failed a
+// moment ago (a worker that died in a sync), or whose watermark an upload in progress holds,
+// is no reason to refuse: the drain copies the upload once it completes.
+func TestSwitchoverGoesAheadAfterAPassingFailureOrWithAFreshUpload(t *testing.T) {
 	var s testsuite.WorkflowTestSuite
 	now := s.NewTestWorkflowEnvironment().Now()
-	m := failoverMocks{compare: activities.VerifyReport{Checked: 10},
-		health: activities.ReplicationHealth{State: StateFailing, LastError: "activity Heartbeat timeout", FailingSince: now.Add(-5 * time.Second)}}
-	res, _, err := runFailover(t, m, planned)
-	require.NoError(t, err)
-	require.Equal(t, "secondary", res.NewPrimary)
+	for _, h := range []activities.ReplicationHealth{
+		{State: StateFailing, LastError: "activity Heartbeat timeout", FailingSince: now.Add(-5 * time.Second)},
+		{State: StateReplicating, HeldBy: "folder/big (multipart upload started now)", HeldSince: now.Add(-5 * time.Second)},
+	} {
+		res, _, err := runFailover(t, failoverMocks{compare: activities.VerifyReport{Checked: 10}, health: h}, planned)
+		require.NoError(t, err)
+		require.Equal(t, "secondary", res.NewPrimary)
+	}
+}
+
+// TestRollbackWithToSilentBeforeItsAttach: To goes silent after the detach in From and before
+// any ATTACH there: From attaches again at once, without waiting on To.
+func TestRollbackWithToSilentBeforeItsAttach(t *testing.T) {
+	m := failoverMocks{attached: map[string]bool{"primary": true}, fail: map[string]error{
+		"drain":            temporal.NewNonRetryableApplicationError("did not complete within 5m0s", activities.ErrDrainFailed, nil),
+		"detach secondary": temporal.NewNonRetryableApplicationError("dial tcp: connection refused", "test", nil)}}
+	_, calls, err := runFailover(t, m, planned)
+	require.ErrorContains(t, err, "rolled back: the database serves from primary")
+	require.NotContains(t, calls, "detach secondary")
+	require.Equal(t, map[string]bool{"primary": true}, m.attached)
+}
+
+// TestUnplannedFailoverFailsForwardAfterItsAttach: a validation that fails once the database is
+// attached in To leaves To serving, recorded as the primary (From is fenced or lost; a run
+// again would refuse a database attached in To).
+func TestUnplannedFailoverFailsForwardAfterItsAttach(t *testing.T) {
+	m := unplannedMocks(time.Now().Add(-time.Minute).UTC())
+	m.attached = map[string]bool{"primary": true}
+	m.fail = map[string]error{"validate": temporal.NewNonRetryableApplicationError("Table 't' doesn't exist", "test", nil)}
+	_, calls, err := runFailover(t, m, FailoverInput{Database: "db", From: "primary", To: "secondary", Mode: ModeUnplanned})
+	require.ErrorContains(t, err, "failed forward: the database serves from secondary")
+	require.Equal(t, "primary secondary", calls[len(calls)-1])
+	require.True(t, m.attached["secondary"])
 }

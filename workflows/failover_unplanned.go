@@ -18,9 +18,11 @@ import (
 // blob reaches the store a moment after the commit.
 const attachMargin = time.Second
 
-// unplanned fails over after From was lost: fence From if it still answers, stop
-// replication, seal the target at its watermark, attach in To at latest, a milestone or a
-// time, apply the users and grants, validate and record the new primary. RTO counts from the
+// unplanned fails over after From was lost: fence From if it still answers (an error in
+// answer stops it unless forced), drain while From's bucket answers, stop replication, fence
+// replication into the target and seal it at its watermark, attach in To at latest, a
+// milestone or a time, apply the users and grants, validate and record the new primary; a
+// failure once the ATTACH may have run fails forward. RTO counts from the
 // start; RPO is the newest source write known minus the point attached.
 func (f *failover) unplanned(ctx workflow.Context) error {
 	var r *activities.Replicator
@@ -84,6 +86,9 @@ func (f *failover) unplanned(ctx workflow.Context) error {
 		}
 	}
 	if err := f.serveFromTarget(ctx, at); err != nil {
+		if f.attachStarted {
+			return f.failForward(ctx, err)
+		}
 		return err
 	}
 	f.res.RTOSeconds = workflow.Now(ctx).Sub(began).Seconds()
@@ -105,6 +110,36 @@ func (f *failover) unplanned(ctx workflow.Context) error {
 	workflow.SetCurrentDetails(ctx, fmt.Sprintf("**done**: %s is served from %s, attached at %s. RPO %.1fs (newest write known from %s), RTO %.1fs  \nfence: %s  \nsteps: %s",
 		in.Database, in.To, f.res.AttachedAt, f.res.RPOSeconds, f.res.RPOFrom, f.res.RTOSeconds, f.fenceWords(), f.stepNames()))
 	return nil
+}
+
+// failForward ends an unplanned failover that failed once its ATTACH in To may have run (the
+// ATTACH itself, the users and grants, a validation query): From is fenced or lost, so To, if
+// the database is attached there, is the one region serving and is recorded as the primary
+// (DESIGN 5a.1); a run again would refuse a database already attached in To. If it is not
+// attached there, nothing serves and the failover can simply run again.
+func (f *failover) failForward(ctx workflow.Context, cause error) error {
+	var c *activities.Cluster
+	in := f.in
+	rb := &Rollback{Outcome: FailedForward, Serving: in.To}
+	f.res.Rollback = rb
+	var attached bool
+	err := f.step(ctx, "is it attached in "+in.To, func(actx workflow.Context) error {
+		return workflow.ExecuteActivity(actx, c.Attached, activities.RegionDatabase{Database: in.Database, Region: in.To}).Get(ctx, &attached)
+	})
+	switch {
+	case err != nil:
+		rb.Outcome, rb.Serving = NotRolledBack, ""
+		rb.Reason = fmt.Sprintf("whether %s is attached in %s could not be found out (%v): check it by hand", in.Database, in.To, err)
+	case !attached:
+		rb.Outcome, rb.Serving = NotRolledBack, ""
+		rb.Reason = fmt.Sprintf("%s is not attached in %s: run the failover again", in.Database, in.To)
+	default:
+		if err := f.recordPrimary(ctx); err != nil {
+			rb.Reason = fmt.Sprintf("recording %s as the primary failed: %v", in.To, err)
+		}
+	}
+	workflow.SetCurrentDetails(ctx, fmt.Sprintf("**failed**: %v  \n%s  \nsteps: %s", cause, rb, f.stepNames()))
+	return fmt.Errorf("%w (%s)", cause, rb)
 }
 
 // drainWhileFromAnswers copies what From's bucket holds beyond the watermark before the

@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -56,8 +57,11 @@ type replicator struct {
 	// whose syncs fail backs off instead of retrying at once.
 	wakes      int
 	cancelStep workflow.CancelFunc // cancels the sync or verify in flight
-	syncs      int
-	failures   int
+	stepKind   string              // stepSync or stepVerify, while one is in flight
+	// drainDeadline is when the drain in progress is abandoned: the latest of its callers'.
+	drainDeadline time.Time
+	syncs         int
+	failures      int
 	// unsure is set when a sync did not finish cleanly (a run's first sync, a failure, a
 	// cancellation): the target may hold blobs beyond the record, so the next sync checks
 	// each blob before copying it instead of copying it twice.
@@ -147,7 +151,15 @@ func (r *replicator) run(ctx workflow.Context) error {
 		// Handlers still running are waiting for this loop (a drain for its syncs, a pause
 		// for the sync in flight to stop): waiting for them here would wait forever, so the
 		// run goes on until they finish, which each does within its bound.
-		if r.shouldContinueAsNew(ctx) && workflow.AllHandlersFinished(ctx) {
+		if r.shouldContinueAsNew(ctx) {
+			if !r.boundedUpdates {
+				// As recorded before bounded updates (it could wait forever).
+				if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
+					return err
+				}
+			} else if !workflow.AllHandlersFinished(ctx) {
+				continue
+			}
 			next := r.in
 			next.State = &ReplicateState{Paused: r.paused, Settings: r.settings, Status: r.status, Clean: !r.unsure}
 			return workflow.NewContinueAsNewError(ctx, Replicate, next)
@@ -250,8 +262,12 @@ func (r *replicator) verifyStep(ctx workflow.Context) error {
 	previous := r.status.State
 	r.setState(ctx, StateVerifying)
 	var a *activities.Replicator
-	actx := r.cancellable(ctx)
-	defer r.stepDone()
+	actx := ctx
+	if r.boundedUpdates {
+		// Recorded runs before bounded updates could not cancel a verify.
+		actx = r.cancellable(ctx, stepVerify)
+		defer r.stepDone()
+	}
 	actx = workflow.WithActivityOptions(actx, workflow.ActivityOptions{
 		StartToCloseTimeout: time.Hour,
 		HeartbeatTimeout:    activities.SyncHeartbeatTimeout,
@@ -270,7 +286,7 @@ func (r *replicator) verifyStep(ctx workflow.Context) error {
 		r.setState(ctx, previous)
 		var canceled *temporal.CanceledError
 		if errors.As(err, &canceled) && ctx.Err() == nil {
-			r.status.LastError = "verify interrupted by a pause"
+			r.status.LastError = "verify interrupted"
 			return nil
 		}
 		return r.backoff(ctx, fmt.Errorf("verify: %w", err))
@@ -327,7 +343,7 @@ func (r *replicator) drainStep(ctx workflow.Context) error {
 // status.
 func (r *replicator) sync(ctx workflow.Context, drain bool, wait time.Duration) (activities.SyncResult, error) {
 	var a *activities.Replicator
-	actx := r.cancellable(ctx)
+	actx := r.cancellable(ctx, stepSync)
 	defer r.stepDone()
 	actx = workflow.WithActivityOptions(actx, workflow.ActivityOptions{
 		StartToCloseTimeout: 10 * time.Minute,
@@ -374,7 +390,7 @@ func (r *replicator) fold(res activities.SyncResult) {
 	s.LagSeconds = max(0, res.StoreTime.Sub(res.Watermark.Time).Seconds())
 	s.PendingObjects, s.PendingBytes = res.PendingObjects, res.PendingBytes
 	s.CopiedObjects, s.CopiedBytes = res.Watermark.CopiedObjects, res.Watermark.CopiedBytes
-	s.NewestWrite, s.HeldBy = res.NewestWrite, res.HeldBy
+	s.NewestWrite, s.HeldBy, s.HeldSince = res.NewestWrite, res.HeldBy, res.HeldSince
 	if res.LateObjects > 0 {
 		// Never silently clamped: the count adds up and the keys stay until newer ones come.
 		s.LateObjects += res.LateObjects
@@ -426,23 +442,34 @@ func (r *replicator) backoff(ctx workflow.Context, err error) error {
 	}
 	r.setState(ctx, StateFailing)
 	wait := minBackoff << min(r.failures-1, 5)
-	wakes := r.wakes
-	_, werr := workflow.AwaitWithTimeout(ctx, min(wait, maxBackoff), func() bool { return r.wakes != wakes })
+	woken := func() bool { return r.paused || r.drainWanted } // as recorded before bounded updates
+	if r.boundedUpdates {
+		wakes := r.wakes
+		woken = func() bool { return r.wakes != wakes }
+	}
+	_, werr := workflow.AwaitWithTimeout(ctx, min(wait, maxBackoff), woken)
 	return werr
 }
 
-// cancellable returns a context whose activity a pause or an abandoned drain cancels.
-func (r *replicator) cancellable(ctx workflow.Context) workflow.Context {
+// The kinds of step an update may cancel.
+const (
+	stepSync   = "sync"
+	stepVerify = "verify"
+)
+
+// cancellable returns a context whose activity (a step of kind) a pause or an abandoned drain
+// cancels.
+func (r *replicator) cancellable(ctx workflow.Context, kind string) workflow.Context {
 	actx, cancel := workflow.WithCancel(ctx)
-	r.cancelStep = cancel
+	r.cancelStep, r.stepKind = cancel, kind
 	return actx
 }
 
-func (r *replicator) stepDone() { r.cancelStep = nil }
+func (r *replicator) stepDone() { r.cancelStep, r.stepKind = nil, "" }
 
-// cancelInFlight cancels the sync or verify in flight, if any.
-func (r *replicator) cancelInFlight() {
-	if r.cancelStep != nil {
+// cancelInFlight cancels the step in flight, if it is of one of kinds.
+func (r *replicator) cancelInFlight(kinds ...string) {
+	if r.cancelStep != nil && slices.Contains(kinds, r.stepKind) {
 		r.cancelStep()
 	}
 }
@@ -553,11 +580,15 @@ func (r *replicator) awaitWithin(ctx workflow.Context, bound time.Duration, cond
 // pauseBound fails the update; replication still pauses as soon as it does.
 func (r *replicator) pause(ctx workflow.Context, _ PauseRequest) (Status, error) {
 	r.paused = true
-	r.wakes++
-	if r.drainWanted {
-		r.endDrain("drain interrupted: replication was paused")
+	if r.boundedUpdates {
+		r.wakes++
+		if r.drainWanted {
+			r.endDrain("drain interrupted: replication was paused")
+		}
+		r.cancelInFlight(stepSync, stepVerify)
+	} else {
+		r.cancelInFlight(stepSync) // as recorded before bounded updates
 	}
-	r.cancelInFlight()
 	ok, err := r.awaitWithin(ctx, pauseBound, func() bool { return r.status.State == StatePaused })
 	if err != nil {
 		return r.status, err
@@ -594,23 +625,30 @@ func (r *replicator) resume(ctx workflow.Context, _ ResumeRequest) (Status, erro
 // when a pause interrupts it.
 func (r *replicator) drain(ctx workflow.Context, req DrainRequest) (DrainResult, error) {
 	if !r.drainWanted {
-		r.drainWanted, r.drainTarget, r.quiescent = true, time.Time{}, req.Quiescent
+		r.drainWanted, r.drainTarget, r.quiescent, r.drainDeadline = true, time.Time{}, false, time.Time{}
+	}
+	// A caller that joins a drain in progress extends it to its own bound, and a quiescent
+	// source stays quiescent whoever said so.
+	r.quiescent = r.quiescent || req.Quiescent
+	if deadline := workflow.Now(ctx).Add(req.timeout()); deadline.After(r.drainDeadline) {
+		r.drainDeadline = deadline
 	}
 	r.wakes++
 	round := r.drainRounds
-	timeout := req.timeout()
-	ended, err := r.awaitWithin(ctx, timeout, func() bool { return r.drainRounds > round })
-	if err != nil {
-		return DrainResult{}, err
-	}
-	if !ended {
-		reason := fmt.Sprintf("drain of %s did not complete within %s (watermark %s)", r.in.Database, timeout,
-			r.status.Watermark.Time.UTC().Format(time.RFC3339))
-		if r.status.LastError != "" {
-			reason += "; last error: " + r.status.LastError
+	for r.drainRounds == round {
+		ended, err := r.awaitWithin(ctx, r.drainDeadline.Sub(workflow.Now(ctx)), func() bool { return r.drainRounds > round })
+		if err != nil {
+			return DrainResult{}, err
 		}
-		r.endDrain(reason)
-		r.cancelInFlight()
+		if !ended && !workflow.Now(ctx).Before(r.drainDeadline) {
+			reason := fmt.Sprintf("drain of %s did not complete within %s (watermark %s)", r.in.Database, req.timeout(),
+				r.status.Watermark.Time.UTC().Format(time.RFC3339))
+			if r.status.LastError != "" {
+				reason += "; last error: " + r.status.LastError
+			}
+			r.endDrain(reason)
+			r.cancelInFlight(stepSync)
+		}
 	}
 	if r.drainFailure != "" {
 		return DrainResult{Watermark: r.status.Watermark, Status: r.status}, errors.New(r.drainFailure)

@@ -152,3 +152,26 @@ func TestDrainTimesOutAndReplicationGoesOn(t *testing.T) {
 	require.Greater(t, len(calls), callsAtTimeout+10, "replication went on")
 	require.Equal(t, StateReplicating, queryStatusOrEmpty(env).State)
 }
+
+// TestJoinedDrainTakesTheLaterBound: a drain that joins one in progress extends it to its own
+// timeout, and both callers get the same outcome: a short drain an operator sent does not cut
+// short the drain of a switchover that joined it.
+func TestJoinedDrainTakesTheLaterBound(t *testing.T) {
+	env := newEnv(t)
+	var a *activities.Replicator
+	var calls []activities.SyncInput
+	var drains int
+	env.OnActivity(a.Sync, mock.Anything, mock.Anything).Return(failingDrains(&calls, &drains))
+	var first, second outcome
+	start := env.Now()
+	env.RegisterDelayedCallback(func() { sendUpdate(t, env, UpdateDrain, DrainRequest{TimeoutSeconds: 60}, &first) }, 5*time.Second)
+	env.RegisterDelayedCallback(func() { sendUpdate(t, env, UpdateDrain, DrainRequest{TimeoutSeconds: 300}, &second) }, 35*time.Second)
+	env.RegisterDelayedCallback(env.CancelWorkflow, 10*time.Minute)
+	env.ExecuteWorkflow(Replicate, ReplicateInput{Database: "db", From: "primary", To: "secondary"})
+
+	require.True(t, first.done && second.done)
+	require.ErrorContains(t, first.err, "did not complete")
+	require.ErrorContains(t, second.err, "did not complete")
+	require.Equal(t, 335*time.Second, first.at.Sub(start), "the first caller waits for the later bound")
+	require.Equal(t, first.at, second.at)
+}
