@@ -44,7 +44,10 @@ func insertRows(t *testing.T, conn *sql.DB, acked, n int) int {
 // two at once; then a switchover run again succeeds with nothing lost.
 func TestSwitchoverUnderFaults(t *testing.T) {
 	ctx := context.Background()
-	s, primary, secondary := faultStack(t, func(c *config.Config) { c.Failover.DrainTimeout = 15 * time.Second })
+	s, primary, secondary := faultStack(t, func(c *config.Config) {
+		c.Failover.DrainTimeout = 15 * time.Second
+		c.Failover.MaxLag = 10 * time.Second
+	})
 	m := monitor.Start(t, s, db)
 	createWriterTable(t, s, primary, "")
 	tc := temporalClient(t, s)
@@ -77,15 +80,17 @@ func TestSwitchoverUnderFaults(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, time.Minute, "status to name the upload holding the watermark", func() (bool, error) {
+		// An upload in progress holds the watermark too; one older than failover.max_lag may
+		// have been abandoned.
+		waitFor(t, time.Minute, "status to name the upload holding the watermark for longer than failover.max_lag", func() (bool, error) {
 			st, err := queryStatus(ctx, tc, repl.GetID())
-			return strings.Contains(st.HeldBy, "abandoned/upload"), err
+			return strings.Contains(st.HeldBy, "abandoned/upload") && time.Since(st.HeldSince) > s.Config.Failover.MaxLag, err
 		})
 		out, err := s.Bdr(ctx, "status")
 		if err != nil || !strings.Contains(string(out), "watermark held back by "+rootPath+"/abandoned/upload") {
 			t.Errorf("bdr status: %v\n%s", err, out)
 		}
-		if _, err := s.Bdr(ctx, "failover", db, "--from", "primary", "--to", "secondary"); err == nil || !strings.Contains(err.Error(), "is held back by "+rootPath+"/abandoned/upload") {
+		if _, err := s.Bdr(ctx, "failover", db, "--from", "primary", "--to", "secondary"); err == nil || !strings.Contains(err.Error(), "is held back by "+rootPath+"/abandoned/upload") || !strings.Contains(err.Error(), "longer than failover.max_lag") {
 			t.Errorf("switchover with an upload holding the watermark: %v", err)
 		}
 		settled(t, "primary", primary)
