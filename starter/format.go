@@ -211,7 +211,7 @@ func statusLine(now time.Time, s workflows.Status) string {
 // heldLine says which upload holds a replication's watermark back, and what to do about it:
 // an abandoned multipart upload holds it forever, and blocks a switchover.
 func heldLine(s workflows.Status) string {
-	return fmt.Sprintf("%s %s watermark held back by %s: complete or abort it; an AbortIncompleteMultipartUpload lifecycle rule on the source bucket removes abandoned ones",
+	return fmt.Sprintf("%s %s watermark held back by %s until it completes; if it was abandoned, abort it (an AbortIncompleteMultipartUpload lifecycle rule on the source bucket removes abandoned ones)",
 		s.Database, route(s.From, s.To), s.HeldBy)
 }
 

@@ -163,7 +163,7 @@ func TestStatusShowsTheUploadHoldingTheWatermark(t *testing.T) {
 	sts[0].HeldBy = "bottomless_db_folder/1/blob_9 (multipart upload started 2025-03-04T01:00:00Z)"
 	var buf bytes.Buffer
 	require.NoError(t, writeStatusTable(&buf, sts))
-	assert.Contains(t, buf.String(), "\nbottomless_db primary→secondary watermark held back by bottomless_db_folder/1/blob_9 (multipart upload started 2025-03-04T01:00:00Z): complete or abort it; an AbortIncompleteMultipartUpload lifecycle rule")
+	assert.Contains(t, buf.String(), "\nbottomless_db primary→secondary watermark held back by bottomless_db_folder/1/blob_9 (multipart upload started 2025-03-04T01:00:00Z) until it completes; if it was abandoned, abort it (an AbortIncompleteMultipartUpload lifecycle rule")
 	buf.Reset()
 	require.NoError(t, writeStatusLines(&buf, time.Date(2025, 3, 4, 5, 6, 8, 0, time.UTC), sts))
 	assert.Contains(t, buf.String(), " held-by bottomless_db_folder/1/blob_9 (multipart upload started 2025-03-04T01:00:00Z)\n")
