@@ -24,7 +24,10 @@ import (
 // present), the new primary is recorded, and the secondary takes writes.
 func TestUnplannedFailoverAfterPrimaryStoreDies(t *testing.T) {
 	ctx := context.Background()
-	s, primary, secondary := failoverStack(t, nil)
+	// The primary's database answers its DETACH with an error once its uploads to the dead
+	// bucket have failed, within seconds: a fence timeout well past that makes it an answer,
+	// not silence, whatever the machine's speed.
+	s, primary, secondary := failoverStack(t, func(c *config.Config) { c.Failover.FenceTimeout = 20 * time.Second })
 	createWriterTable(t, s, primary, "sent BIGINT NOT NULL, ",
 		"CREATE USER 'reporting'@'%' IDENTIFIED BY 'r-Pa55'",
 		"GRANT SELECT ON "+db+".* TO 'reporting'@'%'")
