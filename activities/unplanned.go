@@ -323,15 +323,20 @@ type StoreProbe struct {
 	Reason   string `json:"reason,omitempty"` // why it did not
 }
 
-// ProbeStore asks the region's bucket one cheap question, within failover.fence_timeout. A
-// bucket that does not answer is reported, not an error: after a failure that is expected.
+// probeBudget bounds ProbeStore: a healthy bucket answers in milliseconds, and an unplanned
+// failover's RTO pays for every second a dead one is given.
+const probeBudget = 2 * time.Second
+
+// ProbeStore asks the region's bucket one cheap question, within probeBudget (or
+// failover.fence_timeout, if shorter). A bucket that does not answer is reported, not an
+// error: after a failure that is expected.
 func (r *Replicator) ProbeStore(ctx context.Context, in RegionDatabase) (StoreProbe, error) {
 	_, store, err := r.regionStore(in.Database, in.Region)
 	if err != nil {
 		return StoreProbe{}, err
 	}
 	defer heartbeatEverySecond(ctx, noDetails)()
-	probeCtx, cancel := context.WithTimeout(ctx, r.cfg.Failover.FenceTimeout)
+	probeCtx, cancel := context.WithTimeout(ctx, min(probeBudget, r.cfg.Failover.FenceTimeout))
 	defer cancel()
 	if err := store.Check(probeCtx); err != nil {
 		if ctx.Err() != nil {

@@ -151,8 +151,8 @@ func (f *failover) drainWhileFromAnswers(ctx workflow.Context) {
 	var r *activities.Replicator
 	var ctl *activities.Control
 	in := f.in
-	if f.bounds.unplannedDrainTimeout <= 0 {
-		return
+	if f.bounds.unplannedDrainTimeout <= 0 || !f.fromSilentAt.IsZero() {
+		return // no drain asked for, or From's bucket was already silent at the check
 	}
 	var probe activities.StoreProbe
 	if err := f.step(ctx, "probe "+in.From+"'s bucket", func(actx workflow.Context) error {
