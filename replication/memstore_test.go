@@ -245,12 +245,7 @@ func (s *memStore) PutBytesIf(ctx context.Context, key string, data []byte, meta
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
-	s.mu.Lock()
-	hook := s.beforePut
-	s.mu.Unlock()
-	if hook != nil {
-		hook(key, data, meta)
-	}
+	s.runBeforePut(key, data, meta)
 	s.mu.Lock()
 	cur, ok := s.objects[key]
 	if (ifMatch == "" && ok) || (ifMatch != "" && (!ok || cur.ETag != ifMatch)) {
@@ -323,14 +318,19 @@ func (s *memStore) PutAt(key string, data []byte, lastModified time.Time) object
 	return objectstore.Object{Key: key, Size: int64(len(data)), LastModified: o.LastModified, ETag: o.ETag}
 }
 
-// write stores a whole blob with the time of now, counting the PUT.
-func (s *memStore) write(key string, data []byte, meta map[string]string) memObject {
+// runBeforePut runs the beforePut hook, if any, outside the store's lock.
+func (s *memStore) runBeforePut(key string, data []byte, meta map[string]string) {
 	s.mu.Lock()
 	hook := s.beforePut
 	s.mu.Unlock()
 	if hook != nil {
 		hook(key, data, meta)
 	}
+}
+
+// write stores a whole blob with the time of now, counting the PUT.
+func (s *memStore) write(key string, data []byte, meta map[string]string) memObject {
+	s.runBeforePut(key, data, meta)
 	s.mu.Lock()
 	o := memObject{Data: slices.Clone(data), LastModified: s.lastModified(), ETag: etagOf(data), Meta: lowerKeys(meta)}
 	s.objects[key] = o

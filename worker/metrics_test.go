@@ -26,16 +26,24 @@ func scrape(t *testing.T, m *metrics) string {
 	return string(b)
 }
 
-// TestMetricLabelsAreConfiguredNames: database, region and mode labels carry configured
-// names (and the two failover modes) only; names that reach the recorders from workflow
-// inputs but are not configured all become "unknown", so however many a caller invents, the
-// series stay bounded by the configuration.
-func TestMetricLabelsAreConfiguredNames(t *testing.T) {
+// salesMetrics returns the metrics of a worker configured with one database, sales, in two
+// regions.
+func salesMetrics(t *testing.T) *metrics {
+	t.Helper()
 	cfg := config.Default()
 	cfg.Regions = map[string]config.Region{"primary": {}, "secondary": {}}
 	cfg.Databases = []config.Database{{Name: "sales", RootPath: "sales"}}
 	m, err := newMetrics("bdr-test", &cfg)
 	require.NoError(t, err)
+	return m
+}
+
+// TestMetricLabelsAreConfiguredNames: database, region and mode labels carry configured
+// names (and the two failover modes) only; names that reach the recorders from workflow
+// inputs but are not configured all become "unknown", so however many a caller invents, the
+// series stay bounded by the configuration.
+func TestMetricLabelsAreConfiguredNames(t *testing.T) {
+	m := salesMetrics(t)
 	ctx := context.Background()
 
 	m.RecordCopied(ctx, "sales", "primary", "secondary", 3, 300)
@@ -77,11 +85,7 @@ func TestMetricLabelsAreConfiguredNames(t *testing.T) {
 // TestMetricsOfHeldUploadsAndLateBlobs: the age of the upload holding the watermark back (an
 // abandoned one holds it forever) and the blobs found late are on /metrics.
 func TestMetricsOfHeldUploadsAndLateBlobs(t *testing.T) {
-	cfg := config.Default()
-	cfg.Regions = map[string]config.Region{"primary": {}, "secondary": {}}
-	cfg.Databases = []config.Database{{Name: "sales", RootPath: "sales"}}
-	m, err := newMetrics("bdr-test", &cfg)
-	require.NoError(t, err)
+	m := salesMetrics(t)
 	ctx := context.Background()
 	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
 	m.RecordSync(ctx, "sales", "primary", "secondary", activities.SyncResult{StoreTime: now, HeldSince: now.Add(-90 * time.Minute), LateObjects: 2})

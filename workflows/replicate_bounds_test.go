@@ -58,6 +58,16 @@ func failingDrains(calls *[]activities.SyncInput, drains *int) func(context.Cont
 	}
 }
 
+// failingDrainsEnv returns a Replicate environment whose drain syncs all fail, with the Sync
+// inputs and the count of drain syncs it records.
+func failingDrainsEnv(t *testing.T) (*testsuite.TestWorkflowEnvironment, *[]activities.SyncInput, *int) {
+	env := newEnv(t)
+	var a *activities.Replicator
+	calls, drains := new([]activities.SyncInput), new(int)
+	env.OnActivity(a.Sync, mock.Anything, mock.Anything).Return(failingDrains(calls, drains))
+	return env, calls, drains
+}
+
 // TestDrainSentAtTheEndOfARunCompletes: a drain that arrives as the run reaches its sync
 // budget completes, and the run continues as new only once no handler waits for its loop.
 // Before, the loop waited for the drain handler at continue-as-new while the handler waited
@@ -99,17 +109,13 @@ func TestDrainSentAtTheEndOfARunCompletes(t *testing.T) {
 // at once, and the drain fails saying it was interrupted. The failing drain backs off instead
 // of retrying at once.
 func TestPauseDuringAFailingDrainCompletes(t *testing.T) {
-	env := newEnv(t)
-	var a *activities.Replicator
-	var calls []activities.SyncInput
-	var drains int
-	env.OnActivity(a.Sync, mock.Anything, mock.Anything).Return(failingDrains(&calls, &drains))
+	env, _, drains := failingDrainsEnv(t)
 	var drained, paused outcome
 	var drainsBeforePause int
 	start := env.Now()
 	env.RegisterDelayedCallback(func() { sendUpdate(t, env, UpdateDrain, DrainRequest{TimeoutSeconds: 3600}, &drained) }, 5*time.Second)
 	env.RegisterDelayedCallback(func() {
-		drainsBeforePause = drains
+		drainsBeforePause = *drains
 		sendUpdate(t, env, UpdatePause, PauseRequest{}, &paused)
 	}, 95*time.Second)
 	env.RegisterDelayedCallback(env.CancelWorkflow, 10*time.Minute)
@@ -125,22 +131,18 @@ func TestPauseDuringAFailingDrainCompletes(t *testing.T) {
 	// workflow task.
 	require.GreaterOrEqual(t, drainsBeforePause, 5)
 	require.LessOrEqual(t, drainsBeforePause, 8, "a failing drain backs off")
-	require.Equal(t, drainsBeforePause, drains, "no drain sync after the pause")
+	require.Equal(t, drainsBeforePause, *drains, "no drain sync after the pause")
 }
 
 // TestDrainTimesOutAndReplicationGoesOn: a drain whose syncs keep failing fails at its
 // timeout, naming the last error, and replication goes on as before the drain.
 func TestDrainTimesOutAndReplicationGoesOn(t *testing.T) {
-	env := newEnv(t)
-	var a *activities.Replicator
-	var calls []activities.SyncInput
-	var drains int
-	env.OnActivity(a.Sync, mock.Anything, mock.Anything).Return(failingDrains(&calls, &drains))
+	env, calls, drains := failingDrainsEnv(t)
 	var drained outcome
 	var drainsAtTimeout, callsAtTimeout int
 	start := env.Now()
 	env.RegisterDelayedCallback(func() { sendUpdate(t, env, UpdateDrain, DrainRequest{TimeoutSeconds: 60}, &drained) }, 5*time.Second)
-	env.RegisterDelayedCallback(func() { drainsAtTimeout, callsAtTimeout = drains, len(calls) }, 66*time.Second)
+	env.RegisterDelayedCallback(func() { drainsAtTimeout, callsAtTimeout = *drains, len(*calls) }, 66*time.Second)
 	env.RegisterDelayedCallback(env.CancelWorkflow, 2*time.Minute)
 	env.ExecuteWorkflow(Replicate, ReplicateInput{Database: "db", From: "primary", To: "secondary"})
 
@@ -148,8 +150,8 @@ func TestDrainTimesOutAndReplicationGoesOn(t *testing.T) {
 	require.ErrorContains(t, drained.err, "did not complete within 1m0s")
 	require.ErrorContains(t, drained.err, "source bucket unreachable")
 	require.Equal(t, 65*time.Second, drained.at.Sub(start), "the drain failed at its timeout")
-	require.Equal(t, drainsAtTimeout, drains, "no drain sync after the timeout")
-	require.Greater(t, len(calls), callsAtTimeout+10, "replication went on")
+	require.Equal(t, drainsAtTimeout, *drains, "no drain sync after the timeout")
+	require.Greater(t, len(*calls), callsAtTimeout+10, "replication went on")
 	require.Equal(t, StateReplicating, queryStatusOrEmpty(env).State)
 }
 
@@ -157,11 +159,7 @@ func TestDrainTimesOutAndReplicationGoesOn(t *testing.T) {
 // timeout, and both callers get the same outcome: a short drain an operator sent does not cut
 // short the drain of a switchover that joined it.
 func TestJoinedDrainTakesTheLaterBound(t *testing.T) {
-	env := newEnv(t)
-	var a *activities.Replicator
-	var calls []activities.SyncInput
-	var drains int
-	env.OnActivity(a.Sync, mock.Anything, mock.Anything).Return(failingDrains(&calls, &drains))
+	env, _, _ := failingDrainsEnv(t)
 	var first, second outcome
 	start := env.Now()
 	env.RegisterDelayedCallback(func() { sendUpdate(t, env, UpdateDrain, DrainRequest{TimeoutSeconds: 60}, &first) }, 5*time.Second)
