@@ -252,15 +252,7 @@ func (s *memStore) PutBytesIf(ctx context.Context, key string, data []byte, meta
 		s.mu.Unlock()
 		return "", fmt.Errorf("memstore: put %s if %q: %w", key, ifMatch, objectstore.ErrPreconditionFailed)
 	}
-	o := memObject{Data: slices.Clone(data), LastModified: s.lastModified(), ETag: etagOf(data), Meta: lowerKeys(meta)}
-	s.objects[key] = o
-	s.puts[key]++
-	after := s.afterPut
-	s.mu.Unlock()
-	if after != nil {
-		after(key)
-	}
-	return o.ETag, nil
+	return s.storeLocked(key, data, meta).ETag, nil
 }
 
 // CopyWithin copies a blob inside the store; meta nil keeps the source's metadata.
@@ -332,6 +324,12 @@ func (s *memStore) runBeforePut(key string, data []byte, meta map[string]string)
 func (s *memStore) write(key string, data []byte, meta map[string]string) memObject {
 	s.runBeforePut(key, data, meta)
 	s.mu.Lock()
+	return s.storeLocked(key, data, meta)
+}
+
+// storeLocked stores a whole blob with the time of now and counts the PUT; it is called with
+// s.mu held, releases it, then runs the afterPut hook.
+func (s *memStore) storeLocked(key string, data []byte, meta map[string]string) memObject {
 	o := memObject{Data: slices.Clone(data), LastModified: s.lastModified(), ETag: etagOf(data), Meta: lowerKeys(meta)}
 	s.objects[key] = o
 	s.puts[key]++
