@@ -3,6 +3,7 @@ package workflows
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/bottomless-dr/bottomless-dr/activities"
+	"github.com/bottomless-dr/bottomless-dr/replication"
 )
 
 // Tests of DESIGN 5a.5: every update of Replicate completes or fails within a bound, whatever
@@ -44,28 +46,46 @@ func sendUpdate(t *testing.T, env *testsuite.TestWorkflowEnvironment, name strin
 	}, arg)
 }
 
-// failingDrains answers every drain sync with a failure and every other sync as syncing does;
-// it counts the drain syncs.
-func failingDrains(calls *[]activities.SyncInput, drains *int) func(context.Context, activities.SyncInput) (activities.SyncResult, error) {
-	ok := syncing(calls)
-	return func(ctx context.Context, in activities.SyncInput) (activities.SyncResult, error) {
-		if in.Drain {
-			*drains++
-			*calls = append(*calls, in)
-			return activities.SyncResult{}, temporal.NewNonRetryableApplicationError("source bucket unreachable", "test", nil)
-		}
-		return ok(ctx, in)
-	}
+// syncLog answers Sync as syncing does (a watermark one second further per call, caught up),
+// every drain sync with a failure when failDrains, and counts the calls. The activity
+// goroutines and the test's share it: a sync cut short by the end of the test may still be
+// answering when the test reads the counts.
+type syncLog struct {
+	failDrains bool
+
+	mu            sync.Mutex
+	calls, drains int
 }
 
-// failingDrainsEnv returns a Replicate environment whose drain syncs all fail, with the Sync
-// inputs and the count of drain syncs it records.
-func failingDrainsEnv(t *testing.T) (*testsuite.TestWorkflowEnvironment, *[]activities.SyncInput, *int) {
+func (l *syncLog) sync(_ context.Context, in activities.SyncInput) (activities.SyncResult, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.calls++
+	if in.Drain {
+		l.drains++
+		if l.failDrains {
+			return activities.SyncResult{}, temporal.NewNonRetryableApplicationError("source bucket unreachable", "test", nil)
+		}
+	}
+	w := t0.Add(time.Duration(l.calls) * time.Second)
+	return activities.SyncResult{Watermark: replication.Watermark{Time: w, CopiedObjects: int64(10 * l.calls)},
+		StoreTime: w.Add(2 * time.Second), NewestWrite: t0.Add(3 * time.Second), TotalObjects: 30, CaughtUp: true}, nil
+}
+
+// counts returns the syncs and the drain syncs answered so far.
+func (l *syncLog) counts() (calls, drains int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.calls, l.drains
+}
+
+// syncLogEnv returns a Replicate environment whose syncs log answers.
+func syncLogEnv(t *testing.T, failDrains bool) (*testsuite.TestWorkflowEnvironment, *syncLog) {
 	env := newEnv(t)
 	var a *activities.Replicator
-	calls, drains := new([]activities.SyncInput), new(int)
-	env.OnActivity(a.Sync, mock.Anything, mock.Anything).Return(failingDrains(calls, drains))
-	return env, calls, drains
+	log := &syncLog{failDrains: failDrains}
+	env.OnActivity(a.Sync, mock.Anything, mock.Anything).Return(log.sync)
+	return env, log
 }
 
 // TestDrainSentAtTheEndOfARunCompletes: a drain that arrives as the run reaches its sync
@@ -73,17 +93,14 @@ func failingDrainsEnv(t *testing.T) (*testsuite.TestWorkflowEnvironment, *[]acti
 // Before, the loop waited for the drain handler at continue-as-new while the handler waited
 // for the loop's syncs: the drain never completed.
 func TestDrainSentAtTheEndOfARunCompletes(t *testing.T) {
-	env := newEnv(t)
-	var a *activities.Replicator
-	var calls []activities.SyncInput
-	env.OnActivity(a.Sync, mock.Anything, mock.Anything).Return(syncing(&calls))
+	env, log := syncLogEnv(t, false)
 	var drained, resumed outcome
 	var syncsAtDrain int
 	start := env.Now()
 	// Caught-up syncs run one poll interval (1 s) apart: sync n starts at n-1 s. The drain
 	// arrives between the budget's last two syncs and needs three syncs to end.
 	env.RegisterDelayedCallback(func() {
-		syncsAtDrain = len(calls)
+		syncsAtDrain, _ = log.counts()
 		sendUpdate(t, env, UpdateDrain, DrainRequest{}, &drained)
 	}, time.Duration(maxSyncsPerRun-2)*time.Second+500*time.Millisecond)
 	env.RegisterDelayedCallback(func() {
@@ -96,7 +113,8 @@ func TestDrainSentAtTheEndOfARunCompletes(t *testing.T) {
 	require.True(t, drained.done, "drain completed")
 	require.NoError(t, drained.err)
 	require.Equal(t, StatePaused, drained.drain.Status.State)
-	require.Greater(t, len(calls), maxSyncsPerRun, "the run went past its budget to finish the drain")
+	calls, _ := log.counts()
+	require.Greater(t, calls, maxSyncsPerRun, "the run went past its budget to finish the drain")
 	require.Less(t, drained.at.Sub(start), time.Duration(maxSyncsPerRun+10)*time.Second)
 	var can *workflow.ContinueAsNewError
 	require.True(t, errors.As(env.GetWorkflowError(), &can), "after the resume the run continues as new, got %v", env.GetWorkflowError())
@@ -109,13 +127,13 @@ func TestDrainSentAtTheEndOfARunCompletes(t *testing.T) {
 // at once, and the drain fails saying it was interrupted. The failing drain backs off instead
 // of retrying at once.
 func TestPauseDuringAFailingDrainCompletes(t *testing.T) {
-	env, _, drains := failingDrainsEnv(t)
+	env, log := syncLogEnv(t, true)
 	var drained, paused outcome
 	var drainsBeforePause int
 	start := env.Now()
 	env.RegisterDelayedCallback(func() { sendUpdate(t, env, UpdateDrain, DrainRequest{TimeoutSeconds: 3600}, &drained) }, 5*time.Second)
 	env.RegisterDelayedCallback(func() {
-		drainsBeforePause = *drains
+		_, drainsBeforePause = log.counts()
 		sendUpdate(t, env, UpdatePause, PauseRequest{}, &paused)
 	}, 95*time.Second)
 	env.RegisterDelayedCallback(env.CancelWorkflow, 10*time.Minute)
@@ -131,18 +149,19 @@ func TestPauseDuringAFailingDrainCompletes(t *testing.T) {
 	// workflow task.
 	require.GreaterOrEqual(t, drainsBeforePause, 5)
 	require.LessOrEqual(t, drainsBeforePause, 8, "a failing drain backs off")
-	require.Equal(t, drainsBeforePause, *drains, "no drain sync after the pause")
+	_, drains := log.counts()
+	require.Equal(t, drainsBeforePause, drains, "no drain sync after the pause")
 }
 
 // TestDrainTimesOutAndReplicationGoesOn: a drain whose syncs keep failing fails at its
 // timeout, naming the last error, and replication goes on as before the drain.
 func TestDrainTimesOutAndReplicationGoesOn(t *testing.T) {
-	env, calls, drains := failingDrainsEnv(t)
+	env, log := syncLogEnv(t, true)
 	var drained outcome
 	var drainsAtTimeout, callsAtTimeout int
 	start := env.Now()
 	env.RegisterDelayedCallback(func() { sendUpdate(t, env, UpdateDrain, DrainRequest{TimeoutSeconds: 60}, &drained) }, 5*time.Second)
-	env.RegisterDelayedCallback(func() { drainsAtTimeout, callsAtTimeout = *drains, len(*calls) }, 66*time.Second)
+	env.RegisterDelayedCallback(func() { callsAtTimeout, drainsAtTimeout = log.counts() }, 66*time.Second)
 	env.RegisterDelayedCallback(env.CancelWorkflow, 2*time.Minute)
 	env.ExecuteWorkflow(Replicate, ReplicateInput{Database: "db", From: "primary", To: "secondary"})
 
@@ -150,8 +169,9 @@ func TestDrainTimesOutAndReplicationGoesOn(t *testing.T) {
 	require.ErrorContains(t, drained.err, "did not complete within 1m0s")
 	require.ErrorContains(t, drained.err, "source bucket unreachable")
 	require.Equal(t, 65*time.Second, drained.at.Sub(start), "the drain failed at its timeout")
-	require.Equal(t, drainsAtTimeout, *drains, "no drain sync after the timeout")
-	require.Greater(t, len(*calls), callsAtTimeout+10, "replication went on")
+	calls, drains := log.counts()
+	require.Equal(t, drainsAtTimeout, drains, "no drain sync after the timeout")
+	require.Greater(t, calls, callsAtTimeout+10, "replication went on")
 	require.Equal(t, StateReplicating, queryStatusOrEmpty(env).State)
 }
 
@@ -159,7 +179,7 @@ func TestDrainTimesOutAndReplicationGoesOn(t *testing.T) {
 // timeout, and both callers get the same outcome: a short drain an operator sent does not cut
 // short the drain of a switchover that joined it.
 func TestJoinedDrainTakesTheLaterBound(t *testing.T) {
-	env, _, _ := failingDrainsEnv(t)
+	env, _ := syncLogEnv(t, true)
 	var first, second outcome
 	start := env.Now()
 	env.RegisterDelayedCallback(func() { sendUpdate(t, env, UpdateDrain, DrainRequest{TimeoutSeconds: 60}, &first) }, 5*time.Second)
