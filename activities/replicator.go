@@ -310,12 +310,9 @@ type FenceTargetResult struct {
 // Seal. It is idempotent: a second call returns the fence in force.
 func (r *Replicator) FenceTarget(ctx context.Context, in FenceTargetInput) (FenceTargetResult, error) {
 	defer heartbeatEverySecond(ctx, noDetails)()
-	if _, err := r.cfg.Database(in.Database); err != nil {
-		return FenceTargetResult{}, invalid(err)
-	}
-	store := r.stores[in.Region]
-	if store == nil {
-		return FenceTargetResult{}, invalid(fmt.Errorf("region: %q is not configured", in.Region))
+	_, store, err := r.regionStore(in.Database, in.Region)
+	if err != nil {
+		return FenceTargetResult{}, err
 	}
 	f, err := replication.WriteFence(ctx, store, in.Database, in.Region, activity.GetInfo(ctx).WorkflowExecution.ID, time.Now())
 	if err != nil {
@@ -328,12 +325,9 @@ func (r *Replicator) FenceTarget(ctx context.Context, in FenceTargetInput) (Fenc
 // then gave up (rolled back to the old primary): replication into the target may resume. The
 // generation stays bumped. It is idempotent.
 func (r *Replicator) LiftFence(ctx context.Context, in FenceTargetInput) error {
-	if _, err := r.cfg.Database(in.Database); err != nil {
-		return invalid(err)
-	}
-	store := r.stores[in.Region]
-	if store == nil {
-		return invalid(fmt.Errorf("region: %q is not configured", in.Region))
+	_, store, err := r.regionStore(in.Database, in.Region)
+	if err != nil {
+		return err
 	}
 	if err := replication.LiftFence(ctx, store, in.Database); err != nil {
 		return fmt.Errorf("region %s: %w", in.Region, err)

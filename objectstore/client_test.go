@@ -86,14 +86,14 @@ func TestClientAgainstMinIO(t *testing.T) {
 		key := "uploads/folder/slow"
 		up, err := s3c.CreateMultipartUpload(ctx, createUpload("objects", key))
 		require.NoError(t, err)
-		uploads, err := c.Uploads(ctx, "uploads/")
+		uploads, err := c.ListUploads(ctx, "uploads/")
 		require.NoError(t, err)
-		require.Len(t, uploads, 1)
-		require.Equal(t, key, uploads[0].Key)
-		require.Equal(t, *up.UploadId, uploads[0].UploadID)
-		none, err := c.Uploads(ctx, "elsewhere/")
+		require.Len(t, uploads.Uploads, 1)
+		require.Equal(t, key, uploads.Uploads[0].Key)
+		require.Equal(t, *up.UploadId, uploads.Uploads[0].UploadID)
+		none, err := c.ListUploads(ctx, "elsewhere/")
 		require.NoError(t, err)
-		require.Empty(t, none)
+		require.Empty(t, none.Uploads)
 	})
 }
 
@@ -131,9 +131,9 @@ func TestTransferBetweenStores(t *testing.T) {
 	}
 	puts, _ := tr.Stats()
 	require.EqualValues(t, wantPuts, puts)
-	uploads, err := dst.Uploads(ctx, "")
+	uploads, err := dst.ListUploads(ctx, "")
 	require.NoError(t, err)
-	require.Empty(t, uploads, "no multipart upload left behind")
+	require.Empty(t, uploads.Uploads, "no multipart upload left behind")
 
 	// A blob that changed after it was listed is refused, not copied with the wrong identity.
 	require.NoError(t, src.PutBytes(ctx, "changing", []byte("v1"), nil))

@@ -113,18 +113,6 @@ type Upload struct {
 	Initiated time.Time
 }
 
-// Uploads returns the multipart uploads in progress under prefix. A blob uploaded that way
-// appears only when completed, possibly with a LastModified in the past, so the watermark
-// must not pass the earliest Initiated.
-//
-// The whole bucket is listed and filtered here: MinIO answers a prefix only when it is a whole
-// key (a folder prefix returns nothing), while AWS S3 honours any prefix. In-progress uploads
-// are few, so this costs little.
-func (c *Client) Uploads(ctx context.Context, prefix string) ([]Upload, error) {
-	l, err := c.ListUploads(ctx, prefix)
-	return l.Uploads, err
-}
-
 // UploadListing is the multipart uploads in progress under a prefix, with the store's clock
 // when the listing began.
 type UploadListing struct {
@@ -134,9 +122,15 @@ type UploadListing struct {
 	StoreTime time.Time
 }
 
-// ListUploads is Uploads with the store's time before the first request: a watermark planned
-// from this listing must not pass that time, or an upload begun between this listing and a
-// later one of the blobs could complete below it (see replication's listRound).
+// ListUploads returns the multipart uploads in progress under prefix, with the store's time
+// before the first request. A blob uploaded that way appears only when completed, possibly
+// with a LastModified in the past, so the watermark must not pass the earliest Initiated; nor
+// that time, or an upload begun between this listing and a later one of the blobs could
+// complete below it (see replication's listRound).
+//
+// The whole bucket is listed and filtered here: MinIO answers a prefix only when it is a whole
+// key (a folder prefix returns nothing), while AWS S3 honours any prefix. In-progress uploads
+// are few, so this costs little.
 func (c *Client) ListUploads(ctx context.Context, prefix string) (UploadListing, error) {
 	in := &s3.ListMultipartUploadsInput{Bucket: aws.String(c.bucket)}
 	var l UploadListing

@@ -166,8 +166,12 @@ func Sync(ctx context.Context, src, dst Store, copier Copier, in SyncInput, prog
 	// since the record was written is a late blob (or a deletion) to look for.
 	exclude := compileGlobs(in.Policy.Exclude)
 	below := digestUpTo(first.listing, state.Time, exclude)
+	storedBelow := below // the record's own watermark is almost always state.Time
+	if !stored.Time.Equal(state.Time) {
+		storedBelow = digestUpTo(first.listing, stored.Time, exclude)
+	}
 	var found late
-	if stored.Below != nil && *stored.Below != digestUpTo(first.listing, stored.Time, exclude) {
+	if stored.Below != nil && *stored.Below != storedBelow {
 		if found, err = findLate(ctx, dst, prefix, first.listing, state.Time, exclude, nil); err != nil {
 			return SyncResult{}, fmt.Errorf("sync %s: %w", in.Database, err)
 		}

@@ -46,7 +46,8 @@ func TestSlowMultipartHoldsWatermark(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	uploads, err := src.Uploads(ctx, rootPath+"/")
+	listed, err := src.ListUploads(ctx, rootPath+"/")
+	uploads := listed.Uploads
 	if err != nil || len(uploads) != 1 {
 		t.Fatalf("uploads in progress: %v, %v", uploads, err)
 	}
