@@ -23,12 +23,8 @@ import (
 // copies and writing its record once no beat has been acknowledged for the heartbeat
 // timeout: by then the server may have given the work to another attempt.
 //
-// Install it on the worker's client (worker/main.go):
-//
-//	hb := activities.NewHeartbeatWatch()
-//	client.Options{ConnectionOptions: client.ConnectionOptions{DialOptions: []grpc.DialOption{
-//		grpc.WithChainUnaryInterceptor(hb.UnaryClientInterceptor())}}}
-//	activities.NewReplicator(cfg, stores, metrics, activities.WithHeartbeatWatch(hb))
+// worker/main.go installs it on the worker's Temporal client (UnaryClientInterceptor) and
+// hands it to the Replicator (WithHeartbeatWatch).
 type HeartbeatWatch struct {
 	now func() time.Time // time.Now; a test's clock
 

@@ -375,9 +375,8 @@ func (f *failover) checkReplicationHealthy(ctx, actx workflow.Context) error {
 // it serves there (a failover that failed forward, or one run by hand), and its storage locks
 // must not be removed.
 func (f *failover) checkNotAttachedInTo(ctx, actx workflow.Context) error {
-	var c *activities.Cluster
-	var attached bool
-	if err := workflow.ExecuteActivity(actx, c.Attached, activities.RegionDatabase{Database: f.in.Database, Region: f.in.To}).Get(ctx, &attached); err != nil {
+	attached, err := f.attachedInTo(ctx, actx)
+	if err != nil {
 		return err
 	}
 	if attached {
@@ -385,6 +384,14 @@ func (f *failover) checkNotAttachedInTo(ctx, actx workflow.Context) error {
 			f.in.Database, f.in.To))
 	}
 	return nil
+}
+
+// attachedInTo asks To's cluster whether the database is attached there.
+func (f *failover) attachedInTo(ctx, actx workflow.Context) (bool, error) {
+	var c *activities.Cluster
+	var attached bool
+	err := workflow.ExecuteActivity(actx, c.Attached, activities.RegionDatabase{Database: f.in.Database, Region: f.in.To}).Get(ctx, &attached)
+	return attached, err
 }
 
 // switchOver drains, proves zero loss, and attaches in To. Any error leaves From detached;
@@ -511,6 +518,12 @@ func (f *failover) recordMetrics(ctx workflow.Context, failure error) {
 // says which, and so does the error returned: cause, with what the rollback did.
 func (f *failover) rollback(ctx workflow.Context, cause error) error {
 	f.undo(ctx, cause)
+	return f.failed(ctx, cause)
+}
+
+// failed ends a failover that failed with cause: the UI and the error say what its rollback
+// (or failing forward) left serving.
+func (f *failover) failed(ctx workflow.Context, cause error) error {
 	rb := f.res.Rollback
 	workflow.SetCurrentDetails(ctx, fmt.Sprintf("**failed**: %v  \n%s  \nsteps: %s", cause, rb, f.stepNames()))
 	return fmt.Errorf("%w (%s)", cause, rb)
@@ -549,7 +562,9 @@ func (f *failover) undo(ctx workflow.Context, cause error) {
 	if detachErr != nil {
 		var attached bool
 		askErr := f.step(ctx, "roll back: is it attached in "+in.To, func(actx workflow.Context) error {
-			return workflow.ExecuteActivity(actx, c.Attached, to).Get(ctx, &attached)
+			var err error
+			attached, err = f.attachedInTo(ctx, actx)
+			return err
 		})
 		switch {
 		case askErr != nil:

@@ -118,13 +118,14 @@ func (f *failover) unplanned(ctx workflow.Context) error {
 // (DESIGN 5a.1); a run again would refuse a database already attached in To. If it is not
 // attached there, nothing serves and the failover can simply run again.
 func (f *failover) failForward(ctx workflow.Context, cause error) error {
-	var c *activities.Cluster
 	in := f.in
 	rb := &Rollback{Outcome: FailedForward, Serving: in.To}
 	f.res.Rollback = rb
 	var attached bool
 	err := f.step(ctx, "is it attached in "+in.To, func(actx workflow.Context) error {
-		return workflow.ExecuteActivity(actx, c.Attached, activities.RegionDatabase{Database: in.Database, Region: in.To}).Get(ctx, &attached)
+		var err error
+		attached, err = f.attachedInTo(ctx, actx)
+		return err
 	})
 	switch {
 	case err != nil:
@@ -138,8 +139,7 @@ func (f *failover) failForward(ctx workflow.Context, cause error) error {
 			rb.Reason = fmt.Sprintf("recording %s as the primary failed: %v", in.To, err)
 		}
 	}
-	workflow.SetCurrentDetails(ctx, fmt.Sprintf("**failed**: %v  \n%s  \nsteps: %s", cause, rb, f.stepNames()))
-	return fmt.Errorf("%w (%s)", cause, rb)
+	return f.failed(ctx, cause)
 }
 
 // drainWhileFromAnswers copies what From's bucket holds beyond the watermark before the
