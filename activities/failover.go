@@ -101,20 +101,7 @@ func (c *Cluster) attached(ctx context.Context, in RegionDatabase) (*database.Cl
 	if _, err := c.cfg.Database(in.Database); err != nil {
 		return nil, false, invalid(err)
 	}
-	conn, err := c.client(ctx, in.Region)
-	if err != nil {
-		return nil, false, err
-	}
-	names, err := conn.Databases(ctx)
-	if err != nil {
-		return nil, false, err
-	}
-	for _, n := range names {
-		if n == in.Database {
-			return conn, true, nil
-		}
-	}
-	return conn, false, nil
+	return c.attachedAs(ctx, in.Region, in.Database)
 }
 
 // ValidateInput lists read-only queries to run against an attached database.
@@ -435,6 +422,9 @@ type ReplicationHealth struct {
 	LastError string    `json:"lastError,omitempty"`
 	// FailingSince is when its syncs began to fail, if they fail now.
 	FailingSince time.Time `json:"failingSince,omitzero"`
+	// NewestWrite is the newest source blob its last listing saw: a drill's would-be RPO is
+	// it minus the watermark.
+	NewestWrite time.Time `json:"newestWrite,omitzero"`
 }
 
 // QueryReplication returns the running replication's state, lag and the upload holding it

@@ -51,7 +51,7 @@ func planGrants(op, field string, lines []string, grantee string, owned func(gra
 }
 
 // plan validates s completely, so that ApplySecurity fails before it changes anything.
-func (c *Client) plan(s Security) ([]plannedUser, []plannedRole, error) {
+func plan(s Security) ([]plannedUser, []plannedRole, error) {
 	const op = "apply security"
 	var users []plannedUser
 	for i, u := range s.Users {
@@ -117,7 +117,7 @@ func (c *Client) plan(s Security) ([]plannedUser, []plannedRole, error) {
 func (c *Client) ApplySecurity(ctx context.Context, s Security, passwords func(user, host string) (string, bool)) (ApplyReport, error) {
 	const op = "apply security"
 	rep := ApplyReport{Created: []string{}, Existing: []string{}, Locked: []string{}}
-	users, roles, err := c.plan(s)
+	users, roles, err := plan(s)
 	if err != nil {
 		return rep, err
 	}
@@ -194,10 +194,7 @@ func (c *Client) ApplySecurity(ctx context.Context, s Security, passwords func(u
 		if ok {
 			rep.Existing = append(rep.Existing, what)
 		} else {
-			pw, known := "", false
-			if passwords != nil {
-				pw, known = passwords(u.Name, u.Host)
-			}
+			pw, known := lookupPassword(passwords, u.Name, u.Host)
 			if !known || pw == "" {
 				if pw, err = unusablePassword(); err != nil {
 					return rep, fmt.Errorf("%s: %s: %w", op, what, err)
@@ -273,4 +270,45 @@ func unusablePassword() (string, error) {
 		return "", err
 	}
 	return hex.EncodeToString(b), nil
+}
+
+// SecurityPlan is what applying a snapshot would do in a cluster that holds none of it.
+type SecurityPlan struct {
+	Users  int      `json:"users"`
+	Roles  int      `json:"roles"`
+	Groups int      `json:"groups"`
+	Grants int      `json:"grants"`
+	Locked []string `json:"locked,omitempty"` // users that would come up without a known password ('u'@'h')
+}
+
+// PlanSecurity checks, running nothing, that ApplySecurity would take s: every name and grant
+// line parses and validates, as ApplySecurity checks them before it changes anything. It
+// lists the users that would be created locked: those passwords (nil: none known) has no
+// password for. A drill runs it on the snapshot a failover would apply.
+func PlanSecurity(s Security, passwords func(user, host string) (string, bool)) (SecurityPlan, error) {
+	users, roles, err := plan(s)
+	if err != nil {
+		return SecurityPlan{}, err
+	}
+	p := SecurityPlan{Users: len(users), Roles: len(roles), Groups: len(s.Groups), Locked: []string{}}
+	for _, u := range users {
+		p.Grants += len(u.grants) + len(u.Groups)
+		if pw, ok := lookupPassword(passwords, u.Name, u.Host); !ok || pw == "" {
+			p.Locked = append(p.Locked, account(u.Name, u.Host))
+		}
+	}
+	for _, r := range roles {
+		p.Grants += len(r.grants)
+	}
+	for _, g := range s.Groups {
+		p.Grants += len(g.Roles)
+	}
+	return p, nil
+}
+
+func lookupPassword(passwords func(user, host string) (string, bool), user, host string) (string, bool) {
+	if passwords == nil {
+		return "", false
+	}
+	return passwords(user, host)
 }

@@ -2,6 +2,8 @@ package database
 
 import (
 	"context"
+	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"strings"
@@ -217,7 +219,7 @@ func (c *Client) Validate(ctx context.Context, queries []string) ([]QueryResult,
 	}
 	out := make([]QueryResult, 0, len(queries))
 	for i, q := range queries {
-		r, err := c.readOnly(ctx, q)
+		r, err := c.readOnly(ctx, c.db, q)
 		if err != nil {
 			return out, fmt.Errorf("%s: queries[%d]: %w", op, i, err)
 		}
@@ -226,9 +228,15 @@ func (c *Client) Validate(ctx context.Context, queries []string) ([]QueryResult,
 	return out, nil
 }
 
-func (c *Client) readOnly(ctx context.Context, q string) (QueryResult, error) {
+// querier is a pool or one of its connections.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// readOnly runs one checked query on q and keeps its columns, row count and first row.
+func (c *Client) readOnly(ctx context.Context, on querier, q string) (QueryResult, error) {
 	r := QueryResult{Query: q}
-	rows, err := c.db.QueryContext(ctx, q)
+	rows, err := on.QueryContext(ctx, q)
 	if err != nil {
 		return r, c.redact(err)
 	}
@@ -245,4 +253,39 @@ func (c *Client) readOnly(ctx context.Context, q string) (QueryResult, error) {
 		r.Rows++
 	}
 	return r, c.redact(rows.Err())
+}
+
+// ValidateIn is Validate with db as the default database, as a client that connects to db
+// sees it: a drill's queries name tables as the application does, unqualified, and must
+// read the branch. The connection it used is discarded afterwards, so that no other caller
+// inherits db as its default.
+func (c *Client) ValidateIn(ctx context.Context, db string, queries []string) ([]QueryResult, error) {
+	const op = "validate"
+	if err := checkDatabase(op, "database", db); err != nil {
+		return nil, err
+	}
+	for i, q := range queries {
+		if err := checkReadOnly(op, fmt.Sprintf("queries[%d]", i), q); err != nil {
+			return nil, err
+		}
+	}
+	conn, err := c.db.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, c.redact(err))
+	}
+	defer conn.Close()
+	// A bad connection is closed, not returned to the pool.
+	defer func() { _ = conn.Raw(func(any) error { return driver.ErrBadConn }) }()
+	if _, err := conn.ExecContext(ctx, "USE "+quoteIdent(db)); err != nil {
+		return nil, fmt.Errorf("%s: use %s: %w", op, db, c.redact(err))
+	}
+	out := make([]QueryResult, 0, len(queries))
+	for i, q := range queries {
+		r, err := c.readOnly(ctx, conn, q)
+		if err != nil {
+			return out, fmt.Errorf("%s: queries[%d]: %w", op, i, err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
 }

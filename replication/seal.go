@@ -59,23 +59,14 @@ func Seal(ctx context.Context, target Store, db, rootPath, sealID string) (SealR
 		ahead[k] = true
 	}
 	for _, o := range listing.Objects {
-		if o.LastModified.Before(since) && !ahead[o.Key] {
-			continue
+		beyond, checked, err := beyondRecord(ctx, target, o, w.Time, since, ahead)
+		if checked {
+			res.Checked++
 		}
-		info, err := target.Head(ctx, o.Key)
 		if err != nil {
 			return res, fmt.Errorf("seal %s: %w", db, err)
 		}
-		res.Checked++
-		src, ok := info.Metadata[MetaSourceLastModified]
-		if !ok {
-			continue // not a replicated blob: not ours to move
-		}
-		srcTime, err := time.Parse(time.RFC3339Nano, src)
-		if err != nil {
-			return res, fmt.Errorf("seal %s: %s has a bad %s %q", db, o.Key, MetaSourceLastModified, src)
-		}
-		if !srcTime.After(w.Time) {
+		if !beyond {
 			continue
 		}
 		if err := target.CopyWithin(ctx, o.Key, dest+o.Key, o.Size, nil); err != nil {

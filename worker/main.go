@@ -119,8 +119,9 @@ func run(ctx context.Context, args []string) error {
 	w.RegisterWorkflowWithOptions(workflows.Replicate, workflow.RegisterOptions{Name: workflows.ReplicateName})
 	w.RegisterWorkflowWithOptions(workflows.CreateMilestone, workflow.RegisterOptions{Name: workflows.CreateMilestoneName})
 	w.RegisterWorkflowWithOptions(workflows.Failover, workflow.RegisterOptions{Name: workflows.FailoverName})
+	w.RegisterWorkflowWithOptions(workflows.TestFailover, workflow.RegisterOptions{Name: workflows.TestFailoverName})
 	w.RegisterActivity(&activities.Control{Temporal: tc})
-	w.RegisterActivity(&activities.Reporter{Failovers: metrics})
+	w.RegisterActivity(&activities.Reporter{Failovers: metrics, Drills: metrics})
 	w.RegisterActivity(activities.NewReplicator(cfg, stores, metrics, activities.WithHeartbeatWatch(heartbeats)))
 	w.RegisterActivity(cluster)
 	log.Info("worker starting", "temporal", cfg.Temporal.Address, "namespace", cfg.Temporal.Namespace,

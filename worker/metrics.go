@@ -70,11 +70,16 @@ type metrics struct {
 	failovers      otelmetric.Int64Counter
 	lateObjects    otelmetric.Int64Counter
 	heldUploadAge  otelmetric.Float64Gauge
+	drillSuccess   otelmetric.Float64Gauge
+	drillRPO       otelmetric.Float64Gauge
+	drillAttach    otelmetric.Float64Gauge
+	drillFailures  otelmetric.Int64Counter
 }
 
 var (
 	_ activities.SyncRecorder     = (*metrics)(nil)
 	_ activities.FailoverRecorder = (*metrics)(nil)
+	_ activities.DrillRecorder    = (*metrics)(nil)
 )
 
 // newMetrics builds the worker's metrics; cfg's databases and regions are the label values
@@ -87,7 +92,7 @@ func newMetrics(service string, cfg *config.Config) (*metrics, error) {
 	}
 	meter := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exporter)).Meter(service)
 	m := &metrics{labels: newLabels(cfg), handler: promhttp.HandlerFor(registry, promhttp.HandlerOpts{})}
-	var errs [11]error
+	var errs [15]error
 	m.lag, errs[0] = meter.Float64Gauge("bdr_replication_lag_seconds", otelmetric.WithDescription("source clock minus the watermark at the last sync: the RPO a failover would have now"), otelmetric.WithUnit("s"))
 	m.pendingObjects, errs[1] = meter.Int64Gauge("bdr_replication_pending_objects", otelmetric.WithDescription("source blobs newer than the watermark"))
 	m.pendingBytes, errs[2] = meter.Int64Gauge("bdr_replication_pending_bytes", otelmetric.WithDescription("bytes of source blobs newer than the watermark"), otelmetric.WithUnit("By"))
@@ -99,6 +104,10 @@ func newMetrics(service string, cfg *config.Config) (*metrics, error) {
 	m.failovers, errs[8] = meter.Int64Counter("bdr_failovers", otelmetric.WithDescription("failovers run, by mode and outcome"))
 	m.lateObjects, errs[9] = meter.Int64Counter("bdr_replication_late_objects", otelmetric.WithDescription("source blobs that showed up at or before a watermark already past them (an anti-entropy pass copies them)"))
 	m.heldUploadAge, errs[10] = meter.Float64Gauge("bdr_replication_held_upload_age_seconds", otelmetric.WithDescription("age of the multipart upload holding the watermark back, 0 when none does (an abandoned one holds it forever)"), otelmetric.WithUnit("s"))
+	m.drillSuccess, errs[11] = meter.Float64Gauge("bdr_drill_last_success_timestamp_seconds", otelmetric.WithDescription("when the last drill that passed ended, as a Unix time"), otelmetric.WithUnit("s"))
+	m.drillRPO, errs[12] = meter.Float64Gauge("bdr_drill_rpo_seconds", otelmetric.WithDescription("the last drill's would-be RPO: newest source write known minus the replica's watermark"), otelmetric.WithUnit("s"))
+	m.drillAttach, errs[13] = meter.Float64Gauge("bdr_drill_attach_seconds", otelmetric.WithDescription("what the last drill's ATTACH of its branch took: what a failover's ATTACH would cost"), otelmetric.WithUnit("s"))
+	m.drillFailures, errs[14] = meter.Int64Counter("bdr_drill_failures", otelmetric.WithDescription("drills that failed"))
 	for _, err := range errs {
 		if err != nil {
 			return nil, fmt.Errorf("metrics: %w", err)
@@ -146,4 +155,19 @@ func (m *metrics) RecordFailover(ctx context.Context, out activities.FailoverOut
 	}
 	m.failovers.Add(ctx, 1, otelmetric.WithAttributes(attribute.String("database", database),
 		attribute.String("mode", mode), attribute.Bool("succeeded", out.Succeeded)))
+}
+
+// RecordDrill records a drill: the time, RPO and attach time of one that passed, and counts
+// one that failed.
+func (m *metrics) RecordDrill(ctx context.Context, out activities.DrillOutcome) {
+	attrs := otelmetric.WithAttributes(attribute.String("database", m.labels.database(out.Database)), attribute.String("to", m.labels.region(out.To)))
+	if !out.Passed {
+		m.drillFailures.Add(ctx, 1, attrs)
+		return
+	}
+	m.drillSuccess.Record(ctx, float64(out.FinishedAt.UnixNano())/1e9, attrs)
+	m.drillAttach.Record(ctx, out.AttachSeconds, attrs)
+	if out.RPOKnown {
+		m.drillRPO.Record(ctx, out.RPOSeconds, attrs)
+	}
 }

@@ -226,65 +226,21 @@ func (f *failover) checkPrimary(ctx, actx workflow.Context) error {
 }
 
 // checkAt checks that To holds a replicated copy, and that the attach point is one it can
-// reach: a recorded milestone or a time inside the retention window, and not past what the
-// copy holds.
+// reach (checkAttachAt).
 func (f *failover) checkAt(st activities.CopyState, now time.Time) error {
 	in := f.in
 	if !st.WatermarkFound {
 		return invalidInput(fmt.Sprintf("to: %s's bucket holds no replicated copy of %s (no watermark record): nothing to attach", in.To, in.Database))
 	}
-	if in.At == nil {
-		return nil
-	}
-	latest := st.Watermark.Add(-attachMargin).Truncate(time.Second)
-	if in.At.Milestone != "" {
-		var names []string
-		for _, m := range st.Milestones {
-			names = append(names, m.Name)
-			if m.Name != in.At.Milestone {
-				continue
-			}
-			if m.Time.Add(attachMargin).After(st.Watermark) {
-				return invalidInput(fmt.Sprintf("at.milestone: %q was made at %s, after what %s holds (replicated up to %s)",
-					m.Name, utc(m.Time), in.To, utc(st.Watermark)))
-			}
-			return nil
-		}
-		slices.Sort(names)
-		return invalidInput(fmt.Sprintf("at.milestone: no milestone %q of %s is recorded in %s's bucket (recorded: %s)",
-			in.At.Milestone, in.Database, in.To, orNone(names)))
-	}
-	if oldest := now.Add(-f.retention); in.At.Time.Before(oldest) {
-		return invalidInput(fmt.Sprintf("at.time: %s is outside the retention window (failover.retention %s: nothing before %s)",
-			utc(in.At.Time), f.retention, utc(oldest)))
-	}
-	if in.At.Time.After(latest) {
-		return invalidInput(fmt.Sprintf("at.time: %s is after what %s holds (replicated up to %s); the latest time to attach at is %s",
-			utc(in.At.Time), in.To, utc(st.Watermark), utc(latest)))
-	}
-	return nil
+	return checkAttachAt(in.At, st, f.retention, now, in.Database, in.To)
 }
 
 // attachPoint turns the input's at into the attach and the time it stands for.
 func (f *failover) attachPoint(st activities.CopyState) (activities.AttachInput, time.Time) {
-	at := activities.AttachInput{RegionDatabase: activities.RegionDatabase{Database: f.in.Database, Region: f.in.To}}
-	switch {
-	case f.in.At != nil && f.in.At.Milestone != "":
-		at.AtMilestone = f.in.At.Milestone
-		f.res.AttachedAt = "milestone " + at.AtMilestone
-		for _, m := range st.Milestones {
-			if m.Name == at.AtMilestone {
-				return at, m.Time
-			}
-		}
-		return at, st.Watermark
-	case f.in.At != nil:
-		at.AtTime = f.in.At.Time.UTC().Truncate(time.Second)
-		f.res.AttachedAt = "time " + utc(at.AtTime)
-		return at, at.AtTime.Add(time.Second - time.Nanosecond) // AT TIME takes its whole second
-	}
-	f.res.AttachedAt = "latest"
-	return at, st.Watermark
+	p := attachPointOf(f.in.At, st)
+	f.res.AttachedAt = p.words
+	return activities.AttachInput{RegionDatabase: activities.RegionDatabase{Database: f.in.Database, Region: f.in.To},
+		AtMilestone: p.milestone, AtTime: p.time}, p.stands
 }
 
 // measureRPO finds the newest source write known, from From's bucket when it answers and
