@@ -5,7 +5,8 @@
 // checksum trailer instead of holding them in memory (see direct and checksummedBody).
 // Provider errors are normalised here: a missing key is os.ErrNotExist, a missing bucket
 // ErrNoBucket, refused credentials ErrAccessDenied, and text from a store's error response
-// is cut to a few hundred bytes (maxErrorText).
+// is cut to a few hundred bytes (maxErrorText). A request whose context names a bdr operation
+// (WithOperation) says so in its User-Agent, for the stores' access logs (operation.go).
 package objectstore
 
 import (
@@ -108,7 +109,7 @@ func New(opts Options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	s3opts.APIOptions = append(s3opts.APIOptions, clock.addMiddleware, contact.addMiddleware)
+	s3opts.APIOptions = append(s3opts.APIOptions, clock.addMiddleware, contact.addMiddleware, addOperationMiddleware)
 	return &Client{s3: s3.New(s3opts), direct: d, bucket: opts.Bucket, endpoint: opts.Endpoint, clock: clock, contact: contact}, nil
 }
 

@@ -34,8 +34,8 @@ import (
 // endpoint resolver and keys are escaped by the same function as the SDK's serializers, so a
 // request goes to the same URL (TestDirectRequestsMatchSDK); errors are smithy.APIError with
 // the store's code, so normalize reads them alike; transient failures are retried as the
-// SDK's standard retryer would; and every attempt feeds the store's clock and the contact log
-// as the SDK's middlewares do.
+// SDK's standard retryer would; every attempt feeds the store's clock and the contact log
+// as the SDK's middlewares do; and the context's operation ends the User-Agent (operation.go).
 type direct struct {
 	hc          *http.Client
 	bucketURL   url.URL // the bucket's URL, path-style or virtual-hosted as the SDK resolves it
@@ -232,6 +232,8 @@ func (d *direct) request(ctx context.Context, method, key string, query url.Valu
 		req.Header[k] = v
 	}
 	req.Header.Set("X-Amz-Content-Sha256", payload)
+	req.Header.Set("User-Agent", directUserAgent)
+	tagUserAgent(ctx, req.Header)
 	creds, err := d.creds.Retrieve(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("credentials: %w", err)

@@ -93,7 +93,8 @@ func run(ctx context.Context, args []string) error {
 	if err := clients.RegisterSearchAttributes(ctx, tc, cfg.Temporal.Namespace); err != nil {
 		log.Warn("search attributes not registered; workflows run without them", "error", err)
 	}
-	w := worker.New(tc, cfg.Temporal.TaskQueue, worker.Options{MaxHeartbeatThrottleInterval: activities.HeartbeatThrottle})
+	w := worker.New(tc, cfg.Temporal.TaskQueue, worker.Options{MaxHeartbeatThrottleInterval: activities.HeartbeatThrottle,
+		Interceptors: []interceptor.WorkerInterceptor{&operationInterceptor{}}})
 	dsns, err := clients.DSNs(cfg)
 	if err != nil {
 		return err

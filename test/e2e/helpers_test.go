@@ -39,12 +39,19 @@ func fastConfig(c *config.Config) {
 // newStack starts a stack with the worker running.
 func newStack(t *testing.T, configure func(*config.Config)) *stack.Stack {
 	t.Helper()
-	s := stack.New(t, stack.Options{Configure: func(c *config.Config) {
+	return newStackWith(t, stack.Options{}, configure)
+}
+
+// newStackWith is newStack with more options.
+func newStackWith(t *testing.T, opts stack.Options, configure func(*config.Config)) *stack.Stack {
+	t.Helper()
+	opts.Configure = func(c *config.Config) {
 		fastConfig(c)
 		if configure != nil {
 			configure(c)
 		}
-	}})
+	}
+	s := stack.New(t, opts)
 	if err := s.StartWorker(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,9 @@
 // Package stack starts the real servers that the end-to-end tests and the demo run against
 // (the Temporal dev server, one MinIO per region, one stand-in database per region, the
 // worker) as child processes on free loopback ports, and stops them all on exit. With
-// Options.Faults it also puts a fault layer (faults.go) between the worker and those servers.
+// Options.Faults it also puts a fault layer (faults.go) between the worker and those servers,
+// and with Options.RecordStoreRequests a recorder of the requests each object store receives
+// (recorder.go).
 //
 // Binaries that take minutes to build (temporal, minio) are built once with `go install` into
 // a cache outside the clone (DESIGN 10), so fresh clones in CI reuse them.

@@ -31,6 +31,10 @@ type Options struct {
 	// store and database and the Temporal frontend: bdr.yaml points at its proxies, and the
 	// worker alone reaches Temporal through one. The tests' own endpoints stay direct.
 	Faults bool
+	// RecordStoreRequests puts a request recorder (recorder.go) in front of each region's
+	// MinIO, behind the fault layer: Stack.StoreRequests tells which requests reached the
+	// store and which bdr operation made each.
+	RecordStoreRequests bool
 	// Configure may change the configuration before it is written (settle window, …).
 	Configure func(*config.Config)
 	// Logs receives every server's output; default: a file per server under Dir/logs.
@@ -53,8 +57,9 @@ type Stack struct {
 
 	opts      Options
 	worker    *Process
-	spare     *Process // StartSpareWorker's
-	workerEnv []string // the worker's own variables, on top of Env
+	spare     *Process             // StartSpareWorker's
+	workerEnv []string             // the worker's own variables, on top of Env
+	recorders map[string]*recorder // by region, with Options.RecordStoreRequests
 }
 
 // Start starts Temporal and one MinIO per region, creates the buckets, builds the worker and
@@ -129,8 +134,11 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		if err := m.MakeBucket(ctx, opts.Bucket); err != nil {
 			return nil, err
 		}
-		storeAddr, err := via(StoreOf(region), strings.TrimPrefix(m.Endpoint, "http://"))
+		storeAddr, err := s.recordStore(region, m)
 		if err != nil {
+			return nil, err
+		}
+		if storeAddr, err = via(StoreOf(region), storeAddr); err != nil {
 			return nil, err
 		}
 		prefix := strings.ToUpper(region)
@@ -224,7 +232,8 @@ func (s *Stack) StartWorker(ctx context.Context) error {
 
 // StartSpareWorker starts a second worker that reaches Temporal, the stores and the databases
 // directly, past the fault layer (its own copy of bdr.yaml, bdr-spare.yaml): with the first
-// one cut off from Temporal (a zombie), it is the worker that carries on.
+// one cut off from Temporal (a zombie), it is the worker that carries on. With
+// Options.RecordStoreRequests its store requests are recorded too.
 func (s *Stack) StartSpareWorker(ctx context.Context) error {
 	if s.spare != nil && !s.spare.Exited() {
 		return errors.New("stack: spare worker already running")
@@ -234,6 +243,9 @@ func (s *Stack) StartSpareWorker(ctx context.Context) error {
 	env := append([]string{}, s.Env...)
 	for name, r := range s.Config.Regions {
 		r.ObjectStore.Endpoint = s.MinIO[name].Endpoint
+		if rec, ok := s.recorders[name]; ok {
+			r.ObjectStore.Endpoint = "http://" + rec.addr // past the faults, not past the record
+		}
 		cfg.Regions[name] = r
 		if db, ok := s.Standin[name]; ok {
 			env = append(env, strings.ToUpper(name)+"_DB_DSN="+db.DSN(""))
@@ -296,4 +308,25 @@ func (s *Stack) Stop() {
 	if s.Faults != nil {
 		s.Faults.Close()
 	}
+	for _, rec := range s.recorders {
+		rec.close()
+	}
+}
+
+// recordStore returns the address (host:port) at which the worker and bdr reach region's
+// MinIO m: its recorder's, started here, with Options.RecordStoreRequests, else m's own.
+func (s *Stack) recordStore(region string, m *MinIO) (string, error) {
+	addr := strings.TrimPrefix(m.Endpoint, "http://")
+	if !s.opts.RecordStoreRequests {
+		return addr, nil
+	}
+	rec, err := startRecorder(addr, s.opts.Logs("recorder-"+region))
+	if err != nil {
+		return "", err
+	}
+	if s.recorders == nil {
+		s.recorders = map[string]*recorder{}
+	}
+	s.recorders[region] = rec
+	return rec.addr, nil
 }

@@ -1,0 +1,201 @@
+package stack
+
+// The request recorder: with Options.RecordStoreRequests, an HTTP reverse proxy in front of
+// each region's MinIO notes every request that reaches the store (method, bucket, key, the
+// query's S3 action, and the bdr operation the worker names in the User-Agent, see
+// objectstore.WithOperation). Why: a test can then prove which operations touched a store,
+// e.g. that a drill sends nothing to the primary's while replication reads it. Toxiproxy sees
+// bytes, not requests, so the fault layer cannot tell them apart.
+//
+// It passes requests through unchanged, for SigV4: the path and query as sent, every header
+// (the Host the client signed for included), the body streamed. This package does not import
+// objectstore (it tests it), so the tag's prefix is spelled here too.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// operationTagPrefix starts the User-Agent token that names a request's bdr operation
+// (objectstore.OperationTagPrefix).
+const operationTagPrefix = "bdr-op/"
+
+// StoreRequest is one request that reached a region's object store through the recorder,
+// noted when it arrived (before the store answered, so that a request the store failed is
+// noted too).
+type StoreRequest struct {
+	Method string
+	Bucket string // the first segment of the path (the stack's stores are path-style)
+	Key    string // the rest of the path, unescaped; "" for a request on the bucket itself
+	// Query is the S3 action the query string asks for: its parameter names, sorted and
+	// joined with '&', with list-type's value ("list-type=2", "uploads", "partNumber&uploadId",
+	// "delimiter&list-type=2&prefix"), without the values (prefixes, tokens) that vary.
+	Query string
+	// Operation is the bdr operation that made the request, from the "bdr-op/<operation>"
+	// token of its User-Agent ("Replicate/Sync"): "" when it has none.
+	Operation string
+	UserAgent string
+	At        time.Time
+}
+
+// String is the request in one line, for test failures.
+func (r StoreRequest) String() string {
+	s := r.Method + " /" + r.Bucket
+	if r.Key != "" {
+		s += "/" + r.Key
+	}
+	if r.Query != "" {
+		s += "?" + r.Query
+	}
+	if r.Operation != "" {
+		s += " [" + r.Operation + "]"
+	}
+	return s
+}
+
+// recorder is one region's request recorder. It is safe for concurrent use.
+type recorder struct {
+	addr  string // host:port the clients use
+	srv   *http.Server
+	proxy *httputil.ReverseProxy
+
+	mu   sync.Mutex
+	reqs []StoreRequest
+}
+
+// startRecorder starts a recorder for the store at upstream (host:port) on a free loopback
+// port; its proxy's errors go to logw.
+func startRecorder(upstream string, logw io.Writer) (*recorder, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("recorder for %s: %w", upstream, err)
+	}
+	rec := &recorder{addr: l.Addr().String()}
+	rec.proxy = &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			// Not SetURL: it rebuilds the path, and an escaping other than the client's
+			// would break the signature. Only where the request goes changes.
+			r.Out.URL.Scheme = "http"
+			r.Out.URL.Host = upstream
+			r.Out.Host = r.In.Host // what the client signed for, and MinIO checks
+		},
+		Transport: &http.Transport{
+			Proxy:               nil,
+			DialContext:         (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
+			MaxIdleConnsPerHost: 64, // the worker copies in parallel; reuse, don't redial
+			IdleConnTimeout:     90 * time.Second,
+			// Asking for gzip on the client's behalf would change the answers it reads.
+			DisableCompression: true,
+		},
+		ErrorLog: log.New(logw, "", log.LstdFlags),
+	}
+	rec.srv = &http.Server{Handler: rec, ReadHeaderTimeout: 30 * time.Second, ErrorLog: log.New(logw, "", log.LstdFlags)}
+	go func() {
+		if err := rec.srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			fmt.Fprintf(logw, "recorder %s: %v\n", rec.addr, err)
+		}
+	}()
+	return rec, nil
+}
+
+func (rec *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rec.note(r)
+	rec.proxy.ServeHTTP(w, r)
+}
+
+// note records r.
+func (rec *recorder) note(r *http.Request) {
+	path := strings.TrimPrefix(r.URL.Path, "/")
+	bucket, key, _ := strings.Cut(path, "/")
+	req := StoreRequest{Method: r.Method, Bucket: bucket, Key: key, Query: queryAction(r.URL.Query()),
+		Operation: operationOf(r.UserAgent()), UserAgent: r.UserAgent(), At: time.Now()}
+	rec.mu.Lock()
+	rec.reqs = append(rec.reqs, req)
+	rec.mu.Unlock()
+}
+
+// since returns a copy of the requests after the first n.
+func (rec *recorder) since(n int) []StoreRequest {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if n >= len(rec.reqs) {
+		return nil
+	}
+	return slices.Clone(rec.reqs[max(n, 0):])
+}
+
+func (rec *recorder) count() int {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return len(rec.reqs)
+}
+
+func (rec *recorder) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := rec.srv.Shutdown(ctx); err != nil {
+		_ = rec.srv.Close()
+	}
+}
+
+// queryAction returns the names of q's parameters, sorted and joined with '&', with
+// list-type's value.
+func queryAction(q map[string][]string) string {
+	names := make([]string, 0, len(q))
+	for name, values := range q {
+		if name == "list-type" && len(values) > 0 {
+			name += "=" + values[0]
+		}
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return strings.Join(names, "&")
+}
+
+// operationOf returns the operation a User-Agent names in its "bdr-op/<operation>" token,
+// or "".
+func operationOf(userAgent string) string {
+	for _, token := range strings.Fields(userAgent) {
+		if op, ok := strings.CutPrefix(token, operationTagPrefix); ok {
+			return op
+		}
+	}
+	return ""
+}
+
+// StoreRequests returns a copy of the requests that reached region's object store through
+// its recorder so far, in the order they arrived (with Options.RecordStoreRequests; nil
+// otherwise). The worker, bdr and the stand-ins attached by the worker (they reach the store
+// at bdr.yaml's endpoint) go through the recorder; the tests' own clients (MinIO.S3,
+// test/stores) and stand-ins given MinIO's endpoint directly do not.
+func (s *Stack) StoreRequests(region string) []StoreRequest { return s.StoreRequestsSince(region, 0) }
+
+// StoreRequestsSince returns a copy of the requests to region's store after the first n: with
+// n from StoreRequestCount, those that arrived since.
+func (s *Stack) StoreRequestsSince(region string, n int) []StoreRequest {
+	rec, ok := s.recorders[region]
+	if !ok {
+		return nil
+	}
+	return rec.since(n)
+}
+
+// StoreRequestCount returns how many requests reached region's store through its recorder so
+// far: a mark for StoreRequestsSince.
+func (s *Stack) StoreRequestCount(region string) int {
+	rec, ok := s.recorders[region]
+	if !ok {
+		return 0
+	}
+	return rec.count()
+}
