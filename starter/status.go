@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -75,8 +74,8 @@ func selectDatabases(cfg *config.Config, args []string) ([]string, error) {
 		return databaseNames(cfg), nil
 	}
 	for _, db := range args {
-		if _, err := cfg.Database(db); err != nil {
-			return nil, usageErrorf("argument DB: unknown database %q (configured: %s)", db, strings.Join(databaseNames(cfg), ", "))
+		if err := validateDB(cfg, db); err != nil {
+			return nil, err
 		}
 	}
 	return args, nil
