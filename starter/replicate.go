@@ -282,7 +282,7 @@ func writeUpdated(w io.Writer, pastTense string, r routeArgs, res workflows.Drai
 			return err
 		}
 	}
-	return writeStatusTable(w, []workflows.Status{res.Status})
+	return writeStatusTable(w, []statusRow{{Status: res.Status}})
 }
 
 // stopResult is the --json output of replicate stop. Result is "cancel-requested" with
