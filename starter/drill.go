@@ -241,7 +241,7 @@ func (a *app) drillFinishCmd() *cobra.Command {
 				return err
 			}
 			defer c.Close()
-			return a.finishDrills(ctx, c, db, ids)
+			return a.finishDrills(ctx, c, db, ids, len(args) == 2)
 		},
 	}
 }
@@ -264,7 +264,7 @@ func drillWorkflowID(db, arg string) (string, error) {
 func liveDrillIDs(records []workflows.DrillResult) []string {
 	var ids []string
 	for _, r := range records {
-		if r.Phase != workflows.DrillDone && r.WorkflowID != "" && !slices.Contains(ids, r.WorkflowID) {
+		if drillLive(r) && r.WorkflowID != "" && !slices.Contains(ids, r.WorkflowID) {
 			ids = append(ids, r.WorkflowID)
 		}
 	}
@@ -272,8 +272,10 @@ func liveDrillIDs(records []workflows.DrillResult) []string {
 }
 
 // finishDrills sends finish to each drill. It goes on past a failure, so that one drill that
-// ended meanwhile does not keep the others' branches attached, and returns the failures.
-func (a *app) finishDrills(ctx context.Context, c client.Client, db string, ids []string) error {
+// ended meanwhile does not keep the others' branches attached, and returns the failures. A
+// drill that is not running is a failure when the operator named it (named), and only a note
+// when its record said it was live: the record of a drill whose worker died says so forever.
+func (a *app) finishDrills(ctx context.Context, c client.Client, db string, ids []string, named bool) error {
 	if len(ids) == 0 {
 		if a.json {
 			return writeJSON(a.stdout, []string{}, false)
@@ -284,7 +286,12 @@ func (a *app) finishDrills(ctx context.Context, c client.Client, db string, ids 
 	var finished []string
 	var errs []error
 	for _, id := range ids {
-		if err := finishDrill(ctx, c, id); err != nil {
+		err := finishDrill(ctx, c, id)
+		if errors.Is(err, errDrillNotRunning) && !named {
+			fmt.Fprintf(a.stderr, "bdr: %v (its record says it is live: it ended without writing its report)\n", err)
+			continue
+		}
+		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
@@ -299,6 +306,9 @@ func (a *app) finishDrills(ctx context.Context, c client.Client, db string, ids 
 	return errors.Join(errs...)
 }
 
+// errDrillNotRunning is the error of finish for a drill that is not running.
+var errDrillNotRunning = errors.New("is not running")
+
 // finishDrill sends the finish update to drill id and waits until the workflow has accepted
 // it (the clean-up follows in the workflow).
 func finishDrill(ctx context.Context, c client.Client, id string) error {
@@ -310,7 +320,7 @@ func finishDrill(ctx context.Context, c client.Client, id string) error {
 	}
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {
-		return fmt.Errorf("finish: drill %s is not running", id)
+		return fmt.Errorf("finish: drill %s %w", id, errDrillNotRunning)
 	}
 	if err != nil {
 		return fmt.Errorf("finish drill %s: %w", id, err)

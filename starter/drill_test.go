@@ -224,14 +224,21 @@ func TestFinishDrills(t *testing.T) {
 	})).Return(nil, serviceerror.NewNotFound("workflow execution already completed"))
 	var out bytes.Buffer
 	a := &app{stdout: &out, stderr: &out}
-	err := a.finishDrills(context.Background(), c, "db", []string{"drill/db/2", "drill/db/1"})
+	err := a.finishDrills(context.Background(), c, "db", []string{"drill/db/2", "drill/db/1"}, true)
 	require.Error(t, err)
 	assert.Equal(t, "finish: drill drill/db/2 is not running", err.Error())
 	assert.Equal(t, "finished drill drill/db/1: its branch is being detached and deleted\n", out.String(), "one drill that ended does not stop the others")
 
-	out.Reset()
-	require.NoError(t, a.finishDrills(context.Background(), c, "db", nil))
-	assert.Equal(t, "no live drill of db is recorded\n", out.String())
+	// Found through the records: a drill that ended without its last record is only a note.
+	var stdout, stderr bytes.Buffer
+	a = &app{stdout: &stdout, stderr: &stderr}
+	require.NoError(t, a.finishDrills(context.Background(), c, "db", []string{"drill/db/2", "drill/db/1"}, false))
+	assert.Equal(t, "finished drill drill/db/1: its branch is being detached and deleted\n", stdout.String())
+	assert.Equal(t, "bdr: finish: drill drill/db/2 is not running (its record says it is live: it ended without writing its report)\n", stderr.String())
+
+	stdout.Reset()
+	require.NoError(t, a.finishDrills(context.Background(), c, "db", nil, false))
+	assert.Equal(t, "no live drill of db is recorded\n", stdout.String())
 }
 
 func sampleDrill() workflows.DrillResult {
