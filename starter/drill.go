@@ -424,18 +424,6 @@ func sortDrills(records []workflows.DrillResult) {
 	})
 }
 
-// lastDrill returns the newest drill that has ended, false when none has.
-func lastDrill(records []workflows.DrillResult) (workflows.DrillResult, bool) {
-	var last workflows.DrillResult
-	found := false
-	for _, r := range records {
-		if r.Phase == workflows.DrillDone && (!found || r.StartedAt.After(last.StartedAt)) {
-			last, found = r, true
-		}
-	}
-	return last, found
-}
-
 func (a *app) drillScheduleCmd() *cobra.Command {
 	var f drillFlags
 	var every time.Duration
@@ -629,29 +617,6 @@ func branchFate(r workflows.DrillResult, now time.Time) string {
 		return fmt.Sprintf("branch %s may still be attached (phase %s); bdr drill finish %s %s ends it", r.Branch, orDash(r.Phase), r.Database, r.ID)
 	}
 	return "no branch was made"
-}
-
-// formatTimeNano formats t in UTC at full precision (a watermark is exact; seconds would
-// hide MinIO's milliseconds), or "-" for the zero time.
-func formatTimeNano(t time.Time) string {
-	if t.IsZero() {
-		return "-"
-	}
-	return t.UTC().Format(time.RFC3339Nano)
-}
-
-// formatAge formats a duration for "… ago" and "in …": "45s", "12m", "3h", "2d".
-func formatAge(d time.Duration) string {
-	d = max(d, 0)
-	switch {
-	case d < time.Minute:
-		return fmt.Sprintf("%ds", int(d.Seconds()))
-	case d < time.Hour:
-		return fmt.Sprintf("%dm", int(d.Minutes()))
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%dh", int(d.Hours()))
-	}
-	return fmt.Sprintf("%dd", int(d.Hours()/24))
 }
 
 // drillHeader is the header of the drill list.

@@ -317,20 +317,12 @@ func TestWriteDrillList(t *testing.T) {
 	assert.Equal(t, "no drills recorded\n", buf.String())
 }
 
-func TestLastDrillLine(t *testing.T) {
+func TestDrillLine(t *testing.T) {
 	passed := sampleDrill()
 	failed := sampleDrill()
-	failed.StartedAt, failed.Passed, failed.Reason = passed.StartedAt.Add(time.Hour), false, "ATTACH failed"
-	running := sampleDrill()
-	running.StartedAt, running.Phase = passed.StartedAt.Add(2*time.Hour), workflows.DrillValidating
+	failed.Passed, failed.Reason = false, "ATTACH failed"
 	now := passed.StartedAt.Add(3 * time.Hour)
-
-	last, ok := lastDrill([]workflows.DrillResult{passed, running})
-	require.True(t, ok, "a drill still running is not the last result")
-	assert.Equal(t, "passed 3h ago, RPO 1.2s, attach 0.8s", drillLine(&last, now))
-	last, _ = lastDrill([]workflows.DrillResult{failed, passed, running})
-	assert.Equal(t, "FAILED 2h ago: ATTACH failed", drillLine(&last, now))
-	_, ok = lastDrill([]workflows.DrillResult{running})
-	assert.False(t, ok)
+	assert.Equal(t, "passed 3h ago, RPO 1.2s, attach 0.8s", drillLine(&passed, now))
+	assert.Equal(t, "FAILED 3h ago: ATTACH failed", drillLine(&failed, now))
 	assert.Equal(t, "none", drillLine(nil, now))
 }

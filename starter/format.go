@@ -69,6 +69,29 @@ func formatTime(t time.Time) string {
 	return t.UTC().Format("2006-01-02T15:04:05Z")
 }
 
+// formatTimeNano formats t in UTC at full precision (a watermark is exact; seconds would
+// hide MinIO's milliseconds), or "-" for the zero time.
+func formatTimeNano(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// formatAge formats a duration for "… ago" and "in …": "45s", "12m", "3h", "2d".
+func formatAge(d time.Duration) string {
+	d = max(d, 0)
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	}
+	return fmt.Sprintf("%dd", int(d.Hours()/24))
+}
+
 // formatCount formats a number of objects and their size: "120 (40.0 MiB)".
 func formatCount(objects, bytes int64) string {
 	return fmt.Sprintf("%d (%s)", objects, units.Bytes(bytes))
@@ -270,10 +293,7 @@ func describeRoute(db, from, to string) string {
 // writeWatermark writes a watermark for humans: its time at full precision (the watermark is
 // exact; seconds would hide MinIO's milliseconds) and, when known, the key it ends at.
 func writeWatermark(w io.Writer, wm workflows.Watermark) error {
-	t := "-"
-	if !wm.Time.IsZero() {
-		t = wm.Time.UTC().Format(time.RFC3339Nano)
-	}
+	t := formatTimeNano(wm.Time)
 	if wm.Key != "" {
 		t += " (key " + wm.Key + ")"
 	}

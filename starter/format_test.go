@@ -175,3 +175,13 @@ func TestStatusShowsTheUploadHoldingTheWatermark(t *testing.T) {
 	require.NoError(t, writeStatusLines(&buf, time.Date(2025, 3, 4, 5, 6, 8, 0, time.UTC), sts))
 	assert.Contains(t, buf.String(), " held-by bottomless_db_folder/1/blob_9 (multipart upload started 2025-03-04T01:00:00Z)\n")
 }
+
+func TestFormatAge(t *testing.T) {
+	assert.Equal(t, "0s", formatAge(-time.Second), "clocks that disagree: no negative age")
+	assert.Equal(t, "45s", formatAge(45*time.Second))
+	assert.Equal(t, "12m", formatAge(12*time.Minute+30*time.Second))
+	assert.Equal(t, "47h", formatAge(47*time.Hour))
+	assert.Equal(t, "3d", formatAge(80*time.Hour))
+	assert.Equal(t, "-", formatTimeNano(time.Time{}))
+	assert.Equal(t, "2025-03-04T05:06:07.89Z", formatTimeNano(time.Date(2025, 3, 4, 5, 6, 7, 890_000_000, time.UTC)))
+}
