@@ -462,14 +462,15 @@ func storeClock(stores map[string]*objectstore.Client) clockFunc {
 // its blobs), so it is compared with that clock, never the local one. Each source's clock is
 // read once, all at once; a source whose clock cannot be read leaves its rows unknown.
 func addRPONow(ctx context.Context, rows []statusRow, clock clockFunc) {
-	nows := map[string]time.Time{}
+	nows := map[string]time.Time{} // written by the goroutines, under mu
+	asked := map[string]bool{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for _, r := range rows {
-		if _, seen := nows[r.From]; seen {
+		if asked[r.From] {
 			continue
 		}
-		nows[r.From] = time.Time{}
+		asked[r.From] = true
 		wg.Go(func() {
 			if t, err := clock(ctx, r.From); err == nil {
 				mu.Lock()
