@@ -69,6 +69,29 @@ func formatTime(t time.Time) string {
 	return t.UTC().Format("2006-01-02T15:04:05Z")
 }
 
+// formatTimeNano formats t in UTC at full precision (a watermark is exact; seconds would
+// hide MinIO's milliseconds), or "-" for the zero time.
+func formatTimeNano(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// formatAge formats a duration for "… ago" and "in …": "45s", "12m", "3h", "2d".
+func formatAge(d time.Duration) string {
+	d = max(d, 0)
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	}
+	return fmt.Sprintf("%dd", int(d.Hours()/24))
+}
+
 // formatCount formats a number of objects and their size: "120 (40.0 MiB)".
 func formatCount(objects, bytes int64) string {
 	return fmt.Sprintf("%d (%s)", objects, units.Bytes(bytes))
@@ -119,24 +142,30 @@ func orDash(s string) string {
 
 // statusHeader is the header of the status table.
 func statusHeader() []string {
-	return []string{"DATABASE", "ROUTE", "STATE", "WATERMARK", "LAG", "PENDING", "COPIED", "LAST SYNC", "LAST ERROR"}
+	return []string{"DATABASE", "ROUTE", "STATE", "WATERMARK", "LAG", "RPO NOW", "PENDING", "COPIED", "LAST SYNC", "LAST ERROR"}
 }
 
-// statusCells are the table cells of s, in the order of statusHeader.
-func statusCells(s workflows.Status) []string {
+// statusCells are the table cells of s, in the order of statusHeader. LAG is the watermark's
+// age at the last sync; RPO NOW its age by the source store's clock now, which keeps growing
+// while syncs fail.
+func statusCells(s statusRow) []string {
 	lag := "-"
 	if !s.LastSyncAt.IsZero() {
 		lag = formatLag(s.LagSeconds)
 	}
+	rpoNow := "-"
+	if s.RPONowSeconds != nil {
+		rpoNow = formatLag(*s.RPONowSeconds)
+	}
 	return []string{
-		s.Database, route(s.From, s.To), orDash(s.State), formatTime(s.Watermark.Time), lag,
+		s.Database, route(s.From, s.To), orDash(s.State), formatTime(s.Watermark.Time), lag, rpoNow,
 		formatCount(s.PendingObjects, s.PendingBytes), formatCount(s.CopiedObjects, s.CopiedBytes),
 		formatTime(s.LastSyncAt), orDash(oneLine(s.LastError, maxErrorWidth)),
 	}
 }
 
 // tableLines renders the status table, header first, as aligned lines without newlines.
-func tableLines(sts []workflows.Status) []string {
+func tableLines(sts []statusRow) []string {
 	var buf bytes.Buffer
 	tw := tabwriter.NewWriter(&buf, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, strings.Join(statusHeader(), "\t"))
@@ -152,16 +181,25 @@ func tableLines(sts []workflows.Status) []string {
 }
 
 // progressLine is the text progress line of a replication in initial sync:
-// "bottomless_db primary→secondary initial sync [====>     ]  45% 450/1000".
-func progressLine(s workflows.Status) string {
-	return fmt.Sprintf("%s %s initial sync %s", s.Database, route(s.From, s.To),
-		progressBar(s.InitialSync.Done, s.InitialSync.Total, progressWidth))
+// "bottomless_db primary→secondary initial sync [====>     ]  45% 450/1000, ETA 3m05s at 12.5 objects/s".
+func progressLine(s statusRow) string {
+	return fmt.Sprintf("%s %s initial sync %s%s", s.Database, route(s.From, s.To),
+		progressBar(s.InitialSync.Done, s.InitialSync.Total, progressWidth), etaText(s))
+}
+
+// etaText is ", ETA <time> at <rate> objects/s" for a replication in initial sync whose copy
+// rate is known, "" otherwise: no rate, no estimate.
+func etaText(s statusRow) string {
+	if s.InitialSyncETASeconds == nil {
+		return ""
+	}
+	return fmt.Sprintf(", ETA %s at %.1f objects/s", formatLag(*s.InitialSyncETASeconds), s.CopyRate)
 }
 
 // writeStatusTable writes the status table of sts and, after a blank line, one text progress
 // line per replication in initial sync. With no replication it writes one explanatory line
 // instead of an empty table.
-func writeStatusTable(w io.Writer, sts []workflows.Status) error {
+func writeStatusTable(w io.Writer, sts []statusRow) error {
 	if len(sts) == 0 {
 		_, err := fmt.Fprintln(w, "no replication is running")
 		return err
@@ -172,12 +210,12 @@ func writeStatusTable(w io.Writer, sts []workflows.Status) error {
 	}
 	for _, s := range sts {
 		if s.HeldBy != "" {
-			b.WriteString(heldLine(s) + "\n")
+			b.WriteString(heldLine(s.Status) + "\n")
 		}
 	}
 	first := true
 	for _, s := range sts {
-		if !inInitialSync(s) {
+		if !inInitialSync(s.Status) {
 			continue
 		}
 		if first {
@@ -192,12 +230,15 @@ func writeStatusTable(w io.Writer, sts []workflows.Status) error {
 
 // statusLine is one replication in one line, for `status --watch` when stdout is not a
 // terminal: the time of the refresh, then the columns of the table as "name value" pairs.
-func statusLine(now time.Time, s workflows.Status) string {
+func statusLine(now time.Time, s statusRow) string {
 	c := statusCells(s)
-	line := fmt.Sprintf("%s %s %s %s watermark %s lag %s pending %s copied %s last-sync %s",
-		formatTime(now), c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7])
-	if inInitialSync(s) {
+	line := fmt.Sprintf("%s %s %s %s watermark %s lag %s rpo-now %s pending %s copied %s last-sync %s",
+		formatTime(now), c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8])
+	if inInitialSync(s.Status) {
 		line += " initial-sync " + progressBar(s.InitialSync.Done, s.InitialSync.Total, progressWidth)
+		if s.InitialSyncETASeconds != nil {
+			line += " eta " + formatLag(*s.InitialSyncETASeconds)
+		}
 	}
 	if s.HeldBy != "" {
 		line += " held-by " + oneLine(s.HeldBy, 4*maxErrorWidth)
@@ -216,13 +257,29 @@ func heldLine(s workflows.Status) string {
 }
 
 // writeStatusLines writes statusLine for each of sts, or one line saying that nothing runs.
-func writeStatusLines(w io.Writer, now time.Time, sts []workflows.Status) error {
+func writeStatusLines(w io.Writer, now time.Time, sts []statusRow) error {
 	var b strings.Builder
 	if len(sts) == 0 {
 		b.WriteString(formatTime(now) + " no replication is running\n")
 	}
 	for _, s := range sts {
 		b.WriteString(statusLine(now, s) + "\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// writeLastDrills writes the last drill of each of dbs, after a blank line:
+// "last drill of bottomless_db: passed 2h ago, RPO 1.2s, attach 0.8s (in secondary)".
+func writeLastDrills(w io.Writer, dbs []string, last map[string]*workflows.DrillResult, now time.Time) error {
+	var b strings.Builder
+	b.WriteString("\n")
+	for _, db := range dbs {
+		fmt.Fprintf(&b, "last drill of %s: %s", db, drillLine(last[db], now))
+		if r := last[db]; r != nil {
+			fmt.Fprintf(&b, " (in %s)", r.To)
+		}
+		b.WriteString("\n")
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -236,10 +293,7 @@ func describeRoute(db, from, to string) string {
 // writeWatermark writes a watermark for humans: its time at full precision (the watermark is
 // exact; seconds would hide MinIO's milliseconds) and, when known, the key it ends at.
 func writeWatermark(w io.Writer, wm workflows.Watermark) error {
-	t := "-"
-	if !wm.Time.IsZero() {
-		t = wm.Time.UTC().Format(time.RFC3339Nano)
-	}
+	t := formatTimeNano(wm.Time)
 	if wm.Key != "" {
 		t += " (key " + wm.Key + ")"
 	}

@@ -51,23 +51,25 @@ func TestOneLine(t *testing.T) {
 	assert.Equal(t, "short", oneLine("short", 5))
 }
 
-// sampleStatuses are one replication in steady state with an error, and one in initial sync.
-func sampleStatuses() []workflows.Status {
+// sampleStatuses are one replication in steady state with an error, whose source's clock
+// was read, and one in initial sync whose copy rate is known.
+func sampleStatuses() []statusRow {
 	t0 := time.Date(2025, 3, 4, 5, 6, 7, 890_000_000, time.UTC)
-	return []workflows.Status{
-		{
+	rpoNow, eta := 4.1, 44.0
+	return []statusRow{
+		{RPONowSeconds: &rpoNow, Status: workflows.Status{
 			State: workflows.StateReplicating, Database: "bottomless_db", From: "primary", To: "secondary",
 			Watermark:  workflows.Watermark{Time: t0.Add(-2 * time.Second), Key: "bottomless_db_folder/1/log_7"},
 			LastSyncAt: t0, LagSeconds: 2.5,
 			PendingObjects: 3, PendingBytes: 3 << 20, CopiedObjects: 1200, CopiedBytes: 40 << 30,
 			InitialSync: workflows.InitialSync{Done: 1000, Total: 1000, Complete: true},
 			LastError:   "copy batch: objectstore: put x: connection reset\nretrying",
-		},
-		{
+		}},
+		{CopyRate: 12.5, InitialSyncETASeconds: &eta, Status: workflows.Status{
 			State: workflows.StateInitialSync, Database: "orders", From: "secondary", To: "primary",
 			PendingObjects: 550, PendingBytes: 550 << 10, CopiedObjects: 450, CopiedBytes: 450 << 10,
 			InitialSync: workflows.InitialSync{Done: 450, Total: 1000},
-		},
+		}},
 	}
 }
 
@@ -75,11 +77,11 @@ func TestWriteStatusTable(t *testing.T) {
 	var buf bytes.Buffer
 	require.NoError(t, writeStatusTable(&buf, sampleStatuses()))
 	want := "" +
-		"DATABASE       ROUTE              STATE         WATERMARK             LAG   PENDING          COPIED           LAST SYNC             LAST ERROR\n" +
-		"bottomless_db  primary→secondary  replicating   2025-03-04T05:06:05Z  2.5s  3 (3.0 MiB)      1200 (40.0 GiB)  2025-03-04T05:06:07Z  copy batch: objectstore: put x: connection reset; retrying\n" +
-		"orders         secondary→primary  initial-sync  -                     -     550 (550.0 KiB)  450 (450.0 KiB)  -                     -\n" +
+		"DATABASE       ROUTE              STATE         WATERMARK             LAG   RPO NOW  PENDING          COPIED           LAST SYNC             LAST ERROR\n" +
+		"bottomless_db  primary→secondary  replicating   2025-03-04T05:06:05Z  2.5s  4.1s     3 (3.0 MiB)      1200 (40.0 GiB)  2025-03-04T05:06:07Z  copy batch: objectstore: put x: connection reset; retrying\n" +
+		"orders         secondary→primary  initial-sync  -                     -     -        550 (550.0 KiB)  450 (450.0 KiB)  -                     -\n" +
 		"\n" +
-		"orders secondary→primary initial sync [=============>                ]  45% 450/1000\n"
+		"orders secondary→primary initial sync [=============>                ]  45% 450/1000, ETA 44s at 12.5 objects/s\n"
 	assert.Equal(t, want, buf.String())
 }
 
@@ -94,11 +96,11 @@ func TestWriteStatusLines(t *testing.T) {
 	var buf bytes.Buffer
 	require.NoError(t, writeStatusLines(&buf, now, sampleStatuses()))
 	want := "" +
-		"2025-03-04T05:06:08Z bottomless_db primary→secondary replicating watermark 2025-03-04T05:06:05Z lag 2.5s" +
+		"2025-03-04T05:06:08Z bottomless_db primary→secondary replicating watermark 2025-03-04T05:06:05Z lag 2.5s rpo-now 4.1s" +
 		" pending 3 (3.0 MiB) copied 1200 (40.0 GiB) last-sync 2025-03-04T05:06:07Z" +
 		" error copy batch: objectstore: put x: connection reset; retrying\n" +
-		"2025-03-04T05:06:08Z orders secondary→primary initial-sync watermark - lag - pending 550 (550.0 KiB)" +
-		" copied 450 (450.0 KiB) last-sync - initial-sync [=============>                ]  45% 450/1000\n"
+		"2025-03-04T05:06:08Z orders secondary→primary initial-sync watermark - lag - rpo-now - pending 550 (550.0 KiB)" +
+		" copied 450 (450.0 KiB) last-sync - initial-sync [=============>                ]  45% 450/1000 eta 44s\n"
 	assert.Equal(t, want, buf.String())
 
 	buf.Reset()
@@ -117,13 +119,18 @@ func TestWriteJSONStatuses(t *testing.T) {
 		}
 		var back []workflows.Status
 		require.NoError(t, json.Unmarshal(buf.Bytes(), &back))
-		assert.Equal(t, sts, back, "the JSON is the workflow's Status, lossless")
+		assert.Equal(t, []workflows.Status{sts[0].Status, sts[1].Status}, back, "the JSON is the workflow's Status, lossless, with bdr's additions beside it")
 		assert.Contains(t, out, `"lagSeconds":`)
 		assert.Contains(t, out, `"initialSync":`)
+		assert.Contains(t, out, `"rpoNowSeconds":`)
+		assert.Contains(t, out, `"initialSyncEtaSeconds":`)
+		var rows []statusRow
+		require.NoError(t, json.Unmarshal(buf.Bytes(), &rows))
+		assert.Equal(t, sts, rows)
 	}
 
 	var buf bytes.Buffer
-	require.NoError(t, writeJSON(&buf, []workflows.Status{}, true))
+	require.NoError(t, writeJSON(&buf, []statusRow{}, true))
 	assert.Equal(t, "[]\n", buf.String(), "nothing running is an empty array, not null")
 
 	buf.Reset()
@@ -132,7 +139,7 @@ func TestWriteJSONStatuses(t *testing.T) {
 }
 
 func TestWriteUpdated(t *testing.T) {
-	st := sampleStatuses()[0]
+	st := sampleStatuses()[0].Status
 	r := routeArgs{db: "bottomless_db", from: "primary", to: "secondary"}
 	var buf bytes.Buffer
 	require.NoError(t, writeUpdated(&buf, "drained", r, workflows.DrainResult{Watermark: st.Watermark, Status: st}, true))
@@ -167,4 +174,14 @@ func TestStatusShowsTheUploadHoldingTheWatermark(t *testing.T) {
 	buf.Reset()
 	require.NoError(t, writeStatusLines(&buf, time.Date(2025, 3, 4, 5, 6, 8, 0, time.UTC), sts))
 	assert.Contains(t, buf.String(), " held-by bottomless_db_folder/1/blob_9 (multipart upload started 2025-03-04T01:00:00Z)\n")
+}
+
+func TestFormatAge(t *testing.T) {
+	assert.Equal(t, "0s", formatAge(-time.Second), "clocks that disagree: no negative age")
+	assert.Equal(t, "45s", formatAge(45*time.Second))
+	assert.Equal(t, "12m", formatAge(12*time.Minute+30*time.Second))
+	assert.Equal(t, "47h", formatAge(47*time.Hour))
+	assert.Equal(t, "3d", formatAge(80*time.Hour))
+	assert.Equal(t, "-", formatTimeNano(time.Time{}))
+	assert.Equal(t, "2025-03-04T05:06:07.89Z", formatTimeNano(time.Date(2025, 3, 4, 5, 6, 7, 890_000_000, time.UTC)))
 }

@@ -42,8 +42,8 @@ func (m *milestoneArgs) addFlags(cmd *cobra.Command) {
 }
 
 func (m milestoneArgs) validate(cfg *config.Config) error {
-	if _, err := cfg.Database(m.db); err != nil {
-		return usageErrorf("argument DB: unknown database %q (configured: %s)", m.db, strings.Join(databaseNames(cfg), ", "))
+	if err := validateDB(cfg, m.db); err != nil {
+		return err
 	}
 	if _, err := cfg.Region(m.region); err != nil {
 		return usageErrorf("--region: unknown region %q (configured: %s)", m.region, strings.Join(cfg.RegionNames(), ", "))

@@ -41,8 +41,8 @@ func (r routeArgs) String() string { return describeRoute(r.db, r.from, r.to) }
 // from and to are two different configured regions. Errors are usage errors naming the
 // argument or flag at fault.
 func validateRoute(cfg *config.Config, r routeArgs) error {
-	if _, err := cfg.Database(r.db); err != nil {
-		return usageErrorf("argument DB: unknown database %q (configured: %s)", r.db, strings.Join(databaseNames(cfg), ", "))
+	if err := validateDB(cfg, r.db); err != nil {
+		return err
 	}
 	for _, f := range []struct{ flag, region string }{{"--from", r.from}, {"--to", r.to}} {
 		if _, err := cfg.Region(f.region); err != nil {
@@ -51,6 +51,14 @@ func validateRoute(cfg *config.Config, r routeArgs) error {
 	}
 	if r.from == r.to {
 		return usageErrorf("--from and --to are both %q: replication needs two different regions", r.from)
+	}
+	return nil
+}
+
+// validateDB checks that db is a configured database; the usage error names the DB argument.
+func validateDB(cfg *config.Config, db string) error {
+	if _, err := cfg.Database(db); err != nil {
+		return usageErrorf("argument DB: unknown database %q (configured: %s)", db, strings.Join(databaseNames(cfg), ", "))
 	}
 	return nil
 }
@@ -274,7 +282,7 @@ func writeUpdated(w io.Writer, pastTense string, r routeArgs, res workflows.Drai
 			return err
 		}
 	}
-	return writeStatusTable(w, []workflows.Status{res.Status})
+	return writeStatusTable(w, []statusRow{{Status: res.Status}})
 }
 
 // stopResult is the --json output of replicate stop. Result is "cancel-requested" with

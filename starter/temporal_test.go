@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/mock"
@@ -16,6 +17,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/mocks"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/bottomless-dr/bottomless-dr/activities"
 	"github.com/bottomless-dr/bottomless-dr/config"
@@ -85,12 +87,16 @@ func TestQueryStatuses(t *testing.T) {
 	}
 	answer("replicate/a/primary->secondary", &client.QueryWorkflowWithOptionsResponse{QueryResult: value}, nil)
 	// The Sync running now has copied more than the workflow has folded: its heartbeat counts.
-	details, err := converter.GetDefaultDataConverter().ToPayloads(activities.SyncProgress{RecordCopiedObjects: 9, RecordCopiedBytes: 900, TotalObjects: 20})
+	// It copied 5 objects in the 10 s from its start to that heartbeat: 0.5 objects/s, and the
+	// 11 objects left take 22 s at that rate.
+	details, err := converter.GetDefaultDataConverter().ToPayloads(activities.SyncProgress{CopiedObjects: 5, RecordCopiedObjects: 9, RecordCopiedBytes: 900, TotalObjects: 20})
 	require.NoError(t, err)
+	started := time.Date(2026, 12, 7, 6, 0, 0, 0, time.UTC)
 	c.On("DescribeWorkflowExecution", mock.Anything, "replicate/a/primary->secondary", "").Return(
 		&workflowservice.DescribeWorkflowExecutionResponse{PendingActivities: []*workflowpb.PendingActivityInfo{
 			{ActivityType: &commonpb.ActivityType{Name: "Prepare"}},
-			{ActivityType: &commonpb.ActivityType{Name: "Sync"}, HeartbeatDetails: details},
+			{ActivityType: &commonpb.ActivityType{Name: "Sync"}, HeartbeatDetails: details,
+				LastStartedTime: timestamppb.New(started), LastHeartbeatTime: timestamppb.New(started.Add(10 * time.Second))},
 		}}, nil)
 	live := running
 	live.CopiedObjects, live.CopiedBytes = 9, 900
@@ -102,10 +108,11 @@ func TestQueryStatuses(t *testing.T) {
 	sts, err := queryStatuses(context.Background(), c, &cfg, []string{"a", "b"})
 	require.Error(t, err, "a failed query is reported")
 	assert.Equal(t, "query status of replicate/b/secondary->primary: context deadline exceeded", err.Error())
-	assert.Equal(t, []workflows.Status{
-		live,
-		{State: stateUnknown, Database: "b", From: "secondary", To: "primary",
-			LastError: "query status of replicate/b/secondary->primary: context deadline exceeded"},
+	eta := 22.0
+	assert.Equal(t, []statusRow{
+		{Status: live, CopyRate: 0.5, InitialSyncETASeconds: &eta},
+		{Status: workflows.Status{State: stateUnknown, Database: "b", From: "secondary", To: "primary",
+			LastError: "query status of replicate/b/secondary->primary: context deadline exceeded"}},
 	}, sts, "not found and closed workflows are left out; order is config order")
 }
 
