@@ -8,8 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"go.temporal.io/sdk/activity"
-
 	"github.com/bottomless-dr/bottomless-dr/replication"
 )
 
@@ -98,12 +96,11 @@ type BranchInput struct {
 	Record     replication.RecordView `json:"record"`
 }
 
-// branchHeartbeat is what BranchCopy's heartbeats carry: the copies made so far by every
-// attempt, so that a resumed copy reports the total.
+// branchHeartbeat is what BranchCopy's heartbeats show: its progress.
 type branchHeartbeat struct {
-	Copied      int64 `json:"copied"`
-	CopiedBytes int64 `json:"copiedBytes"`
-	Planned     int64 `json:"planned"`
+	Planned int64 `json:"planned"`
+	Copied  int64 `json:"copied"`
+	Resumed int64 `json:"resumed"`
 }
 
 // BranchCopy copies the replica's sealed view at the record's watermark (every blob at or
@@ -118,12 +115,8 @@ func (r *Replicator) BranchCopy(ctx context.Context, in BranchInput) (BranchRepo
 	if err := r.checkBranchRoot(in.BranchRoot); err != nil {
 		return BranchReport{}, invalid(err)
 	}
-	var earlier branchHeartbeat
-	if activity.HasHeartbeatDetails(ctx) {
-		_ = activity.GetHeartbeatDetails(ctx, &earlier) // progress only: unreadable means none
-	}
 	var mu sync.Mutex
-	beat := earlier
+	var beat branchHeartbeat
 	defer heartbeatEverySecond(ctx, func() any { mu.Lock(); defer mu.Unlock(); return beat })()
 
 	plan, err := replication.PlanBranch(ctx, store, db.RootPath, in.Record, r.cfg.Replication.Exclude)
@@ -136,10 +129,10 @@ func (r *Replicator) BranchCopy(ctx context.Context, in BranchInput) (BranchRepo
 	done, err := replication.CopyBranch(ctx, store, plan.Objects, db.RootPath, in.BranchRoot, r.cfg.Replication.Concurrency,
 		func(p replication.BranchProgress) {
 			mu.Lock()
-			beat.Copied, beat.CopiedBytes = earlier.Copied+p.Copied, earlier.CopiedBytes+p.CopiedBytes
+			beat.Copied, beat.Resumed = p.Copied, p.Present
 			mu.Unlock()
 		})
-	rep := BranchReport{Objects: int64(len(plan.Objects)), Bytes: plan.Bytes, Copied: earlier.Copied + done.Copied,
+	rep := BranchReport{Objects: int64(len(plan.Objects)), Bytes: plan.Bytes, Copied: done.Copied, Resumed: done.Present,
 		Checked: plan.Checked, Beyond: plan.Beyond}
 	if err != nil {
 		return rep, storeError(in.Region, err)

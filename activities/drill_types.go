@@ -5,9 +5,11 @@ package activities
 type BranchReport struct {
 	Objects int64 `json:"objects"` // blobs in the branch
 	Bytes   int64 `json:"bytes"`
-	// Copied counts the copies this drill made; a resumed copy skips what an earlier attempt
-	// had copied, so Copied equals Objects when nothing was copied twice.
-	Copied int64 `json:"copied"`
+	// Copied counts the blobs the last attempt copied, and Resumed those it found copied
+	// already by an earlier attempt (a worker that died mid-copy): Copied + Resumed is
+	// Objects, and no blob an earlier attempt had copied is copied again.
+	Copied  int64 `json:"copied"`
+	Resumed int64 `json:"resumed,omitempty"`
 	// Checked counts the blobs whose source time was read (HEAD) to tell whether they are at
 	// or before the watermark: those copied since the watermark record was written.
 	Checked int64 `json:"checked"`

@@ -182,7 +182,7 @@ func (l *ackLog) snapshot() []int {
 // root path is empty, and the report is recorded in the secondary's bucket.
 func TestDrillUnderLoad(t *testing.T) {
 	ctx := context.Background()
-	s, primary, secondary := faultStack(t, nil)
+	s, primary, secondary := standinStack(t, stack.Options{Faults: true, RecordStoreRequests: true}, nil)
 	m := monitor.Start(t, s, db)
 	createWriterTable(t, s, primary, "")
 	tc := temporalClient(t, s)
@@ -198,6 +198,7 @@ func TestDrillUnderLoad(t *testing.T) {
 	})
 
 	dbBefore := s.Faults.Traffic(stack.DatabaseOf("primary"))
+	storeMark := s.StoreRequestCount("primary")
 	run := startDrill(t, s, tc, workflows.DrillInput{Validate: []string{"SELECT COUNT(*) FROM t", "SELECT MAX(seq) FROM t WHERE writer = 0"}, KeepFor: "10m"})
 	kept := waitDrillPhase(t, tc, run, workflows.DrillKept)
 	if !kept.Passed {
@@ -228,13 +229,26 @@ func TestDrillUnderLoad(t *testing.T) {
 	if len(kept.Validation) != 2 || kept.Validation[0].Rows != 1 {
 		t.Errorf("validation: %+v", kept.Validation)
 	}
-	if !kept.RPOKnown || kept.RPOSeconds < 0 || kept.AttachSeconds <= 0 || kept.Branched.Objects == 0 || kept.Branched.Copied != kept.Branched.Objects {
+	if !kept.RPOKnown || kept.RPOSeconds < 0 || kept.AttachSeconds <= 0 || kept.Branched.Objects == 0 || kept.Branched.Copied != kept.Branched.Objects || kept.Branched.Resumed != 0 {
 		t.Errorf("report: RPO %v (known %v), attach %.2fs, branched %+v", kept.RPOSeconds, kept.RPOKnown, kept.AttachSeconds, kept.Branched)
 	}
 
 	res := finishDrill(t, tc, run)
 	if after := s.Faults.Traffic(stack.DatabaseOf("primary")); after != dbBefore {
 		t.Errorf("the drill reached the primary's database: traffic %+v before, %+v after", dbBefore, after)
+	}
+	// Meanwhile the primary's store served replication's reads, and nothing else.
+	during := s.StoreRequestsSince("primary", storeMark)
+	replicated := 0
+	for _, r := range during {
+		if !strings.HasPrefix(r.Operation, workflows.ReplicateName+"/") {
+			t.Errorf("during the drill the primary's store got a request that is not replication's: %s", r)
+		} else if r.Method == "GET" && strings.HasPrefix(r.Key, rootPath+"/") {
+			replicated++
+		}
+	}
+	if replicated == 0 {
+		t.Errorf("replication read no blob from the primary's store during the drill (%d requests): the check above proved nothing", len(during))
 	}
 	checkBranchGone(t, s, secondary, res)
 	if !res.Passed || res.Phase != workflows.DrillDone {
@@ -411,7 +425,8 @@ func targetBlobs(t *testing.T, target *objectstore.Client) map[string]string {
 func TestDrillResumesAfterTheWorkerDies(t *testing.T) {
 	ctx := context.Background()
 	// One copy at a time and a slow secondary store keep the copy going for seconds.
-	s, primary, secondary := faultStack(t, func(c *config.Config) { c.Replication.Concurrency = 1 })
+	s, primary, secondary := standinStack(t, stack.Options{Faults: true, RecordStoreRequests: true},
+		func(c *config.Config) { c.Replication.Concurrency = 1 })
 	createWriterTable(t, s, primary, "")
 	tc := temporalClient(t, s)
 	repl := startReplicate(t, s, tc, db)
@@ -458,9 +473,23 @@ func TestDrillResumesAfterTheWorkerDies(t *testing.T) {
 	if err := monitor.NoneLost(got, []int{acked}); err != nil {
 		t.Errorf("branch after two kills: %v", err)
 	}
-	// One copy at a time: at most the one in flight at the kill is made twice.
-	if b := kept.Branched; b.Copied > b.Objects+1 || b.Objects == 0 {
-		t.Errorf("branched %+v: copies made twice", b)
+	// One copy at a time: at most the one in flight at the kill is made twice, as the
+	// secondary's store saw the copies.
+	copies := map[string]int{}
+	total := 0
+	for _, r := range s.StoreRequests("secondary") {
+		if r.Operation == workflows.TestFailoverName+"/BranchCopy" && r.Method == "PUT" && strings.HasPrefix(r.Key, kept.BranchRoot+"/") {
+			copies[r.Key]++
+			total++
+		}
+	}
+	if b := kept.Branched; int64(len(copies)) != b.Objects || total > len(copies)+1 || b.Resumed == 0 || b.Copied+b.Resumed != b.Objects {
+		t.Errorf("branched %+v: the store saw %d copies of %d blobs", b, total, len(copies))
+	}
+	for _, name := range []string{"BranchCopy", "AttachBranch"} {
+		if n := activityAttempt(t, tc, run, name); n < 2 {
+			t.Errorf("%s ran %d time(s): the kill did not interrupt it", name, n)
+		}
 	}
 	res := finishDrill(t, tc, run)
 	checkBranchGone(t, s, secondary, res)
@@ -495,4 +524,26 @@ func waitActivityStarted(t *testing.T, tc client.Client, run client.WorkflowRun,
 		}
 		return false, nil
 	})
+}
+
+// activityAttempt returns the attempt of the last start of an activity of type name in run's
+// history: more than 1 when a retry ran it again.
+func activityAttempt(t *testing.T, tc client.Client, run client.WorkflowRun, name string) int32 {
+	t.Helper()
+	scheduled := map[int64]string{}
+	var attempt int32
+	it := tc.GetWorkflowHistory(context.Background(), run.GetID(), run.GetRunID(), false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		e, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a := e.GetActivityTaskScheduledEventAttributes(); a != nil {
+			scheduled[e.GetEventId()] = a.GetActivityType().GetName()
+		}
+		if a := e.GetActivityTaskStartedEventAttributes(); a != nil && scheduled[a.GetScheduledEventId()] == name {
+			attempt = a.GetAttempt()
+		}
+	}
+	return attempt
 }
