@@ -1,0 +1,249 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"text/template"
+	"time"
+
+	_ "github.com/go-sql-driver/mysql" // the stand-ins speak the MySQL protocol
+	"go.temporal.io/sdk/client"
+
+	"github.com/bottomless-dr/bottomless-dr/config"
+	"github.com/bottomless-dr/bottomless-dr/internal/units"
+	"github.com/bottomless-dr/bottomless-dr/test/stack"
+	"github.com/bottomless-dr/bottomless-dr/test/workload"
+	"github.com/bottomless-dr/bottomless-dr/workflows"
+)
+
+// The database the demo replicates, its folder in each region's bucket, and the table the
+// writers fill.
+const (
+	dbName = "bottomless_db"
+	root   = "bottomless_db_folder"
+	table  = "events"
+)
+
+// options shape a demo.
+type options struct {
+	dir     string  // data, logs, bdr.yaml and env; wiped at start
+	writers int     // SQL writers on the primary
+	rate    float64 // rows per second per writer
+}
+
+// demo is a running demo: the stack with a stand-in database per region, SQL writers on the
+// primary and replication primary→secondary.
+type demo struct {
+	stack   *stack.Stack
+	primary *sql.DB
+	tc      client.Client
+	envPath string
+	written atomic.Int64
+	// replicating is what `bdr replicate start` said.
+	replicating string
+
+	stopWriters context.CancelFunc
+	writersDone chan struct{} // closed when every writer stopped; writersErr is then set
+	writersErr  error
+}
+
+// start brings the demo up; close takes it down, also after an error part way.
+func start(ctx context.Context, opts options) (d *demo, err error) {
+	d = &demo{}
+	defer func() {
+		if err != nil {
+			d.close()
+		}
+	}()
+	if err := os.RemoveAll(opts.dir); err != nil {
+		return nil, fmt.Errorf("wipe %s: %w", opts.dir, err)
+	}
+	d.stack, err = stack.Start(ctx, stack.Options{Dir: opts.dir, UI: true, Standins: true, Configure: func(c *config.Config) {
+		c.Replication.PollInterval = 500 * time.Millisecond
+		c.Telemetry.MetricsListen = "127.0.0.1:0" // any free port: several demos may run
+	}})
+	if err != nil {
+		return nil, fmt.Errorf("start stack: %w", err)
+	}
+	if err := d.stack.StartWorker(ctx); err != nil {
+		return nil, fmt.Errorf("start worker: %w", err)
+	}
+	if d.tc, err = client.Dial(client.Options{HostPort: d.stack.Temporal.Address, Namespace: d.stack.Config.Temporal.Namespace}); err != nil {
+		return nil, fmt.Errorf("dial temporal at %s: %w", d.stack.Temporal.Address, err)
+	}
+	if d.primary, err = sql.Open("mysql", d.stack.Standin["primary"].DSN("")); err != nil {
+		return nil, fmt.Errorf("open primary database: %w", err)
+	}
+	onS3, err := d.stack.OnS3("primary", root)
+	if err != nil {
+		return nil, err
+	}
+	for _, stmt := range []struct{ what, sql string }{
+		{"create database " + dbName + " in the primary's bucket", "CREATE DATABASE " + dbName + " " + onS3},
+		{"create table " + table, workload.RowsTable(dbName + "." + table)},
+	} {
+		if _, err := d.primary.ExecContext(ctx, stmt.sql); err != nil {
+			return nil, fmt.Errorf("primary: %s: %w", stmt.what, err)
+		}
+	}
+	d.startWriters(opts)
+	out, err := d.stack.Bdr(ctx, "replicate", "start", dbName, "--from", "primary", "--to", "secondary")
+	if err != nil {
+		return nil, err
+	}
+	d.replicating = strings.TrimSpace(string(out))
+	d.envPath = filepath.Join(opts.dir, "env")
+	if err := d.writeEnv(); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// startWriters starts the SQL writers on the primary; close stops them before the servers
+// go, so that they end on a clean stop rather than a lost connection.
+func (d *demo) startWriters(opts options) {
+	ctx, cancel := context.WithCancel(context.Background())
+	d.stopWriters, d.writersDone = cancel, make(chan struct{})
+	go func() {
+		defer close(d.writersDone)
+		_, d.writersErr = workload.InsertRows(ctx, d.primary, workload.RowOptions{
+			Table: dbName + "." + table, Writers: opts.writers, Rate: opts.rate, Written: &d.written})
+	}()
+}
+
+// writeEnv writes the file a user sources to run bdr and the mariadb client by hand: bdr on
+// the PATH, BDR_CONFIG, and the stores' and databases' throwaway credentials. It is private to
+// the user and removed with the demo's folder.
+func (d *demo) writeEnv() error {
+	lines := []string{
+		"export PATH=" + shellQuote(d.stack.BinDir) + ":\"$PATH\"",
+		"export BDR_CONFIG=" + shellQuote(d.stack.ConfigPath),
+	}
+	env := append([]string{}, d.stack.Env...)
+	for _, region := range []string{"primary", "secondary"} {
+		env = append(env, strings.ToUpper(region)+"_DB_PASSWORD="+d.stack.Standin[region].RootPassword)
+	}
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		lines = append(lines, "export "+k+"="+shellQuote(v))
+	}
+	if err := os.WriteFile(d.envPath, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+		return fmt.Errorf("write env file: %w", err)
+	}
+	return nil
+}
+
+// shellQuote quotes s for a POSIX shell: a DSN holds parentheses.
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+var commandsText = template.Must(template.New("commands").Parse(`
+Temporal Web UI:  {{.UI}}/namespaces/default/workflows
+
+In another terminal, first:
+  source {{.Env}}    # bdr on PATH, BDR_CONFIG={{.Config}}, keys and DSNs
+
+Replication status (live):
+  bdr status --watch
+
+A DR drill: branch the secondary's copy, attach it, count the rows (the primary is not touched):
+  bdr drill run {{.DB}} --to secondary --validate 'SELECT COUNT(*) FROM {{.Table}}'
+  bdr drill list {{.DB}}
+  bdr drill schedule {{.DB}} --to secondary --every 24h
+
+A restore point, then a switchover with zero loss:
+  bdr milestone create {{.DB}} before_switchover
+  bdr failover {{.DB}} --from primary --to secondary --mode planned --validate 'SELECT COUNT(*) FROM {{.DB}}.{{.Table}}'
+
+SQL in each region (the secondary serves {{.DB}} after the failover):
+{{- range .SQL}}
+  mariadb -h {{.Host}} -P {{.Port}} -u {{.User}} -p"${{.PasswordVar}}" {{.Database}}   # {{.Region}}
+{{- end}}
+`))
+
+// sqlClient is how to reach one region's stand-in with the mariadb client.
+type sqlClient struct{ Region, Host, Port, User, PasswordVar, Database string }
+
+// commands returns the text to paste: the Web UI, bdr and mariadb commands with this demo's
+// real addresses.
+func (d *demo) commands() (string, error) {
+	data := struct {
+		UI, Env, Config, DB, Table string
+		SQL                        []sqlClient
+	}{UI: d.stack.Temporal.UIAddress, Env: d.envPath, Config: d.stack.ConfigPath, DB: dbName, Table: table}
+	// The secondary's client names no database: bottomless_db exists there only once a
+	// failover (or a drill's branch) attaches it.
+	for region, database := range map[string]string{"primary": dbName, "secondary": ""} {
+		db := d.stack.Standin[region]
+		host, port, ok := strings.Cut(db.Addr, ":")
+		if !ok {
+			return "", fmt.Errorf("stand-in address %q: no port", db.Addr)
+		}
+		data.SQL = append(data.SQL, sqlClient{Region: region, Host: host, Port: port, User: db.RootUser,
+			PasswordVar: strings.ToUpper(region) + "_DB_PASSWORD", Database: database})
+	}
+	sort.Slice(data.SQL, func(i, j int) bool { return data.SQL[i].Region < data.SQL[j].Region })
+	var b strings.Builder
+	if err := commandsText.Execute(&b, data); err != nil {
+		return "", fmt.Errorf("commands: %w", err)
+	}
+	return b.String(), nil
+}
+
+// status returns the Replicate workflow's status.
+func (d *demo) status(ctx context.Context) (workflows.Status, error) {
+	var st workflows.Status
+	v, err := d.tc.QueryWorkflow(ctx, workflows.ReplicateID(dbName, "primary", "secondary"), "", workflows.QueryStatus)
+	if err != nil {
+		return st, fmt.Errorf("query replication status: %w", err)
+	}
+	if err := v.Get(&st); err != nil {
+		return st, fmt.Errorf("decode replication status: %w", err)
+	}
+	return st, nil
+}
+
+// progress returns one line: the rows written on the primary and where replication is. It
+// has its own deadline, so that a Ctrl-C during the query does not spoil the line.
+func (d *demo) progress() string {
+	line := fmt.Sprintf("primary: %d rows written", d.written.Load())
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	st, err := d.status(ctx)
+	if err != nil {
+		return line + " | replication: " + err.Error()
+	}
+	line += fmt.Sprintf(" | replication %s: watermark %s, lag %.1fs, copied %d blobs (%s), pending %d",
+		st.State, st.Watermark.Time.UTC().Format(time.TimeOnly), st.LagSeconds, st.CopiedObjects, units.Bytes(st.CopiedBytes), st.PendingObjects)
+	if st.LastError != "" {
+		line += " | last error: " + st.LastError
+	}
+	return line
+}
+
+// close stops the writers, then every server; it returns the writers' error, if any. The
+// replication workflow dies with the in-memory Temporal server.
+func (d *demo) close() error {
+	var err error
+	if d.stopWriters != nil {
+		d.stopWriters()
+		<-d.writersDone
+		err = d.writersErr
+	}
+	if d.tc != nil {
+		d.tc.Close()
+	}
+	if d.primary != nil {
+		err = errors.Join(err, d.primary.Close())
+	}
+	if d.stack != nil {
+		d.stack.Stop()
+	}
+	return err
+}
