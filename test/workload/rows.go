@@ -15,6 +15,9 @@ import (
 type RowOptions struct {
 	Table   string // database.table, created with RowsTable
 	Writers int
+	// FirstWriter is the number of the first writer: a second set of writers into the same
+	// table (after a failover, say) takes new numbers, so its rows do not collide.
+	FirstWriter int
 	// Rate is rows per second per writer (0: as fast as the database commits).
 	Rate float64
 	// Written, when set, is incremented as each row is acknowledged, so that a caller can
@@ -28,10 +31,11 @@ func RowsTable(table string) string {
 	return "CREATE TABLE " + table + " (writer INT NOT NULL, seq INT NOT NULL, note VARCHAR(64) NOT NULL, PRIMARY KEY (writer, seq))"
 }
 
-// InsertRows runs the writers until ctx ends: writer w inserts (w, 0), (w, 1), … into
-// opts.Table, one INSERT (one commit) at a time. It returns, per writer, how many rows were
-// acknowledged, so rows 0..acked[w]-1 are committed and at most one more may be. An INSERT
-// error stops that writer and is returned, joined, once all writers stopped.
+// InsertRows runs the writers until ctx ends: writer w (FirstWriter, FirstWriter+1, …)
+// inserts (w, 0), (w, 1), … into opts.Table, one INSERT (one commit) at a time. It returns,
+// per writer (acked[0] is FirstWriter's), how many rows were acknowledged: rows
+// 0..acked[i]-1 are committed and at most one more may be. An INSERT error stops that writer
+// and is returned, joined, once all writers stopped.
 func InsertRows(ctx context.Context, conn *sql.DB, opts RowOptions) ([]int, error) {
 	acked := make([]int, opts.Writers)
 	errs := make([]error, opts.Writers)
@@ -40,7 +44,7 @@ func InsertRows(ctx context.Context, conn *sql.DB, opts RowOptions) ([]int, erro
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			acked[w], errs[w] = insertRows(ctx, conn, opts, w)
+			acked[w], errs[w] = insertRows(ctx, conn, opts, opts.FirstWriter+w)
 		}()
 	}
 	wg.Wait()

@@ -28,7 +28,7 @@ func main() {
 }
 
 func run(ctx context.Context) error {
-	var opts options
+	opts := options{log: say}
 	flag.StringVar(&opts.dir, "dir", ".demo", "where the demo keeps its data, logs, bdr.yaml and env (wiped at start)")
 	flag.IntVar(&opts.writers, "writers", 4, "SQL writers inserting rows into the primary")
 	flag.Float64Var(&opts.rate, "rate", 10, "rows per second per writer (each row is one commit: one log blob)")
@@ -65,25 +65,19 @@ func run(ctx context.Context) error {
 	}
 	tick := time.NewTicker(*every)
 	defer tick.Stop()
-	writersDone := d.writersDone
 	for done := false; !done; {
 		select {
 		case <-ctx.Done():
 			done = true
 		case <-tick.C:
 			say("%s", d.progress())
-		case <-writersDone:
-			// Expected after `bdr failover`: the primary no longer serves the database. The
-			// rest of the stack stays up for the next commands.
-			say("the writers stopped (after a failover the old primary refuses writes): %v", d.writersErr)
-			writersDone = nil
 		}
 	}
 	say("stopping: writers, worker, stand-ins, MinIO, Temporal")
 	say("%s", d.progress())
-	// The writers' error was reported when they stopped; a demo stopped by Ctrl-C or -for
-	// has ended well.
-	_ = d.close()
+	if err := d.close(); err != nil {
+		return fmt.Errorf("stopping: %w", err)
+	}
 	say("stopped; data and logs stay in %s until the next run", opts.dir)
 	return nil
 }
