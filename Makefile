@@ -8,9 +8,11 @@ UNIT_PKGS = $$(go list ./... | grep -v /test/e2e)
 
 .PHONY: demo test unit e2e bench tools build vet fmt mariadb-client
 
-## demo: start Temporal (+UI), two MinIO regions and the worker; replicate a live workload
+## demo: start Temporal (+UI), MinIO and a stand-in database per region and the worker; replicate
+## a database that SQL writers fill and print the commands to try (DEMO_FLAGS='-for 20s': smoke test)
+DEMO_FLAGS ?=
 demo: tools
-	go run ./test/stack/demo
+	go run ./test/stack/demo $(DEMO_FLAGS)
 
 ## test: vet, unit tests (race detector) and end-to-end tests against real servers
 test: tools vet unit e2e

@@ -2,6 +2,7 @@ package stack
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -51,3 +52,22 @@ func (s *Standin) Stop() error { return s.proc.Stop() }
 
 // Kill ends the stand-in with SIGKILL.
 func (s *Standin) Kill() error { return s.proc.Kill() }
+
+// OnS3 returns the ON S3 clause that puts a database's folder root in region's bucket, for
+// CREATE DATABASE or ATTACH DATABASE on that region's stand-in. It carries the store's root
+// credentials: it is for the tests and the demo, never for a log.
+func (s *Stack) OnS3(region, root string) (string, error) {
+	m, ok := s.MinIO[region]
+	if !ok {
+		return "", fmt.Errorf("stack: no region %q", region)
+	}
+	cfg, err := json.Marshal(map[string]string{"region": "us-east-1", "endpoint_url": m.Endpoint, "s3_force_path_style": "true"})
+	if err != nil {
+		return "", fmt.Errorf("on s3 config: %w", err)
+	}
+	creds, err := json.Marshal(map[string]string{"aws_access_key_id": m.AccessKey, "aws_secret_access_key": m.SecretKey})
+	if err != nil {
+		return "", fmt.Errorf("on s3 credentials: %w", err)
+	}
+	return fmt.Sprintf(`ON S3 "%s/%s" CONFIG '%s' CREDENTIALS '%s'`, s.opts.Bucket, root, cfg, creds), nil
+}

@@ -1,7 +1,8 @@
 // Package workload writes into a source bucket the way a bottomless database does: several
 // writers, each a numbered sequence of blobs under its own folder, each blob written only after
 // the previous one is in. The end-to-end tests and the demo use it; the numbering lets a test
-// prove that what replicated is gap-free per writer.
+// prove that what replicated is gap-free per writer. InsertRows (rows.go) is the same idea one
+// level up: SQL writers committing numbered rows into a database through the MySQL protocol.
 package workload
 
 import (

@@ -1,7 +1,8 @@
 // Command demo is `make demo`: it starts the whole stack on this machine (Temporal with its Web
-// UI, one MinIO per region, the worker), writes into the primary region's bucket the way a
-// bottomless database does, starts replication to the secondary, and shows `bdr status
-// --watch`. Ctrl-C stops everything.
+// UI, one MinIO and one stand-in bottomless database per region, the worker), creates a
+// database in the primary region whose SQL writers insert rows through the MySQL protocol,
+// starts replicating it to the secondary, prints the commands to try next (a DR drill, a
+// milestone, a failover, SQL clients) and reports progress until Ctrl-C or -for.
 package main
 
 import (
@@ -9,15 +10,12 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"syscall"
 	"time"
 
-	"github.com/bottomless-dr/bottomless-dr/config"
 	"github.com/bottomless-dr/bottomless-dr/test/stack"
-	"github.com/bottomless-dr/bottomless-dr/test/workload"
 )
 
 func main() {
@@ -30,76 +28,57 @@ func main() {
 }
 
 func run(ctx context.Context) error {
-	dir := flag.String("dir", ".demo", "where the demo keeps its data, logs and bdr.yaml (wiped at start)")
-	rate := flag.Float64("rate", 20, "blobs per second per writer")
-	writers := flag.Int("writers", 4, "concurrent writers into the primary bucket")
+	opts := options{log: say}
+	flag.StringVar(&opts.dir, "dir", ".demo", "where the demo keeps its data, logs, bdr.yaml and env (wiped at start)")
+	flag.IntVar(&opts.writers, "writers", 4, "SQL writers inserting rows into the primary")
+	flag.Float64Var(&opts.rate, "rate", 10, "rows per second per writer (each row is one commit: one log blob)")
+	every := flag.Duration("every", 5*time.Second, "time between progress lines")
+	runFor := flag.Duration("for", 0, "stop this long after the demo is up (0: run until Ctrl-C); for smoke tests")
 	flag.Parse()
-	abs, err := filepath.Abs(*dir)
+	dir, err := filepath.Abs(opts.dir)
+	if err != nil {
+		return fmt.Errorf("-dir: %w", err)
+	}
+	opts.dir = dir
+	say("starting Temporal (with Web UI), MinIO and a stand-in database for regions primary and secondary, and the worker")
+	if _, err := os.Stat(filepath.Join(stack.BinDir(), "minio")); err != nil {
+		say("(the first run builds temporal and minio into %s: several minutes)", stack.BinDir())
+	}
+	d, err := start(ctx, opts)
 	if err != nil {
 		return err
 	}
-	if err := os.RemoveAll(abs); err != nil {
-		return err
-	}
-	say("starting Temporal (with Web UI), MinIO for regions primary and secondary, and the worker")
-	say("(the first run builds temporal and minio into %s: several minutes)", stack.BinDir())
-	s, err := stack.Start(ctx, stack.Options{Dir: abs, UI: true, Configure: func(c *config.Config) {
-		c.Replication.PollInterval = 500 * time.Millisecond
-		c.Telemetry.MetricsListen = "127.0.0.1:0"
-	}})
+	fmt.Println(d.replicating)
+	say("%d SQL writers insert %.0f rows/s each into %s.%s on the primary", opts.writers, opts.rate, dbName, table)
+	text, err := d.commands()
 	if err != nil {
+		_ = d.close()
 		return err
 	}
-	defer s.Stop()
-	if err := s.StartWorker(ctx); err != nil {
-		return err
-	}
-	say("Temporal Web UI:  %s/namespaces/default/workflows", s.Temporal.UIAddress)
-	say("Temporal address: %s   config: %s   logs: %s/logs", s.Temporal.Address, s.ConfigPath, abs)
-	for region, m := range s.MinIO {
-		say("MinIO %-9s  %s  bucket bottomless-db-bucket", region, m.Endpoint)
-	}
-	say("writing blobs into primary: %d writers x %.0f blobs/s under bottomless_db_folder/", *writers, *rate)
-	go func() {
-		_, err := workload.Run(ctx, s.MinIO["primary"].S3(), workload.Options{Bucket: "bottomless-db-bucket",
-			Prefix: "bottomless_db_folder/0001", Writers: *writers, Rate: *rate, LockEvery: 100})
-		if err != nil && ctx.Err() == nil {
-			say("workload stopped: %v", err)
-		}
-	}()
-	time.Sleep(3 * time.Second) // a backlog, so the initial sync shows progress
-	if out, err := s.Bdr(ctx, "replicate", "start", "bottomless_db", "--from", "primary", "--to", "secondary"); err != nil {
-		return err
-	} else {
-		fmt.Print(string(out))
-	}
-	say("try in another terminal:  %s/bdr --config %s replicate pause bottomless_db", s.BinDir, s.ConfigPath)
-	say("(export the credentials first: %s)", "see "+s.ConfigPath+" for the variable names; values in "+filepath.Join(abs, "env"))
-	if err := writeEnvFile(filepath.Join(abs, "env"), s.Env); err != nil {
-		return err
-	}
-	say("Ctrl-C stops everything.\n")
-	watch := exec.CommandContext(ctx, filepath.Join(s.BinDir, "bdr"), "--config", s.ConfigPath, "status", "--watch")
-	watch.Env = append(os.Environ(), s.Env...)
-	watch.Stdout, watch.Stderr = os.Stdout, os.Stderr
-	_ = watch.Run()
-	say("\nstopping the stack")
-	return nil
-}
+	fmt.Println(text)
+	say("logs in %s/logs. Ctrl-C stops everything.", opts.dir)
 
-// writeEnvFile writes the demo's throwaway credentials for a user who wants to run bdr by
-// hand; the file is private to the user and removed with the demo folder.
-func writeEnvFile(path string, env []string) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
+	if *runFor > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *runFor)
+		defer cancel()
 	}
-	defer f.Close()
-	for _, kv := range env {
-		if _, err := fmt.Fprintf(f, "export %s\n", kv); err != nil {
-			return err
+	tick := time.NewTicker(*every)
+	defer tick.Stop()
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+		case <-tick.C:
+			say("%s", d.progress())
 		}
 	}
+	say("stopping: writers, worker, stand-ins, MinIO, Temporal")
+	say("%s", d.progress())
+	if err := d.close(); err != nil {
+		return fmt.Errorf("stopping: %w", err)
+	}
+	say("stopped; data and logs stay in %s until the next run", opts.dir)
 	return nil
 }
 
