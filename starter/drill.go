@@ -558,7 +558,11 @@ func writeDrillReport(w io.Writer, r workflows.DrillResult, now time.Time) error
 		field("clean-up", "%.1fs", r.CleanupSeconds)
 	}
 	br := r.Branched
-	field("branched", "%d blobs, %s; %d copied, %d past the watermark left out", br.Objects, units.Bytes(br.Bytes), br.Copied, br.Beyond)
+	resumed := ""
+	if br.Resumed > 0 {
+		resumed = fmt.Sprintf(" (%d more copied before a worker died, not copied again)", br.Resumed)
+	}
+	field("branched", "%d blobs, %s; %d copied%s, %d past the watermark left out", br.Objects, units.Bytes(br.Bytes), br.Copied, resumed, br.Beyond)
 	for _, q := range r.Validation {
 		field("validated", "%s: %d rows, columns %s%s", q.Query, q.Rows, strings.Join(q.Columns, ", "), firstRow(q.FirstRow))
 	}
