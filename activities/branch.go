@@ -3,11 +3,16 @@ package activities
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"time"
 
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/bottomless-dr/bottomless-dr/objectstore"
 	"github.com/bottomless-dr/bottomless-dr/replication"
 )
 
@@ -34,8 +39,8 @@ type DrillCheck struct {
 
 // CheckDrill checks a drill's input against the configuration and To's bucket, changing
 // nothing: the database and region exist, To is not the recorded primary (its bucket records
-// every failover to it), To holds a replicated copy, and the branch's root path is free. It
-// reads only To's bucket. Errors name the field.
+// every failover to it), and the branch's root path holds no blob; it reads To's watermark
+// record and milestones. It reads only To's bucket. Errors name the field.
 func (r *Replicator) CheckDrill(ctx context.Context, in DrillCheckInput) (DrillCheck, error) {
 	defer heartbeatEverySecond(ctx, noDetails)()
 	db, err := r.cfg.Database(in.Database)
@@ -59,13 +64,11 @@ func (r *Replicator) CheckDrill(ctx context.Context, in DrillCheckInput) (DrillC
 		return check, invalid(fmt.Errorf("to: %s is the primary of %s (since %s): a drill attaches a copy of the replica, in the region a failover would go to",
 			in.To, in.Database, p.Since.UTC().Format(time.RFC3339)))
 	}
-	var earlier struct {
-		WorkflowID string `json:"workflowId"`
-	}
-	if found, err := replication.ReadDrill(ctx, store, in.Database, in.Stamp, &earlier); err != nil {
+	if l, err := store.List(ctx, check.BranchRoot+"/"); err != nil {
 		return check, storeError(in.To, err)
-	} else if found && earlier.WorkflowID != in.WorkflowID {
-		return check, invalid(fmt.Errorf("to: drill %s of %s is recorded already, by %s: start again a second later", in.Stamp, in.Database, earlier.WorkflowID))
+	} else if len(l.Objects) > 0 {
+		return check, invalid(fmt.Errorf("to: the branch's root path %s in %s's bucket holds %d blobs already (e.g. %s): a drill never reuses a branch; remove them or start again a second later",
+			check.BranchRoot, in.To, len(l.Objects), l.Objects[0].Key))
 	}
 	if check.Record, check.Copy.WatermarkFound, err = replication.ReadRecordView(ctx, store, in.Database); err != nil {
 		return check, storeError(in.To, err)
@@ -115,9 +118,15 @@ func (r *Replicator) BranchCopy(ctx context.Context, in BranchInput) (BranchRepo
 	if err := r.checkBranchRoot(in.BranchRoot); err != nil {
 		return BranchReport{}, invalid(err)
 	}
+	if err := stillReplica(ctx, store, in.Database, in.Region); err != nil {
+		return BranchReport{}, err
+	}
 	var mu sync.Mutex
 	var beat branchHeartbeat
 	defer heartbeatEverySecond(ctx, func() any { mu.Lock(); defer mu.Unlock(); return beat })()
+	info := activity.GetInfo(ctx)
+	alive, stopWatch := r.heartbeat.watch(info.TaskToken, info.HeartbeatTimeout)
+	defer stopWatch()
 
 	plan, err := replication.PlanBranch(ctx, store, db.RootPath, in.Record, r.cfg.Replication.Exclude)
 	if err != nil {
@@ -126,7 +135,7 @@ func (r *Replicator) BranchCopy(ctx context.Context, in BranchInput) (BranchRepo
 	mu.Lock()
 	beat.Planned = int64(len(plan.Objects))
 	mu.Unlock()
-	done, err := replication.CopyBranch(ctx, store, plan.Objects, db.RootPath, in.BranchRoot, r.cfg.Replication.Concurrency,
+	done, err := replication.CopyBranch(ctx, store, plan.Objects, db.RootPath, in.BranchRoot, r.cfg.Replication.Concurrency, alive,
 		func(p replication.BranchProgress) {
 			mu.Lock()
 			beat.Copied, beat.Resumed = p.Copied, p.Present
@@ -138,6 +147,27 @@ func (r *Replicator) BranchCopy(ctx context.Context, in BranchInput) (BranchRepo
 		return rep, storeError(in.Region, err)
 	}
 	return rep, nil
+}
+
+// ErrDrillClaimed is the error type of RecordDrill's claim when another drill has the id.
+const ErrDrillClaimed = "DrillClaimed"
+
+// ErrPrimaryChanged is the error type of a drill whose region became the primary (a failover
+// to it) before its branch was copied: the replica is the database now, and its folder is no
+// longer a replicated prefix.
+const ErrPrimaryChanged = "PrimaryChanged"
+
+// stillReplica refuses to branch a region that the buckets' record names the primary.
+func stillReplica(ctx context.Context, store *objectstore.Client, db, region string) error {
+	p, found, err := replication.ReadPrimary(ctx, store, db)
+	if err != nil {
+		return storeError(region, err)
+	}
+	if found && p.Region == region {
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s became the primary of %s at %s (%s): a drill branches a replica, and %s is not one any more",
+			region, db, p.Since.UTC().Format(time.RFC3339), p.By, region), ErrPrimaryChanged, nil)
+	}
+	return nil
 }
 
 // DeleteBranch deletes every blob under the branch's root path and returns how many. It is
@@ -164,17 +194,26 @@ type DrillRecord struct {
 	Region   string          `json:"region"`
 	ID       string          `json:"id"`
 	Report   json.RawMessage `json:"report"`
+	// Claim: the drill's first report, written only if no other drill has this id.
+	Claim bool `json:"claim,omitempty"`
 }
 
 // RecordDrill writes a drill's report to .bdr/<db>/drills/<id>.json in the drill's region's
-// bucket; a later report of the same drill replaces it. It is idempotent.
+// bucket; a later report of the same drill replaces it. With Claim (its first report) it
+// writes only if no other workflow recorded a drill with the same id: two drills started in
+// the same second would share a branch. It is idempotent.
 func (r *Replicator) RecordDrill(ctx context.Context, rec DrillRecord) error {
 	defer heartbeatEverySecond(ctx, noDetails)()
 	_, store, err := r.regionStore(rec.Database, rec.Region)
 	if err != nil {
 		return err
 	}
-	if err := replication.WriteDrill(ctx, store, rec.Database, rec.ID, rec.Report); err != nil {
+	if !rec.Claim {
+		err = replication.WriteDrill(ctx, store, rec.Database, rec.ID, rec.Report)
+	} else if err = replication.ClaimDrill(ctx, store, rec.Database, rec.ID, activity.GetInfo(ctx).WorkflowExecution.ID, rec.Report); errors.Is(err, replication.ErrDrillClaimed) {
+		return temporal.NewNonRetryableApplicationError(err.Error(), ErrDrillClaimed, err)
+	}
+	if err != nil {
 		return storeError(rec.Region, err)
 	}
 	return nil

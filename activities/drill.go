@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/bottomless-dr/bottomless-dr/database"
@@ -49,9 +50,10 @@ func (c *Cluster) AttachBranch(ctx context.Context, in BranchAttachInput) error 
 	switch {
 	case database.IsInvalid(err):
 		return invalid(err)
-	case database.Answered(err):
+	case database.Answered(err) && activity.GetInfo(ctx).Attempt == 1:
 		// The cluster refused the branch (a gap in the logs, a lock): the same copy would be
-		// refused again.
+		// refused again. On a later attempt the refusal may be of the earlier attempt's
+		// ATTACH still running (its worker died): the retry then finds the branch attached.
 		return temporal.NewNonRetryableApplicationError(err.Error(), ErrAttachRefused, nil)
 	}
 	return err
@@ -66,15 +68,16 @@ type BranchName struct {
 	Branch string `json:"branch"`
 }
 
-// DetachBranch detaches the branch, if attached: it uploads what it has (into the branch's
-// own root path) and releases its lock there. It is idempotent.
-func (c *Cluster) DetachBranch(ctx context.Context, in BranchName) error {
+// DetachBranch detaches the branch, if attached, and reports whether it was. It detaches with
+// FORCE: the branch is about to be deleted, so nothing it holds need be uploaded first. It is
+// idempotent.
+func (c *Cluster) DetachBranch(ctx context.Context, in BranchName) (bool, error) {
 	defer heartbeatEverySecond(ctx, noDetails)()
 	conn, attached, err := c.attachedAs(ctx, in.Region, in.Branch)
 	if err != nil || !attached {
-		return err
+		return false, err
 	}
-	return conn.Detach(ctx, in.Branch, false)
+	return true, conn.Detach(ctx, in.Branch, true)
 }
 
 // attachedAs reports whether a database called name is attached in the region.
@@ -100,20 +103,9 @@ func (c *Cluster) attachedAs(ctx context.Context, region, name string) (*databas
 // KeepRows). ValidateInput.Database names the branch.
 func (c *Cluster) ValidateBranch(ctx context.Context, in ValidateInput) ([]QueryResult, error) {
 	defer heartbeatEverySecond(ctx, noDetails)()
-	conn, err := c.validateClient(ctx, in.Region)
-	if err != nil {
-		return nil, err
-	}
-	res, err := conn.ValidateIn(ctx, in.Database, in.Queries)
-	if database.IsInvalid(err) {
-		return nil, invalid(err)
-	}
-	if !in.KeepRows {
-		for i := range res {
-			res[i].FirstRow = nil
-		}
-	}
-	return res, err
+	return c.validate(ctx, in, func(conn *database.Client) ([]QueryResult, error) {
+		return conn.ValidateIn(ctx, in.Database, in.Queries)
+	})
 }
 
 // CheckSecurity checks, running nothing, that the users and grants snapshot would apply in a

@@ -123,13 +123,25 @@ type QueryResult = database.QueryResult
 // runs. Which DSN it used is never in its input or result.
 func (c *Cluster) Validate(ctx context.Context, in ValidateInput) ([]QueryResult, error) {
 	defer heartbeatEverySecond(ctx, noDetails)()
+	return c.validate(ctx, in, func(conn *database.Client) ([]QueryResult, error) {
+		return conn.Validate(ctx, in.Queries)
+	})
+}
+
+// validate runs queries on the region's validation connection: input errors are not
+// retryable, nor is a query the database answered with an error (it would answer so again),
+// and rows are kept only with KeepRows.
+func (c *Cluster) validate(ctx context.Context, in ValidateInput, run func(conn *database.Client) ([]QueryResult, error)) ([]QueryResult, error) {
 	conn, err := c.validateClient(ctx, in.Region)
 	if err != nil {
 		return nil, err
 	}
-	res, err := conn.Validate(ctx, in.Queries)
-	if database.IsInvalid(err) {
+	res, err := run(conn)
+	switch {
+	case database.IsInvalid(err):
 		return nil, invalid(err)
+	case database.Answered(err):
+		err = temporal.NewNonRetryableApplicationError(err.Error(), ErrQueryFailed, nil)
 	}
 	if !in.KeepRows {
 		for i := range res {
@@ -138,6 +150,9 @@ func (c *Cluster) Validate(ctx context.Context, in ValidateInput) ([]QueryResult
 	}
 	return res, err
 }
+
+// ErrQueryFailed is the error type of a validation query the database answered with an error.
+const ErrQueryFailed = "QueryFailed"
 
 // CompareInput names a replication whose target is compared with its whole source.
 type CompareInput = VerifyInput

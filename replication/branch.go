@@ -2,6 +2,7 @@ package replication
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -74,8 +75,11 @@ func ReadRecordView(ctx context.Context, target Store, db string) (v RecordView,
 // watermark (checked: its source time had to be read). Only two kinds of blob can be beyond
 // it: those whose copy had begun when the record was written (Ahead) and those written to the
 // target since (Since). Every other blob belongs to the completed prefix. A blob without our
-// source-time metadata was not replicated: it is not beyond anything, and stays in the view.
-func beyondRecord(ctx context.Context, target Store, o objectstore.Object, w, since time.Time, ahead map[string]bool) (beyond, checked bool, err error) {
+// source-time metadata was not replicated: foreignBeyond says what it is when written since
+// the record. Seal leaves such a blob where it is (not ours to move); a branch leaves it out
+// (a database attached in the target after a failover writes blobs without it, and they
+// come after the watermark).
+func beyondRecord(ctx context.Context, target Store, o objectstore.Object, w, since time.Time, ahead map[string]bool, foreignBeyond bool) (beyond, checked bool, err error) {
 	if o.LastModified.Before(since) && !ahead[o.Key] {
 		return false, false, nil
 	}
@@ -85,7 +89,7 @@ func beyondRecord(ctx context.Context, target Store, o objectstore.Object, w, si
 	}
 	src, ok := info.Metadata[MetaSourceLastModified]
 	if !ok {
-		return false, true, nil
+		return foreignBeyond, true, nil
 	}
 	srcTime, err := time.Parse(time.RFC3339Nano, src)
 	if err != nil {
@@ -103,8 +107,9 @@ type BranchPlan struct {
 }
 
 // PlanBranch lists the target's blobs under rootPath and keeps its sealed view at v: every
-// blob at or before v's watermark (what Seal would leave in place), without storage locks or
-// excluded keys. It changes nothing, so replication may go on writing meanwhile; a blob it
+// blob at or before v's watermark, without storage locks or excluded keys. That is what Seal
+// would leave in place, but for blobs without replication metadata written since the record,
+// which Seal leaves and a branch does not (beyondRecord). It changes nothing, so replication may go on writing meanwhile; a blob it
 // writes is beyond v's watermark or already held by the view.
 func PlanBranch(ctx context.Context, target Store, rootPath string, v RecordView, exclude []string) (BranchPlan, error) {
 	listing, err := target.ListParallel(ctx, rootPath+"/")
@@ -121,7 +126,7 @@ func PlanBranch(ctx context.Context, target Store, rootPath string, v RecordView
 		if excluded(globs, o.Key) || isStorageLock(o.Key) {
 			continue
 		}
-		beyond, checked, err := beyondRecord(ctx, target, o, v.Time, v.Since, ahead)
+		beyond, checked, err := beyondRecord(ctx, target, o, v.Time, v.Since, ahead, true)
 		if checked {
 			plan.Checked++
 		}
@@ -155,9 +160,10 @@ type BranchProgress struct {
 // at a time, with server-side copies that keep each blob's metadata. A blob already in
 // branchRoot with the same size is skipped: a server-side copy lands whole or not at all, so
 // a copy resumed after a crash copies nothing twice. progress is called after each copy, from
-// several goroutines one at a time.
+// several goroutines one at a time. alive (nil: always) is asked before each copy starts: a
+// caller cut off from Temporal, whose attempt may already run elsewhere, starts no more.
 func CopyBranch(ctx context.Context, s Store, plan []objectstore.Object, rootPath, branchRoot string, concurrency int,
-	progress func(BranchProgress)) (BranchProgress, error) {
+	alive func() error, progress func(BranchProgress)) (BranchProgress, error) {
 	if !strings.HasPrefix(branchRoot, rootPath+"_") {
 		return BranchProgress{}, fmt.Errorf("copy branch: %q is not a branch of %q", branchRoot, rootPath)
 	}
@@ -185,6 +191,11 @@ func CopyBranch(ctx context.Context, s Store, plan []objectstore.Object, rootPat
 	g.SetLimit(max(1, concurrency))
 	for _, o := range todo {
 		g.Go(func() error {
+			if alive != nil {
+				if err := alive(); err != nil {
+					return fmt.Errorf("copy branch %s: %w", branchRoot, err)
+				}
+			}
 			if err := s.CopyWithin(gctx, o.Key, branchKey(o.Key, rootPath, branchRoot), o.Size, nil); err != nil {
 				return fmt.Errorf("copy branch %s: %w", branchRoot, err)
 			}
@@ -208,27 +219,78 @@ func branchKey(key, rootPath, branchRoot string) string {
 }
 
 // DeleteBranch deletes every blob under branchRoot, which must be a branch of rootPath, and
-// returns how many it deleted. It is idempotent.
+// returns how many it deleted. It lists again after deleting, and deletes again what it finds:
+// a copy that was in flight when it listed (a worker cut off from Temporal finishing its last
+// copies) lands after the listing. It fails if the branch still holds blobs after a few
+// passes. It is idempotent.
 func DeleteBranch(ctx context.Context, s Store, rootPath, branchRoot string, concurrency int) (int64, error) {
 	if !strings.HasPrefix(branchRoot, rootPath+"_") {
 		return 0, fmt.Errorf("delete branch: %q is not a branch of %q", branchRoot, rootPath)
 	}
-	l, err := s.ListParallel(ctx, branchRoot+"/")
-	if err != nil {
-		return 0, fmt.Errorf("delete branch %s: %w", branchRoot, err)
+	var deleted int64
+	for range maxDeletePasses {
+		l, err := s.ListParallel(ctx, branchRoot+"/")
+		if err != nil {
+			return deleted, fmt.Errorf("delete branch %s: %w", branchRoot, err)
+		}
+		if len(l.Objects) == 0 {
+			return deleted, nil
+		}
+		n, err := deleteAll(ctx, s, l.Objects, concurrency)
+		deleted += n
+		if err != nil {
+			return deleted, fmt.Errorf("delete branch %s: %w", branchRoot, err)
+		}
 	}
+	return deleted, fmt.Errorf("delete branch %s: blobs keep appearing in it after %d passes", branchRoot, maxDeletePasses)
+}
+
+// maxDeletePasses bounds DeleteBranch's listings.
+const maxDeletePasses = 4
+
+// deleteAll deletes objs, concurrency at a time, and returns how many it deleted.
+func deleteAll(ctx context.Context, s Store, objs []objectstore.Object, concurrency int) (int64, error) {
 	var deleted atomic.Int64
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(1, concurrency))
-	for _, o := range l.Objects {
+	for _, o := range objs {
 		g.Go(func() error {
 			if err := s.Delete(gctx, o.Key); err != nil {
-				return fmt.Errorf("delete branch %s: %w", branchRoot, err)
+				return err
 			}
 			deleted.Add(1)
 			return nil
 		})
 	}
-	err = g.Wait()
+	err := g.Wait()
 	return deleted.Load(), err
+}
+
+// ErrDrillClaimed is what ClaimDrill returns when another workflow recorded a drill with the
+// same id (two drills started in the same second): their branches would be one.
+var ErrDrillClaimed = errors.New("claimed by another drill")
+
+// ClaimDrill records a drill's first report only if no other workflow recorded one with the
+// same id, with a conditional write (If-None-Match), so that two drills started in the same
+// second cannot share a branch. A report already recorded by the same workflow (a retry) is
+// replaced. workflowID is the report's "workflowId".
+func ClaimDrill(ctx context.Context, s Store, db, id, workflowID string, report []byte) error {
+	key := DrillKey(db, id)
+	_, err := s.PutBytesIf(ctx, key, report, nil, "")
+	if !errors.Is(err, objectstore.ErrPreconditionFailed) {
+		if err != nil {
+			return fmt.Errorf("record drill %s of %s: %w", id, db, err)
+		}
+		return nil
+	}
+	var earlier struct {
+		WorkflowID string `json:"workflowId"`
+	}
+	if _, err := readJSON(ctx, s, key, &earlier); err != nil {
+		return fmt.Errorf("record drill %s of %s: %w", id, db, err)
+	}
+	if earlier.WorkflowID != workflowID {
+		return fmt.Errorf("drill %s of %s: %w (%s)", id, db, ErrDrillClaimed, earlier.WorkflowID)
+	}
+	return WriteDrill(ctx, s, db, id, json.RawMessage(report))
 }

@@ -59,7 +59,7 @@ func Seal(ctx context.Context, target Store, db, rootPath, sealID string) (SealR
 		ahead[k] = true
 	}
 	for _, o := range listing.Objects {
-		beyond, checked, err := beyondRecord(ctx, target, o, w.Time, since, ahead)
+		beyond, checked, err := beyondRecord(ctx, target, o, w.Time, since, ahead, false)
 		if checked {
 			res.Checked++
 		}

@@ -220,21 +220,23 @@ func (a *app) drillFinishCmd() *cobra.Command {
 			if err := validateDB(cfg, db); err != nil {
 				return err
 			}
-			var ids []string
 			if len(args) == 2 {
-				id, err := drillWorkflowID(db, args[1])
+				if _, err := drillWorkflowID(db, args[1], nil); err != nil {
+					return err // a bad ID is refused before any bucket is read
+				}
+			}
+			ctx := cmd.Context()
+			records, err := a.readDrills(ctx, cfg, db, cfg.RegionNames())
+			if err != nil {
+				return err
+			}
+			ids := liveDrillIDs(records)
+			if len(args) == 2 {
+				id, err := drillWorkflowID(db, args[1], records)
 				if err != nil {
 					return err
 				}
 				ids = []string{id}
-			}
-			ctx := cmd.Context()
-			if ids == nil {
-				records, err := a.readDrills(ctx, cfg, db, cfg.RegionNames())
-				if err != nil {
-					return err
-				}
-				ids = liveDrillIDs(records)
 			}
 			c, err := a.dial(ctx, cfg)
 			if err != nil {
@@ -247,15 +249,20 @@ func (a *app) drillFinishCmd() *cobra.Command {
 }
 
 // drillWorkflowID is the workflow ID of drill arg of db: arg is a drill's <yyyymmddhhmmss> id
-// (as bdr drill list shows it) or a whole workflow ID (a scheduled drill's ends in the time
-// Temporal appended, not in its id).
-func drillWorkflowID(db, arg string) (string, error) {
+// (as bdr drill list shows it) or a whole workflow ID. An id is looked up in the records
+// first: a scheduled drill's workflow ID ends in the time Temporal appended, not in its id.
+func drillWorkflowID(db, arg string, records []workflows.DrillResult) (string, error) {
 	if strings.HasPrefix(arg, "drill/"+db+"/") {
 		return arg, nil
 	}
 	t, err := time.ParseInLocation(workflows.DrillStampLayout, arg, time.UTC)
 	if err != nil {
 		return "", usageErrorf("argument ID: want a drill id (yyyymmddhhmmss, as bdr drill list shows it) or a workflow ID drill/%s/…, got %q", db, arg)
+	}
+	for _, r := range records {
+		if r.ID == arg && r.WorkflowID != "" {
+			return r.WorkflowID, nil
+		}
 	}
 	return workflows.DrillID(db, t), nil
 }
@@ -264,7 +271,7 @@ func drillWorkflowID(db, arg string) (string, error) {
 func liveDrillIDs(records []workflows.DrillResult) []string {
 	var ids []string
 	for _, r := range records {
-		if drillLive(r) && r.WorkflowID != "" && !slices.Contains(ids, r.WorkflowID) {
+		if drillLive(r) && r.Phase != workflows.DrillDone && r.WorkflowID != "" && !slices.Contains(ids, r.WorkflowID) {
 			ids = append(ids, r.WorkflowID)
 		}
 	}
@@ -408,8 +415,9 @@ func decodeDrills(raws []json.RawMessage) ([]workflows.DrillResult, error) {
 	return out, nil
 }
 
-// drillLive reports whether a drill's branch may still be attached: it has not ended.
-func drillLive(r workflows.DrillResult) bool { return r.Phase != workflows.DrillDone && !r.CleanedUp }
+// drillLive reports whether a drill's branch may still be attached: it was not cleaned up
+// (the drill runs, or ended without cleaning up).
+func drillLive(r workflows.DrillResult) bool { return !r.CleanedUp }
 
 // sortDrills puts live drills first, then the newest first.
 func sortDrills(records []workflows.DrillResult) {
@@ -614,7 +622,10 @@ func branchFate(r workflows.DrillResult, now time.Time) string {
 	switch {
 	case r.CleanedUp:
 		return "branch cleaned up"
-	case !r.KeptUntil.IsZero():
+	case r.Phase == workflows.DrillDone:
+		return fmt.Sprintf("branch %s was NOT cleaned up (the drill ended without it): DETACH DATABASE %s in %s, then delete %s/ in its bucket",
+			r.Branch, r.Branch, r.To, r.BranchRoot)
+	case !r.KeptUntil.IsZero() && r.Phase == workflows.DrillKept:
 		return fmt.Sprintf("branch %s stays attached until %s (in %s); end it now: bdr drill finish %s %s",
 			r.Branch, formatTime(r.KeptUntil), formatAge(r.KeptUntil.Sub(now)), r.Database, r.ID)
 	case r.Branch != "":
@@ -646,7 +657,11 @@ func drillCells(r workflows.DrillResult) []string {
 		attach = fmt.Sprintf("%.1fs", r.AttachSeconds)
 	}
 	branch := "cleaned-up"
-	if drillLive(r) {
+	switch {
+	case r.CleanedUp:
+	case r.Phase == workflows.DrillDone:
+		branch = "NOT-CLEANED:" + orDash(r.Branch)
+	default:
 		branch = "LIVE:" + orDash(r.Branch)
 	}
 	return []string{r.ID, r.To, orDash(r.Phase), result, formatTime(r.StartedAt), rpo, attach, branch, orDash(oneLine(r.Reason, maxErrorWidth))}

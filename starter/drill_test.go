@@ -191,19 +191,24 @@ func TestDeleteDrillSchedule(t *testing.T) {
 }
 
 func TestDrillWorkflowID(t *testing.T) {
-	id, err := drillWorkflowID("db", "20261207063412")
+	id, err := drillWorkflowID("db", "20261207063412", nil)
 	require.NoError(t, err)
 	assert.Equal(t, "drill/db/20261207063412", id)
-	id, err = drillWorkflowID("db", "drill/db/scheduled-2026-12-07T06:00:00Z")
+	scheduled := []workflows.DrillResult{{ID: "20261207060000", WorkflowID: "drill/db/scheduled-2026-12-07T06:00:00Z"}}
+	id, err = drillWorkflowID("db", "20261207060000", scheduled)
+	require.NoError(t, err)
+	assert.Equal(t, "drill/db/scheduled-2026-12-07T06:00:00Z", id, "a scheduled drill's id is found in its record")
+	id, err = drillWorkflowID("db", "drill/db/scheduled-2026-12-07T06:00:00Z", nil)
 	require.NoError(t, err)
 	assert.Equal(t, "drill/db/scheduled-2026-12-07T06:00:00Z", id, "a scheduled drill's workflow ID is taken as it is")
-	_, err = drillWorkflowID("db", "drill/other/20261207063412")
+	_, err = drillWorkflowID("db", "drill/other/20261207063412", nil)
 	assert.Error(t, err, "another database's drill is not finished by mistake")
 }
 
 func TestLiveDrillIDs(t *testing.T) {
 	records := []workflows.DrillResult{
-		{WorkflowID: "drill/db/1", Phase: workflows.DrillDone},
+		{WorkflowID: "drill/db/1", Phase: workflows.DrillDone, CleanedUp: true},
+		{WorkflowID: "drill/db/4", Phase: workflows.DrillDone}, // ended without cleaning up: nothing to finish
 		{WorkflowID: "drill/db/2", Phase: workflows.DrillKept},
 		{WorkflowID: "drill/db/3", Phase: workflows.DrillValidating},
 		{WorkflowID: "drill/db/2", Phase: workflows.DrillKept},

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -10,6 +11,20 @@ import (
 
 // The point a replicated copy is attached at, for an unplanned failover and for a drill: at
 // latest, at a recorded milestone, or at a time.
+
+// checkAtShape checks that at (nil: latest) names a milestone or a time, not both.
+func checkAtShape(at *FailoverAt) error {
+	if at == nil {
+		return nil
+	}
+	switch hasName, hasTime := at.Milestone != "", !at.Time.IsZero(); {
+	case hasName && hasTime:
+		return errors.New("at: milestone and time are exclusive; give one")
+	case !hasName && !hasTime:
+		return errors.New("at: give a milestone or a time, or leave at out to attach at latest")
+	}
+	return nil
+}
 
 // checkAttachAt checks that the copy of db in region to can be attached at at (nil: latest): a
 // milestone recorded in to's bucket, or a time inside the retention window, and not past what

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -38,9 +39,10 @@ func TestFailover(ctx workflow.Context, in DrillInput) (DrillResult, error) {
 		return DrillResult{}, err
 	}
 	started := workflow.Now(ctx)
-	stamp := started.UTC().Format(DrillStampLayout)
+	id := workflow.GetInfo(ctx).WorkflowExecution.ID
+	stamp := drillStamp(id, started)
 	d := &drill{in: in, keepFor: keepFor, res: DrillResult{
-		ID: stamp, WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID, Database: in.Database, To: in.To,
+		ID: stamp, WorkflowID: id, Database: in.Database, To: in.To,
 		Branch: BranchName(in.Database, stamp), StartedAt: started, Phase: DrillChecking,
 	}}
 	if err := d.setup(ctx); err != nil {
@@ -57,6 +59,28 @@ type drill struct {
 	check    activities.DrillCheck
 	finish   bool // the finish update came
 	branched bool // the branch's root path may hold blobs: clean-up must delete them
+	// shownState is the BdrState last upserted.
+	shownState string
+}
+
+// drillStamp is a drill's <yyyymmddhhmmss>: the time in its workflow ID when there is one
+// (DrillID's form, or a Schedule's "-<RFC 3339>" suffix), so that the ID bdr printed and the
+// branch's name agree; else the workflow's start.
+func drillStamp(workflowID string, started time.Time) string {
+	i := strings.LastIndexAny(workflowID, "/-")
+	for ; i >= 0; i = strings.LastIndexAny(workflowID[:i], "/-") {
+		tail := workflowID[i+1:]
+		if t, err := time.Parse(DrillStampLayout, tail); err == nil {
+			return t.Format(DrillStampLayout)
+		}
+		if t, err := time.Parse(time.RFC3339, tail); err == nil {
+			return t.UTC().Format(DrillStampLayout)
+		}
+		if len(workflowID)-i > 40 {
+			break
+		}
+	}
+	return started.UTC().Format(DrillStampLayout)
 }
 
 func validateDrillInput(in DrillInput) (time.Duration, error) {
@@ -67,13 +91,8 @@ func validateDrillInput(in DrillInput) (time.Duration, error) {
 	if in.To == "" {
 		errs = append(errs, errors.New("to: required (the region whose replica is drilled)"))
 	}
-	if in.At != nil {
-		switch hasName, hasTime := in.At.Milestone != "", !in.At.Time.IsZero(); {
-		case hasName && hasTime:
-			errs = append(errs, errors.New("at: milestone and time are exclusive; give one"))
-		case !hasName && !hasTime:
-			errs = append(errs, errors.New("at: give a milestone or a time, or leave at out to attach at latest"))
-		}
+	if err := checkAtShape(in.At); err != nil {
+		errs = append(errs, err)
 	}
 	if err := database.CheckReadOnly(in.Validate); err != nil {
 		errs = append(errs, err)
@@ -202,9 +221,18 @@ func (d *drill) step(ctx workflow.Context, phase, name string, timeout time.Dura
 	return nil
 }
 
-// show puts the drill's phase in words in the Temporal UI.
+// show puts the drill's phase in words in the Temporal UI, and in the BdrState search
+// attribute ("drill: <phase>").
 func (d *drill) show(ctx workflow.Context) {
 	r := d.res
+	if state := "drill: " + r.Phase; state != d.shownState {
+		d.shownState = state
+		// Search attributes must be registered on the namespace; without them the drill still
+		// runs, so the error is logged rather than failing it.
+		if err := workflow.UpsertTypedSearchAttributes(ctx, SearchAttrDatabase.ValueSet(r.Database), SearchAttrState.ValueSet(state)); err != nil {
+			workflow.GetLogger(ctx).Warn("upsert search attributes", "error", err)
+		}
+	}
 	text := fmt.Sprintf("**DR drill** of %s in %s  \nbranch: %s  \nphase: %s", r.Database, r.To, r.Branch, r.Phase)
 	if !r.Watermark.IsZero() {
 		text += "  \nwatermark: " + utc(r.Watermark)
@@ -239,18 +267,10 @@ func (d *drill) checkInput(ctx workflow.Context) error {
 	var ctl *activities.Control
 	in := d.in
 	return d.step(ctx, DrillChecking, "check", 5*time.Minute, func(actx workflow.Context) error {
-		checkIn := activities.DrillCheckInput{Database: in.Database, To: in.To, Stamp: d.res.ID, WorkflowID: d.res.WorkflowID}
-		if err := workflow.ExecuteActivity(actx, r.CheckDrill, checkIn).Get(ctx, &d.check); err != nil {
+		if err := d.checkAndClaim(ctx, actx); err != nil {
 			return err
 		}
-		if !d.check.Copy.WatermarkFound {
-			return invalidInput(fmt.Sprintf("to: %s's bucket holds no replicated copy of %s (no watermark record): nothing to drill", in.To, in.Database))
-		}
-		if err := checkAttachAt(in.At, d.check.Copy, d.check.Retention, workflow.Now(ctx), in.Database, in.To); err != nil {
-			return err
-		}
-		d.res.From, d.res.Watermark, d.res.BranchRoot = d.check.Record.From, d.check.Record.Time, d.check.BranchRoot
-		d.res.AttachedAt = attachPointOf(in.At, d.check.Copy).words
+		d.branched = true // from here on the branch's root path may hold blobs
 		d.measureRPO(ctx, actx, ctl)
 		var loaded activities.LoadedSecurity
 		if err := workflow.ExecuteActivity(actx, r.LoadSecurity, activities.RegionDatabase{Database: in.Database, Region: in.To}).Get(ctx, &loaded); err != nil {
@@ -264,10 +284,57 @@ func (d *drill) checkInput(ctx workflow.Context) error {
 		if !sec.Found {
 			d.warn("no users and grants snapshot is recorded in %s's bucket: a failover would attach %s without its users (a planned failover records one)", in.To, in.Database)
 		}
-		d.branched = true // from here on the branch's root path may hold blobs
-		d.res.Phase = DrillBranching
-		return d.recordNow(ctx, actx)
+		return nil
 	})
+}
+
+// checkAndClaim checks the input against To's bucket and the attach point, then claims the
+// drill's id (its first record, written only if no other drill has that id). Two drills
+// started in the same second (a Schedule's and an operator's) would share a branch: the
+// later one takes the next free second instead.
+func (d *drill) checkAndClaim(ctx, actx workflow.Context) error {
+	var r *activities.Replicator
+	in := d.in
+	for tries := 1; ; tries++ {
+		checkIn := activities.DrillCheckInput{Database: in.Database, To: in.To, Stamp: d.res.ID, WorkflowID: d.res.WorkflowID}
+		if err := workflow.ExecuteActivity(actx, r.CheckDrill, checkIn).Get(ctx, &d.check); err != nil {
+			return err
+		}
+		if !d.check.Copy.WatermarkFound {
+			return invalidInput(fmt.Sprintf("to: %s's bucket holds no replicated copy of %s (no watermark record): nothing to drill", in.To, in.Database))
+		}
+		if err := checkAttachAt(in.At, d.check.Copy, d.check.Retention, workflow.Now(ctx), in.Database, in.To); err != nil {
+			return err
+		}
+		d.res.From, d.res.Watermark, d.res.BranchRoot = d.check.Record.From, d.check.Record.Time, d.check.BranchRoot
+		d.res.AttachedAt = attachPointOf(in.At, d.check.Copy).words
+		err := d.recordNow(ctx, actx, true)
+		if err == nil || !hasErrorType(err, activities.ErrDrillClaimed) || tries == maxClaimTries {
+			return err
+		}
+		next, _ := time.Parse(DrillStampLayout, d.res.ID) // ours: it parses
+		d.res.ID = next.Add(time.Second).Format(DrillStampLayout)
+		d.res.Branch = BranchName(in.Database, d.res.ID)
+	}
+}
+
+// maxClaimTries bounds how many seconds a drill tries when its id is taken.
+const maxClaimTries = 10
+
+// hasErrorType reports whether an application error of type typ is in err's chain (a step's
+// fmt.Errorf wrapping reaches the caller as an application error of type wrapError).
+func hasErrorType(err error, typ string) bool {
+	for err != nil {
+		var appErr *temporal.ApplicationError
+		if !errors.As(err, &appErr) {
+			return false
+		}
+		if appErr.Type() == typ {
+			return true
+		}
+		err = appErr.Unwrap()
+	}
+	return false
 }
 
 // measureRPO asks the running replication into To for the newest source write its last
@@ -348,7 +415,10 @@ func (d *drill) keep(ctx workflow.Context) {
 	_, _ = workflow.AwaitWithTimeout(ctx, d.keepFor, func() bool { return d.finish })
 }
 
-// cleanUp detaches the branch and deletes its root path, if the drill got that far.
+// cleanUp detaches the branch and deletes its root path, if the drill got that far, and
+// checks that nothing attached it again meanwhile (an ATTACH of a dead worker's attempt that
+// the cluster finished late). It retries for as long as cleanUpTimeout: a branch left behind
+// is a copy of the database nobody watches, and a cluster down for a while must not leak it.
 func (d *drill) cleanUp(ctx workflow.Context) error {
 	if !d.branched {
 		return nil
@@ -357,31 +427,55 @@ func (d *drill) cleanUp(ctx workflow.Context) error {
 	var c *activities.Cluster
 	began := workflow.Now(ctx)
 	err := d.step(ctx, DrillCleaning, "clean up", 30*time.Minute, func(actx workflow.Context) error {
-		if err := workflow.ExecuteActivity(actx, c.DetachBranch, activities.BranchName{Region: d.in.To, Branch: d.res.Branch}).Get(ctx, nil); err != nil {
-			return fmt.Errorf("detach %s: %w", d.res.Branch, err)
+		opts := workflow.GetActivityOptions(actx)
+		opts.StartToCloseTimeout, opts.ScheduleToCloseTimeout = 30*time.Minute, cleanUpTimeout
+		opts.RetryPolicy = &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: time.Minute,
+			BackoffCoefficient: 2, NonRetryableErrorTypes: []string{activities.ErrInvalidInput}}
+		actx = workflow.WithActivityOptions(actx, opts)
+		branch := activities.BranchName{Region: d.in.To, Branch: d.res.Branch}
+		for round := 0; ; round++ {
+			var wasAttached bool
+			if err := workflow.ExecuteActivity(actx, c.DetachBranch, branch).Get(ctx, &wasAttached); err != nil {
+				return fmt.Errorf("detach %s: %w", d.res.Branch, err)
+			}
+			if round > 0 && !wasAttached {
+				return nil
+			}
+			if round == maxCleanUpRounds {
+				return fmt.Errorf("%s keeps being attached again", d.res.Branch)
+			}
+			in := activities.BranchInput{Database: d.in.Database, Region: d.in.To, BranchRoot: d.res.BranchRoot}
+			if err := workflow.ExecuteActivity(actx, r.DeleteBranch, in).Get(ctx, nil); err != nil {
+				return err
+			}
 		}
-		in := activities.BranchInput{Database: d.in.Database, Region: d.in.To, BranchRoot: d.res.BranchRoot}
-		return workflow.ExecuteActivity(actx, r.DeleteBranch, in).Get(ctx, nil)
 	})
 	d.res.CleanupSeconds = workflow.Now(ctx).Sub(began).Seconds()
 	d.res.CleanedUp = err == nil
 	return err
 }
 
+// cleanUpTimeout bounds each clean-up activity with its retries; maxCleanUpRounds how often the
+// branch may be found attached again after its blobs were deleted.
+const (
+	cleanUpTimeout   = 24 * time.Hour
+	maxCleanUpRounds = 3
+)
+
 // record writes the report to To's bucket; a failure to is a warning (the result has it).
 func (d *drill) record(ctx workflow.Context) {
-	if err := d.recordNow(ctx, drillOptions(ctx, "record the report", time.Minute)); err != nil {
+	if err := d.recordNow(ctx, drillOptions(ctx, "record the report", time.Minute), false); err != nil {
 		d.warn("report not recorded in %s's bucket: %v", d.in.To, err)
 	}
 }
 
-func (d *drill) recordNow(ctx, actx workflow.Context) error {
+func (d *drill) recordNow(ctx, actx workflow.Context, claim bool) error {
 	var r *activities.Replicator
 	data, err := json.Marshal(d.res)
 	if err != nil {
 		return fmt.Errorf("record the drill: %w", err)
 	}
-	rec := activities.DrillRecord{Database: d.in.Database, Region: d.in.To, ID: d.res.ID, Report: data}
+	rec := activities.DrillRecord{Database: d.in.Database, Region: d.in.To, ID: d.res.ID, Report: data, Claim: claim}
 	return workflow.ExecuteActivity(actx, r.RecordDrill, rec).Get(ctx, nil)
 }
 

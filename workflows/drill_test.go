@@ -24,6 +24,10 @@ type drillMocks struct {
 	validateErr error
 	security    activities.SecurityCheck
 	newest      time.Time // the replication's newest write; zero: it does not answer
+	// detachFailures is how many DETACHes fail before one succeeds.
+	detachFailures int
+	// claimsTaken is how many seconds in a row another drill has claimed already.
+	claimsTaken int
 }
 
 // drillEnv mocks every activity of a drill; calls records, in order, each that changes
@@ -58,6 +62,10 @@ func drillEnv(m drillMocks) (*testsuite.TestWorkflowEnvironment, *[]string, *[]D
 	env.OnActivity(r.LoadSecurity, mock.Anything, mock.Anything).Return(activities.LoadedSecurity{Found: m.security.Found}, nil)
 	env.OnActivity(c.CheckSecurity, mock.Anything, mock.Anything).Return(m.security, nil)
 	env.OnActivity(r.RecordDrill, mock.Anything, mock.Anything).Return(func(_ context.Context, rec activities.DrillRecord) error {
+		if rec.Claim && m.claimsTaken > 0 {
+			m.claimsTaken--
+			return temporal.NewNonRetryableApplicationError("claimed by another drill", activities.ErrDrillClaimed, nil)
+		}
 		var res DrillResult
 		if err := json.Unmarshal(rec.Report, &res); err != nil {
 			return err
@@ -69,8 +77,10 @@ func drillEnv(m drillMocks) (*testsuite.TestWorkflowEnvironment, *[]string, *[]D
 		calls = append(calls, "branch "+in.BranchRoot)
 		return activities.BranchReport{Objects: 10, Bytes: 100, Copied: 10}, nil
 	})
+	attached := false // the branch, as the mocked cluster holds it
 	env.OnActivity(c.AttachBranch, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.BranchAttachInput) error {
 		calls = append(calls, "attach "+in.Branch+" at "+in.AtMilestone)
+		attached = m.attachErr == nil
 		return m.attachErr
 	})
 	env.OnActivity(c.ValidateBranch, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ValidateInput) ([]activities.QueryResult, error) {
@@ -81,9 +91,15 @@ func drillEnv(m drillMocks) (*testsuite.TestWorkflowEnvironment, *[]string, *[]D
 		calls = append(calls, "metrics passed="+map[bool]string{true: "yes", false: "no"}[out.Passed])
 		return nil
 	})
-	env.OnActivity(c.DetachBranch, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.BranchName) error {
+	env.OnActivity(c.DetachBranch, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.BranchName) (bool, error) {
+		if m.detachFailures > 0 {
+			m.detachFailures--
+			return false, errors.New("cluster of secondary: connection refused")
+		}
 		calls = append(calls, "detach "+in.Branch)
-		return nil
+		was := attached
+		attached = false
+		return was, nil
 	})
 	env.OnActivity(r.DeleteBranch, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.BranchInput) (int64, error) {
 		calls = append(calls, "delete "+in.BranchRoot)
@@ -102,7 +118,8 @@ func TestDrillPassesAndCleansUp(t *testing.T) {
 
 	stamp := t0.UTC().Format(DrillStampLayout)
 	assert.Equal(t, []string{"branch db_folder_drill_" + stamp, "attach db_drill_" + stamp + " at ", "validate in db_drill_" + stamp,
-		"metrics passed=yes", "detach db_drill_" + stamp, "delete db_folder_drill_" + stamp}, *calls)
+		"metrics passed=yes", "detach db_drill_" + stamp, "delete db_folder_drill_" + stamp, "detach db_drill_" + stamp}, *calls,
+		"the last detach checks that nothing attached the branch again")
 	assert.True(t, res.Passed, res.Reason)
 	assert.Equal(t, DrillDone, res.Phase)
 	assert.True(t, res.CleanedUp)
@@ -113,7 +130,7 @@ func TestDrillPassesAndCleansUp(t *testing.T) {
 	assert.Equal(t, int64(10), res.Branched.Objects)
 	// Recorded as it starts (so a live branch is listed), at its report and at its end.
 	require.Len(t, *records, 3)
-	assert.Equal(t, DrillBranching, (*records)[0].Phase)
+	assert.Equal(t, DrillChecking, (*records)[0].Phase)
 	assert.Equal(t, DrillDone, (*records)[2].Phase)
 	assert.True(t, (*records)[2].CleanedUp)
 }
@@ -137,7 +154,8 @@ func TestFailedAttachFailsLoudlyAndCleansUp(t *testing.T) {
 	assert.NotEmpty(t, res.Warnings)
 	stamp := t0.UTC().Format(DrillStampLayout)
 	assert.Equal(t, []string{"branch db_folder_drill_" + stamp, "attach db_drill_" + stamp + " at ",
-		"detach db_drill_" + stamp, "delete db_folder_drill_" + stamp, "metrics passed=no"}, *calls, "attached once: a refusal is not retried")
+		"detach db_drill_" + stamp, "delete db_folder_drill_" + stamp, "detach db_drill_" + stamp, "metrics passed=no"}, *calls,
+		"attached once: a refusal is not retried")
 	last := (*records)[len(*records)-1]
 	assert.False(t, last.Passed)
 	assert.Equal(t, res.Reason, last.Reason)
@@ -221,18 +239,43 @@ func TestDrillAtAMilestoneAttachesThere(t *testing.T) {
 	assert.Contains(t, *calls, "attach db_drill_"+t0.UTC().Format(DrillStampLayout)+" at nightly")
 }
 
-// hasErrorType reports whether an application error of type typ is in err's chain (a step's
-// fmt.Errorf wrapping reaches the caller as an application error of type wrapError).
-func hasErrorType(err error, typ string) bool {
-	for err != nil {
-		var appErr *temporal.ApplicationError
-		if !errors.As(err, &appErr) {
-			return false
-		}
-		if appErr.Type() == typ {
-			return true
-		}
-		err = appErr.Unwrap()
+
+// TestCleanUpOutlastsAClusterThatIsDownForAWhile: the branch's DETACH fails more often than an
+// ordinary step retries (5 attempts); the clean-up keeps trying and the branch is cleaned up.
+// (The test environment caps unlimited retries at 10 attempts.)
+func TestCleanUpOutlastsAClusterThatIsDownForAWhile(t *testing.T) {
+	env, calls, _ := drillEnv(drillMocks{detachFailures: 8})
+	env.ExecuteWorkflow(TestFailoverName, DrillInput{Database: "db", To: "secondary"})
+	require.NoError(t, env.GetWorkflowError())
+	var res DrillResult
+	require.NoError(t, env.GetWorkflowResult(&res))
+	assert.True(t, res.CleanedUp)
+	assert.Contains(t, *calls, "delete db_folder_drill_"+t0.UTC().Format(DrillStampLayout))
+}
+
+func TestDrillStampComesFromTheWorkflowID(t *testing.T) {
+	started := time.Date(2026, 12, 7, 6, 30, 0, 0, time.UTC)
+	for id, want := range map[string]string{
+		"drill/db/20261207063412":                "20261207063412",
+		"drill/db/scheduled-2026-12-07T06:00:00Z": "20261207060000",
+		"my-own-id":                              "20261207063000",
+		"drill/db/2026-12-07":                    "20261207063000",
+	} {
+		assert.Equal(t, want, drillStamp(id, started), id)
 	}
-	return false
+}
+
+// TestDrillTakesTheNextFreeSecond: another drill (a Schedule's) claimed this second's id; the
+// drill takes the next free second, and its branch is named after it.
+func TestDrillTakesTheNextFreeSecond(t *testing.T) {
+	env, calls, _ := drillEnv(drillMocks{claimsTaken: 2})
+	env.ExecuteWorkflow(TestFailoverName, DrillInput{Database: "db", To: "secondary"})
+	require.NoError(t, env.GetWorkflowError())
+	var res DrillResult
+	require.NoError(t, env.GetWorkflowResult(&res))
+	want := t0.Add(2 * time.Second).UTC().Format(DrillStampLayout)
+	assert.Equal(t, want, res.ID)
+	assert.Equal(t, "db_drill_"+want, res.Branch)
+	assert.Equal(t, "db_folder_drill_"+want, res.BranchRoot)
+	assert.Contains(t, *calls, "branch db_folder_drill_"+want)
 }

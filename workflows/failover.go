@@ -195,13 +195,8 @@ func validateFailoverInput(in FailoverInput) error {
 			errs = append(errs, errors.New("at: a planned failover attaches at latest, with nothing lost; at is for unplanned failovers"))
 		}
 	case ModeUnplanned:
-		if in.At != nil {
-			switch hasName, hasTime := in.At.Milestone != "", !in.At.Time.IsZero(); {
-			case hasName && hasTime:
-				errs = append(errs, errors.New("at: milestone and time are exclusive; give one"))
-			case !hasName && !hasTime:
-				errs = append(errs, errors.New("at: give a milestone or a time, or leave at out to attach at latest"))
-			}
+		if err := checkAtShape(in.At); err != nil {
+			errs = append(errs, err)
 		}
 	default:
 		errs = append(errs, fmt.Errorf("mode: must be %q or %q, got %q", ModePlanned, ModeUnplanned, in.Mode))

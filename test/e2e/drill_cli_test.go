@@ -122,7 +122,7 @@ func TestDrillsThroughBdrAndASchedule(t *testing.T) {
 		}
 		return false, nil
 	})
-	if out := bdr("drill", "finish", db); !strings.Contains(out, kept.ID) {
+	if out := bdr("drill", "finish", db); !strings.Contains(out, kept.WorkflowID) {
 		t.Errorf("bdr drill finish: %s", out)
 	}
 	var done workflows.DrillResult

@@ -420,8 +420,9 @@ func targetBlobs(t *testing.T, target *objectstore.Client) map[string]string {
 }
 
 // TestDrillResumesAfterTheWorkerDies: the worker is killed (SIGKILL) in the middle of the
-// branch copy, and again while the branch's ATTACH is in flight. The drill resumes each time,
-// copies no blob twice, holds every row, and cleans up.
+// branch copy, and again after the cluster ran the branch's ATTACH but before the worker heard
+// back. The drill resumes each time (the retried attach finds the branch attached), copies no
+// blob twice, holds every row, and cleans up.
 func TestDrillResumesAfterTheWorkerDies(t *testing.T) {
 	ctx := context.Background()
 	// One copy at a time and a slow secondary store keep the copy going for seconds.
@@ -456,10 +457,30 @@ func TestDrillResumesAfterTheWorkerDies(t *testing.T) {
 	}
 	killAndRestartWorker(t, s)
 
-	if err := s.Faults.Delay(stack.DatabaseOf("secondary"), 1500*time.Millisecond); err != nil {
+	// The secondary's answers to the worker come 2 s late: the ATTACH has run in the cluster
+	// (the test sees the branch attached over its own connection, checking every 10 ms) while
+	// the worker still waits for its answer, and is frozen and killed there.
+	if err := s.Faults.Delay(stack.DatabaseOf("secondary"), 2*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	waitActivityStarted(t, tc, run, "AttachBranch")
+	if n := waitActivityStarted(t, tc, run, "AttachBranch"); n != 1 {
+		t.Fatalf("AttachBranch started in attempt %d: the test meant to kill its first", n)
+	}
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
+		names, err := attachedNames(secondary)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if slices.Contains(names, branching.Branch) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the branch's ATTACH did not run in the secondary within a minute")
+		}
+	}
+	if err := s.FreezeWorker(); err != nil {
+		t.Fatal(err)
+	}
 	killAndRestartWorker(t, s)
 	if err := s.Faults.HealAll(); err != nil {
 		t.Fatal(err)
@@ -509,9 +530,11 @@ func killAndRestartWorker(t *testing.T, s *stack.Stack) {
 	}
 }
 
-// waitActivityStarted waits until an activity of type name of run is running on a worker.
-func waitActivityStarted(t *testing.T, tc client.Client, run client.WorkflowRun, name string) {
+// waitActivityStarted waits until an activity of type name of run is running on a worker, and
+// returns its attempt.
+func waitActivityStarted(t *testing.T, tc client.Client, run client.WorkflowRun, name string) int32 {
 	t.Helper()
+	var attempt int32
 	waitFor(t, 2*time.Minute, name+" to start", func() (bool, error) {
 		d, err := tc.DescribeWorkflowExecution(context.Background(), run.GetID(), run.GetRunID())
 		if err != nil {
@@ -519,11 +542,13 @@ func waitActivityStarted(t *testing.T, tc client.Client, run client.WorkflowRun,
 		}
 		for _, a := range d.GetPendingActivities() {
 			if a.GetActivityType().GetName() == name && a.GetState() == enumspb.PENDING_ACTIVITY_STATE_STARTED {
+				attempt = a.GetAttempt()
 				return true, nil
 			}
 		}
 		return false, nil
 	})
+	return attempt
 }
 
 // activityAttempt returns the attempt of the last start of an activity of type name in run's
