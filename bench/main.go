@@ -24,6 +24,11 @@
 //   - Steady lag: replication with the default settle window and poll interval while 8 writers
 //     add 200 blobs/s of 16 KiB. Per blob, the time from its source LastModified until the
 //     target's watermark passed it: what a failover at that instant would have kept.
+//   - Failover RTO (-failover N): a planned switchover and an unplanned failover of stand-in
+//     databases of N commits (one log blob each), on a stack of their own.
+//   - DR drill (-drill N): TestFailover (bdr drill run --to secondary) of a stand-in database of
+//     N commits on a stack of its own, cleaned up at once: its ATTACH and whole-drill times
+//     against the targets, and its branch copy's rate beside the raw-PUT ceiling's.
 //
 // How to read the output: obj/s and MiB/s are higher-is-better. The ratios divide
 // bottomless-dr's rate by a peer's and stand next to DESIGN's targets with PASS or MISS. The
@@ -56,9 +61,11 @@ type options struct {
 	lagDuration time.Duration
 	// failoverCommits is the size of each database failed over, in commits (one blob each).
 	failoverCommits int
-	inproc          bool
-	quick           bool
-	out             string
+	// drillCommits is the size of the database of the drill run, in commits (one blob each).
+	drillCommits int
+	inproc       bool
+	quick        bool
+	out          string
 }
 
 func main() {
@@ -86,6 +93,7 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.concurrency, "concurrency", 32, "parallel copies for every contender (bdr's replication.concurrency)")
 	fs.DurationVar(&o.lagDuration, "lag-duration", 60*time.Second, "how long the steady-lag write load runs (0 skips it)")
 	fs.IntVar(&o.failoverCommits, "failover", 10000, "commits (log blobs) in each database failed over for the RTO runs (0 skips them)")
+	fs.IntVar(&o.drillCommits, "drill", 10000, "commits (log blobs) in the database of the DR drill run (0 skips it)")
 	fs.BoolVar(&o.inproc, "inproc", true, "also run replication.Sync in this process under the CPU profiler")
 	fs.BoolVar(&o.quick, "quick", false, "a short run: 1,000 small, 2 x 64 MiB large, 15 s lag (explicit flags still win)")
 	fs.StringVar(&o.out, "out", "", "where results.json and cpu.pprof go (default: the bench folder of this module)")
@@ -110,9 +118,12 @@ func parseFlags(args []string) (options, error) {
 		if !set["failover"] {
 			o.failoverCommits = 1000
 		}
+		if !set["drill"] {
+			o.drillCommits = 1000
+		}
 	}
-	if o.small < 1 || o.large < 0 || o.failoverCommits < 0 || o.smallSize < 16 || o.largeSize < 16 || o.concurrency < 1 {
-		return o, errors.New("-small and -concurrency must be >= 1, -large and -failover >= 0, sizes >= 16 bytes")
+	if o.small < 1 || o.large < 0 || o.failoverCommits < 0 || o.drillCommits < 0 || o.smallSize < 16 || o.largeSize < 16 || o.concurrency < 1 {
+		return o, errors.New("-small and -concurrency must be >= 1, -large, -failover and -drill >= 0, sizes >= 16 bytes")
 	}
 	return o, nil
 }

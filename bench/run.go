@@ -162,6 +162,18 @@ func run(ctx context.Context, o options) error {
 		}
 		rep.Failovers = failovers
 	}
+	if o.drillCommits > 0 {
+		logf("drill: a DR drill (TestFailover) of a %d-commit database (a stack of its own)", o.drillCommits)
+		drill, err := runDrill(ctx, o.drillCommits)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			rep.DrillError = err.Error()
+			logf("drill: %v", err)
+		}
+		rep.Drill = drill
+	}
 	if o.inproc {
 		rep.PprofTop = pprofTop(ctx, filepath.Join(outDir, "cpu.pprof"))
 	}
