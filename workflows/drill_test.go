@@ -239,7 +239,6 @@ func TestDrillAtAMilestoneAttachesThere(t *testing.T) {
 	assert.Contains(t, *calls, "attach db_drill_"+t0.UTC().Format(DrillStampLayout)+" at nightly")
 }
 
-
 // TestCleanUpOutlastsAClusterThatIsDownForAWhile: the branch's DETACH fails more often than an
 // ordinary step retries (5 attempts); the clean-up keeps trying and the branch is cleaned up.
 // (The test environment caps unlimited retries at 10 attempts.)
@@ -256,10 +255,10 @@ func TestCleanUpOutlastsAClusterThatIsDownForAWhile(t *testing.T) {
 func TestDrillStampComesFromTheWorkflowID(t *testing.T) {
 	started := time.Date(2026, 12, 7, 6, 30, 0, 0, time.UTC)
 	for id, want := range map[string]string{
-		"drill/db/20261207063412":                "20261207063412",
+		"drill/db/20261207063412":                 "20261207063412",
 		"drill/db/scheduled-2026-12-07T06:00:00Z": "20261207060000",
-		"my-own-id":                              "20261207063000",
-		"drill/db/2026-12-07":                    "20261207063000",
+		"my-own-id":           "20261207063000",
+		"drill/db/2026-12-07": "20261207063000",
 	} {
 		assert.Equal(t, want, drillStamp(id, started), id)
 	}
