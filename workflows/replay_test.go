@@ -17,3 +17,14 @@ func TestReplicateReplaysRecordedHistory(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestDrillReplaysRecordedHistory replays a drill recorded from a real run (make demo: a drill
+// kept with keepFor, listed, then ended by the finish update through bdr). A drill may wait
+// for days with its branch attached: a change that would break one in flight fails here.
+func TestDrillReplaysRecordedHistory(t *testing.T) {
+	replayer := worker.NewWorkflowReplayer()
+	replayer.RegisterWorkflowWithOptions(TestFailover, workflow.RegisterOptions{Name: TestFailoverName})
+	if err := replayer.ReplayWorkflowHistoryFromJSONFile(nil, "testdata/drill_kept_finished.json"); err != nil {
+		t.Fatal(err)
+	}
+}
