@@ -440,6 +440,13 @@ type ReplicationHealth struct {
 	// NewestWrite is the newest source blob its last listing saw: a drill's would-be RPO is
 	// it minus the watermark.
 	NewestWrite time.Time `json:"newestWrite,omitzero"`
+	// InitialSync, CopiedObjects and CopiedBytes say how far its first copy got and what it
+	// copied since it started: a failback waits for the one and reports the others.
+	InitialSync struct {
+		Complete bool `json:"complete"`
+	} `json:"initialSync"`
+	CopiedObjects int64 `json:"copiedObjects"`
+	CopiedBytes   int64 `json:"copiedBytes"`
 }
 
 // QueryReplication returns the running replication's state, lag and the upload holding it

@@ -26,8 +26,11 @@ import (
 // moved aside, never deleted.
 func DivergedPrefix(db, id string) string { return StateRoot + "/" + db + "/diverged/" + id + "/" }
 
-// RecoveredKey is where the new primary's bucket records a recovered branch.
-func RecoveredKey(db, id string) string { return StateRoot + "/" + db + "/recovered/" + id + ".json" }
+// RecoveredPrefix is where the new primary's bucket records its recovered branches.
+func RecoveredPrefix(db string) string { return StateRoot + "/" + db + "/recovered/" }
+
+// RecoveredKey is where the new primary's bucket records recovered branch id.
+func RecoveredKey(db, id string) string { return RecoveredPrefix(db) + id + ".json" }
 
 // WriteRecovered records a recovered branch's report (an opaque JSON object).
 func WriteRecovered(ctx context.Context, s Store, db, id string, report any) error {

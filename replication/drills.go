@@ -36,9 +36,27 @@ func ReadDrill(ctx context.Context, s Store, db, id string, report any) (found b
 // ListDrills returns the recorded reports of db's drills as JSON, oldest first (their ids are
 // UTC times, so the keys sort by time).
 func ListDrills(ctx context.Context, s Store, db string) ([]json.RawMessage, error) {
-	l, err := s.List(ctx, DrillPrefix(db))
+	out, err := listRecords(ctx, s, DrillPrefix(db))
 	if err != nil {
 		return nil, fmt.Errorf("list drills of %s: %w", db, err)
+	}
+	return out, nil
+}
+
+// ListRecovered returns the records of db's recovered branches as JSON, oldest first.
+func ListRecovered(ctx context.Context, s Store, db string) ([]json.RawMessage, error) {
+	out, err := listRecords(ctx, s, RecoveredPrefix(db))
+	if err != nil {
+		return nil, fmt.Errorf("list recovered branches of %s: %w", db, err)
+	}
+	return out, nil
+}
+
+// listRecords reads every JSON record under prefix, in key order.
+func listRecords(ctx context.Context, s Store, prefix string) ([]json.RawMessage, error) {
+	l, err := s.List(ctx, prefix)
+	if err != nil {
+		return nil, err
 	}
 	keys := make([]string, 0, len(l.Objects))
 	for _, o := range l.Objects {
@@ -52,7 +70,7 @@ func ListDrills(ctx context.Context, s Store, db string) ([]json.RawMessage, err
 		var raw json.RawMessage
 		found, err := readJSON(ctx, s, key, &raw)
 		if err != nil {
-			return nil, fmt.Errorf("list drills of %s: %w", db, err)
+			return nil, err
 		}
 		if found { // deleted since the listing otherwise
 			out = append(out, raw)

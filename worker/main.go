@@ -121,6 +121,7 @@ func run(ctx context.Context, args []string) error {
 	w.RegisterWorkflowWithOptions(workflows.CreateMilestone, workflow.RegisterOptions{Name: workflows.CreateMilestoneName})
 	w.RegisterWorkflowWithOptions(workflows.Failover, workflow.RegisterOptions{Name: workflows.FailoverName})
 	w.RegisterWorkflowWithOptions(workflows.TestFailover, workflow.RegisterOptions{Name: workflows.TestFailoverName})
+	w.RegisterWorkflowWithOptions(workflows.Failback, workflow.RegisterOptions{Name: workflows.FailbackName})
 	w.RegisterActivity(&activities.Control{Temporal: tc})
 	w.RegisterActivity(&activities.Reporter{Failovers: metrics, Drills: metrics})
 	w.RegisterActivity(activities.NewReplicator(cfg, stores, metrics, activities.WithHeartbeatWatch(heartbeats)))
