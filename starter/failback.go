@@ -141,6 +141,10 @@ func (a *app) awaitFailback(ctx context.Context, c client.Client, run client.Wor
 	err := run.Get(ctx, &res)
 	stop()
 	done()
+	if err != nil && ctx.Err() != nil {
+		// Ctrl-C ends the wait, not the failback, which may wait for the region for days.
+		return res, fmt.Errorf("stopped waiting; the failback of %s goes on (workflow ID %s): %w", db, run.GetID(), ctx.Err())
+	}
 	if err != nil {
 		return res, fmt.Errorf("failback of %s (workflow ID %s): %w", db, run.GetID(), err)
 	}

@@ -220,3 +220,32 @@ func TestRunningFailbacks(t *testing.T) {
 	require.NoError(t, writeFailbacks(&b, []string{"b"}, running))
 	assert.Empty(t, b.String(), "no failback runs: nothing is said")
 }
+
+func TestFailbackCommandNoWait(t *testing.T) {
+	c := mocks.NewClient(t)
+	run := mocks.NewWorkflowRun(t)
+	run.On("GetID").Return("failback/bottomless_db")
+	c.On("ExecuteWorkflow", mock.Anything, mock.Anything, workflows.FailbackName,
+		workflows.FailbackInput{Database: "bottomless_db", From: "secondary", To: "primary"}).Return(run, nil)
+	c.On("Close").Return()
+
+	var stdout, stderr bytes.Buffer
+	a := &app{stdout: &stdout, stderr: &stderr, getenv: func(string) string { return "" },
+		dial: func(context.Context, *config.Config) (client.Client, error) { return c, nil }}
+	err := a.execute(context.Background(), []string{"--config", writeConfig(t, deadAddress(t)), "--json", "failback", "bottomless_db", "--no-wait"})
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"workflowId": "failback/bottomless_db"}`, stdout.String(), "the defaults: from secondary, to primary")
+	assert.Empty(t, stderr.String())
+}
+
+func TestAwaitFailbackInterrupted(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	run := mocks.NewWorkflowRun(t)
+	run.On("GetID").Return("failback/db")
+	run.On("Get", mock.Anything, mock.Anything).Return(context.Canceled)
+	a, _ := newTestApp(t)
+	_, err := a.awaitFailback(ctx, mocks.NewClient(t), run, "db")
+	require.Error(t, err)
+	assert.Equal(t, "stopped waiting; the failback of db goes on (workflow ID failback/db): context canceled", err.Error())
+}
