@@ -285,6 +285,22 @@ func writeLastDrills(w io.Writer, dbs []string, last map[string]*workflows.Drill
 	return err
 }
 
+// writeFailbacks writes, after a blank line, one line per database of dbs whose failback runs
+// (failbackLine); nothing when none does.
+func writeFailbacks(w io.Writer, dbs []string, running map[string]*workflows.FailbackResult) error {
+	var b strings.Builder
+	for _, db := range dbs {
+		if r := running[db]; r != nil {
+			b.WriteString(failbackLine(*r) + "\n")
+		}
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	_, err := io.WriteString(w, "\n"+b.String())
+	return err
+}
+
 // describeRoute names a replication in messages: "replication of db from primary to secondary".
 func describeRoute(db, from, to string) string {
 	return fmt.Sprintf("replication of %s from %s to %s", db, from, to)

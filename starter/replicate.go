@@ -334,21 +334,32 @@ func endResult(err error) string {
 	return "failed: " + err.Error()
 }
 
-// spinner shows a spinner with msg on stderr while a long call runs, only when stderr is a
-// terminal and the output is text (a spinner in a log file or in JSON is noise). The returned
-// function removes it; call it before printing anything else.
+// spinner shows a spinner with msg on stderr while a long call runs, when drawsProgress. The
+// returned function removes it; call it before printing anything else.
 func (a *app) spinner(ctx context.Context, msg string) (done func()) {
-	if a.json || !isTerminal(a.stderr) {
-		return func() {}
+	_, done = a.textSpinner(ctx, msg)
+	return done
+}
+
+// drawsProgress reports whether bdr draws live progress: only when stderr is a terminal and the
+// output is text (a spinner in a log file or in JSON is noise).
+func (a *app) drawsProgress() bool { return !a.json && isTerminal(a.stderr) }
+
+// textSpinner is spinner with a message that set replaces while it spins (e.g. the phase of
+// the workflow waited for). set is safe for concurrent use, also after done.
+func (a *app) textSpinner(ctx context.Context, msg string) (set func(string), done func()) {
+	text := &liveText{text: msg}
+	if !a.drawsProgress() {
+		return text.set, func() {}
 	}
 	p := mpb.NewWithContext(ctx, mpb.WithOutput(a.stderr), mpb.WithWidth(1))
 	bar, err := p.Add(0, mpb.SpinnerStyle().Build(),
-		mpb.PrependDecorators(decor.Name(msg+" ")),
+		mpb.PrependDecorators(decor.Any(func(decor.Statistics) string { return text.get() + " " })),
 		mpb.AppendDecorators(decor.Elapsed(decor.ET_STYLE_GO)))
 	if err != nil { // ctx has ended: nothing to spin for
-		return p.Wait
+		return text.set, p.Wait
 	}
-	return func() {
+	return text.set, func() {
 		bar.Abort(true)
 		p.Wait()
 	}

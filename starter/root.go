@@ -94,7 +94,7 @@ func (a *app) rootCmd() *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.PersistentFlags().StringVar(&a.configPath, "config", configDefault, "path of bdr.yaml (env BDR_CONFIG); every key can be overridden by BDR_… environment variables")
 	root.PersistentFlags().BoolVar(&a.json, "json", false, "print machine-readable JSON instead of text")
-	root.AddCommand(a.replicateCmd(), a.milestoneCmd(), a.failoverCmd(), a.drillCmd(), a.statusCmd(), a.configCmd(), a.setupCmd())
+	root.AddCommand(a.replicateCmd(), a.milestoneCmd(), a.failoverCmd(), a.failbackCmd(), a.drillCmd(), a.statusCmd(), a.configCmd(), a.setupCmd())
 	return root
 }
 

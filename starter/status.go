@@ -37,7 +37,8 @@ func (a *app) statusCmd() *cobra.Command {
 		Use:   "status [DB...]",
 		Short: "Show the replication status of every configured database, or of those given",
 		Long: "status queries the Replicate workflow of every ordered pair of configured regions\n" +
-			"for each database and prints those that are running.",
+			"for each database and prints those that are running, then the phase of any running\n" +
+			"Failback and the last drill of each database.",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if interval <= 0 {
 				return usageErrorf("--interval: must be positive, got %s", interval)
@@ -61,20 +62,25 @@ func (a *app) statusCmd() *cobra.Command {
 				return a.watchStatus(ctx, c, cfg, stores, dbs, interval)
 			}
 			rows, qerr := queryStatuses(ctx, c, cfg, dbs)
+			failbacks, ferr := runningFailbacks(ctx, c, dbs)
 			addRPONow(ctx, rows, storeClock(stores))
 			drills := lastDrills(ctx, stores, dbs)
 			for i := range rows {
 				rows[i].LastDrill = drills[rows[i].Database]
+				rows[i].Failback = failbacks[rows[i].Database]
 			}
 			if a.json {
 				err = writeJSON(a.stdout, rows, false)
 			} else {
 				err = writeStatusTable(a.stdout, rows)
 				if err == nil {
+					err = writeFailbacks(a.stdout, dbs, failbacks)
+				}
+				if err == nil {
 					err = writeLastDrills(a.stdout, dbs, drills, time.Now())
 				}
 			}
-			return errors.Join(err, qerr)
+			return errors.Join(err, qerr, ferr)
 		},
 	}
 	cmd.Flags().BoolVar(&watch, "watch", false, "refresh until interrupted (Ctrl-C)")
@@ -100,6 +106,10 @@ type statusRow struct {
 	// LastDrill is the newest ended drill of the database recorded in a bucket; nil when
 	// there is none, or with --watch (which does not read the records).
 	LastDrill *workflows.DrillResult `json:"lastDrill,omitempty"`
+	// Failback is the status of the database's running failback; nil when none runs, or with
+	// --watch. Like LastDrill it rides on the database's replication rows, so a failback of a
+	// database with no replication running shows in the text output only.
+	Failback *workflows.FailbackResult `json:"failback,omitempty"`
 }
 
 // selectDatabases returns the databases named in args, or every configured one when args is
@@ -164,6 +174,26 @@ func queryStatuses(ctx context.Context, c client.Client, cfg *config.Config, dbs
 		sts = []statusRow{} // JSON [] rather than null: "nothing runs" is an answer
 	}
 	return sts, errors.Join(errs...)
+}
+
+// runningFailbacks queries the failback of each of dbs, all at once, and returns those that
+// run, by database. Like queryStatuses it derives the IDs instead of listing workflows, and a
+// query that fails leaves its database out and is returned, joined with the others.
+func runningFailbacks(ctx context.Context, c client.Client, dbs []string) (map[string]*workflows.FailbackResult, error) {
+	res := make([]*workflows.FailbackResult, len(dbs))
+	errs := make([]error, len(dbs))
+	var wg sync.WaitGroup
+	for i, db := range dbs {
+		wg.Go(func() { res[i], errs[i] = queryFailback(ctx, c, db) })
+	}
+	wg.Wait()
+	running := map[string]*workflows.FailbackResult{}
+	for i, db := range dbs {
+		if res[i] != nil {
+			running[db] = res[i]
+		}
+	}
+	return running, errors.Join(errs...)
 }
 
 // queryStatus queries the status of r's workflow. found is false when the workflow does not
