@@ -128,27 +128,29 @@ func attachedNames(conn *sql.DB) ([]string, error) {
 	return names, rows.Err()
 }
 
-// ackLog is what writers acknowledged, and when.
+// ackLog is what writers first, first+1, … acknowledged, and when.
 type ackLog struct {
 	mu    sync.Mutex
+	first int
 	acked []int
 	at    [][]time.Time
 }
 
-// writeRows runs writers INSERTing (writer, seq) into the primary until ctx ends.
-func writeRows(ctx context.Context, primary *sql.DB, writers int) (*ackLog, func()) {
-	log := &ackLog{acked: make([]int, writers), at: make([][]time.Time, writers)}
+// writeRows runs writers first..first+n-1 INSERTing (writer, seq) into conn until ctx ends or
+// an INSERT fails.
+func writeRows(ctx context.Context, conn *sql.DB, first, n int) (*ackLog, func()) {
+	log := &ackLog{first: first, acked: make([]int, n), at: make([][]time.Time, n)}
 	var wg sync.WaitGroup
-	for w := range writers {
+	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for seq := 0; ctx.Err() == nil; seq++ {
-				if _, err := primary.ExecContext(ctx, fmt.Sprintf("INSERT INTO %s.t (writer, seq) VALUES (%d, %d)", db, w, seq)); err != nil {
+				if _, err := conn.ExecContext(ctx, fmt.Sprintf("INSERT INTO %s.t (writer, seq) VALUES (%d, %d)", db, first+i, seq)); err != nil {
 					return
 				}
 				log.mu.Lock()
-				log.acked[w], log.at[w] = seq+1, append(log.at[w], time.Now())
+				log.acked[i], log.at[i] = seq+1, append(log.at[i], time.Now())
 				log.mu.Unlock()
 			}
 		}()
@@ -156,21 +158,32 @@ func writeRows(ctx context.Context, primary *sql.DB, writers int) (*ackLog, func
 	return log, wg.Wait
 }
 
-// ackedBy returns, per writer, how many rows it had acknowledged at t.
+// ackedBy returns, per writer (indexed by writer number), how many rows it had acknowledged
+// at t.
 func (l *ackLog) ackedBy(t time.Time) []int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	out := make([]int, len(l.acked))
-	for w, ats := range l.at {
-		out[w] = len(ats) - len(slices.DeleteFunc(slices.Clone(ats), func(a time.Time) bool { return !a.After(t) }))
+	out := make([]int, l.first+len(l.acked))
+	for i, ats := range l.at {
+		out[l.first+i] = len(ats) - len(slices.DeleteFunc(slices.Clone(ats), func(a time.Time) bool { return !a.After(t) }))
 	}
 	return out
 }
 
+// snapshot returns how many rows each writer acknowledged, indexed by writer number.
 func (l *ackLog) snapshot() []int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return slices.Clone(l.acked)
+	return append(make([]int, l.first), l.acked...)
+}
+
+// total counts the rows acknowledged.
+func (l *ackLog) total() int {
+	n := 0
+	for _, a := range l.snapshot() {
+		n += a
+	}
+	return n
 }
 
 // TestDrillUnderLoad: SQL writers commit into the primary while it replicates, and a drill
@@ -190,7 +203,7 @@ func TestDrillUnderLoad(t *testing.T) {
 	waitCaughtUp(t, tc, repl.GetID(), 2*time.Minute)
 
 	loadCtx, stopLoad := context.WithCancel(ctx)
-	acks, waitWriters := writeRows(loadCtx, primary, 3)
+	acks, waitWriters := writeRows(loadCtx, primary, 0, 3)
 	defer func() { stopLoad(); waitWriters() }()
 	waitFor(t, time.Minute, "rows to replicate", func() (bool, error) {
 		st, err := queryStatus(ctx, tc, repl.GetID())

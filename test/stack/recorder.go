@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -46,6 +47,12 @@ type StoreRequest struct {
 	Operation string
 	UserAgent string
 	At        time.Time
+	// Bytes is the size of the body as sent: the decoded size of an aws-chunked (streamed)
+	// upload (X-Amz-Decoded-Content-Length), else Content-Length; 0 without a body. A
+	// server-side copy (X-Amz-Copy-Source) sends none.
+	Bytes int64
+	// CopySource is a server-side copy's source ("/bucket/key"), "" for any other request.
+	CopySource string
 }
 
 // String is the request in one line, for test failures.
@@ -118,7 +125,11 @@ func (rec *recorder) note(r *http.Request) {
 	path := strings.TrimPrefix(r.URL.Path, "/")
 	bucket, key, _ := strings.Cut(path, "/")
 	req := StoreRequest{Method: r.Method, Bucket: bucket, Key: key, Query: queryAction(r.URL.Query()),
-		Operation: operationOf(r.UserAgent()), UserAgent: r.UserAgent(), At: time.Now()}
+		Operation: operationOf(r.UserAgent()), UserAgent: r.UserAgent(), At: time.Now(),
+		Bytes: max(r.ContentLength, 0), CopySource: r.Header.Get("X-Amz-Copy-Source")}
+	if decoded, err := strconv.ParseInt(r.Header.Get("X-Amz-Decoded-Content-Length"), 10, 64); err == nil {
+		req.Bytes = decoded
+	}
 	rec.mu.Lock()
 	rec.reqs = append(rec.reqs, req)
 	rec.mu.Unlock()

@@ -1,0 +1,156 @@
+package e2e
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/bottomless-dr/bottomless-dr/test/monitor"
+	"github.com/bottomless-dr/bottomless-dr/test/stack"
+	"github.com/bottomless-dr/bottomless-dr/workflows"
+)
+
+// startFailback starts a failback of db from the secondary (the primary since an unplanned
+// failover) to the primary region.
+func startFailback(t *testing.T, s *stack.Stack, tc client.Client, switchback bool) client.WorkflowRun {
+	t.Helper()
+	run, err := tc.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: workflows.FailbackID(db),
+		TaskQueue: s.Config.Temporal.TaskQueue, WorkflowExecutionErrorWhenAlreadyStarted: true}, workflows.FailbackName,
+		workflows.FailbackInput{Database: db, From: "secondary", To: "primary", Switchback: switchback})
+	if err != nil {
+		t.Fatalf("start failback: %v", err)
+	}
+	return run
+}
+
+// only keeps the rows of the given writers.
+func only(rows monitor.Rows, writers ...int) monitor.Rows {
+	out := monitor.Rows{}
+	for _, w := range writers {
+		if seqs, ok := rows[w]; ok {
+			out[w] = seqs
+		}
+	}
+	return out
+}
+
+// TestFailbackFullCycle, the headline: SQL writers commit into the primary (A); A is cut off
+// from the worker (its database keeps committing into its bucket); an unplanned failover
+// makes the secondary (B) the primary; writers commit into B; A comes back; a Failback with
+// switchback runs. Then every row A or B acknowledged is in the live database (in A again)
+// or in the recovered branch (in B): the branch holds exactly A's acknowledged rows, the live
+// database every row B acknowledged and a prefix of A's. Replicating back wrote into A's
+// store at most 1.05x what B wrote after the failover, and replicating forward again copied
+// into B nothing B already held.
+func TestFailbackFullCycle(t *testing.T) {
+	ctx := context.Background()
+	s, primary, secondary := standinStack(t, stack.Options{Faults: true, RecordStoreRequests: true}, nil)
+	m := monitor.Start(t, s, db, monitor.Unplanned())
+	createWriterTable(t, s, primary, "")
+	tc := temporalClient(t, s)
+	repl := startReplicate(t, s, tc, db)
+
+	loadA, stopA := context.WithCancel(ctx)
+	acksA, waitA := writeRows(loadA, primary, 0, 2)
+	defer func() { stopA(); waitA() }()
+	waitFor(t, time.Minute, "rows to replicate", func() (bool, error) {
+		st, err := queryStatus(ctx, tc, repl.GetID())
+		return err == nil && st.CopiedObjects > 20, err
+	})
+	// A is cut off from the worker; its database goes on committing into its bucket.
+	for _, target := range []stack.Target{stack.StoreOf("primary"), stack.DatabaseOf("primary")} {
+		if err := s.Faults.Cut(target); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cutAt := acksA.total()
+	waitFor(t, time.Minute, "A to commit rows while cut off", func() (bool, error) { return acksA.total() >= cutAt+20, nil })
+
+	var failover workflows.FailoverResult
+	if err := startFailover(t, s, tc, workflows.ModeUnplanned).Get(ctx, &failover); err != nil {
+		t.Fatalf("unplanned failover: %v", err)
+	}
+	stopA()
+	waitA()
+	loadB, stopB := context.WithCancel(ctx)
+	acksB, waitB := writeRows(loadB, secondary, 2, 2)
+	defer func() { stopB(); waitB() }()
+	waitFor(t, time.Minute, "B to commit rows", func() (bool, error) { return acksB.total() >= 30, nil })
+	stopB()
+	waitB()
+
+	if err := s.Faults.HealAll(); err != nil {
+		t.Fatal(err)
+	}
+	bBefore := targetBlobs(t, store(t, s.MinIO["secondary"]))
+	mark := s.StoreRequestCount("secondary")
+	markA := s.StoreRequestCount("primary")
+	var res workflows.FailbackResult
+	if err := startFailback(t, s, tc, true).Get(ctx, &res); err != nil {
+		t.Fatalf("failback: %v", err)
+	}
+	t.Logf("failback: tail %+v, recovered %+v, moved aside %d, copied back %d bytes (B wrote %d since the failover), switchback RTO %.1fs, forward copied %d",
+		res.Tail, res.Recovered, res.MovedAside, res.CopiedBackBytes, res.WrittenSinceFailover, res.Switchback.RTOSeconds, res.ForwardCopiedObjects)
+
+	// The recovered branch holds exactly A's acknowledged rows.
+	if res.Recovered == nil || !res.Recovered.Attached || res.Tail.Objects == 0 {
+		t.Fatalf("no recovered branch: %+v", res)
+	}
+	recovered, err := monitor.ReadRows(ctx, secondary, res.Recovered.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := monitor.NoneLost(recovered, acksA.snapshot()); err != nil {
+		t.Errorf("recovered branch: %v", err)
+	}
+	// The live database, in A again, holds every row B acknowledged and a prefix of A's.
+	live, err := monitor.ReadRows(ctx, primary, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := monitor.NoneLost(only(live, 2, 3), acksB.snapshot()); err != nil {
+		t.Errorf("live database, B's rows: %v", err)
+	}
+	if err := monitor.ExactPrefix(only(live, 0, 1), acksA.snapshot()); err != nil {
+		t.Errorf("live database, A's rows: %v", err)
+	}
+	if res.Switchback == nil || res.Switchback.RPOSeconds != 0 || res.Switchback.NewPrimary != "primary" {
+		t.Errorf("switchback: %+v", res.Switchback)
+	}
+
+	// Replicating back copied only what A lacked: what B wrote while it was the primary.
+	var wroteInB int64
+	l, err := store(t, s.MinIO["secondary"]).List(ctx, rootPath+"/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range l.Objects {
+		if o.LastModified.After(res.FailoverAt) && !strings.Contains(o.Key, "/storage_locks/") {
+			wroteInB += o.Size
+		}
+	}
+	var putIntoA int64
+	for _, r := range s.StoreRequestsSince("primary", markA) {
+		if r.Operation == workflows.ReplicateName+"/Sync" && r.Method == "PUT" && strings.HasPrefix(r.Key, rootPath+"/") {
+			putIntoA += r.Bytes
+		}
+	}
+	if wroteInB == 0 || float64(putIntoA) > 1.05*float64(wroteInB) || res.CopiedBackBytes > putIntoA {
+		t.Errorf("replicating back wrote %d bytes into A's store (reported %d); B wrote %d while it was the primary", putIntoA, res.CopiedBackBytes, wroteInB)
+	}
+	// Replicating forward again copied nothing B held already.
+	for _, r := range s.StoreRequestsSince("secondary", mark) {
+		if r.Operation == workflows.ReplicateName+"/Sync" && r.Method == "PUT" && strings.HasPrefix(r.Key, rootPath+"/") {
+			if _, held := bBefore[r.Key]; held {
+				t.Errorf("replicating forward copied %s again, which B held before the failback", r.Key)
+			}
+		}
+	}
+	if err := m.CheckSettled(ctx); err != nil {
+		t.Error(err)
+	}
+	m.Stop()
+}
