@@ -98,7 +98,7 @@ func (r *Replicator) RecoverTail(ctx context.Context, in RecoverInput) (Recovere
 	if err != nil {
 		return Recovered{}, err
 	}
-	_, returning, crossing, err := r.pair(in.Returning, in.Primary.Region)
+	returning, _, crossing, err := r.pair(in.Returning, in.Primary.Region)
 	if err != nil {
 		return Recovered{}, err
 	}

@@ -524,6 +524,29 @@ func (f *failover) failed(ctx workflow.Context, cause error) error {
 	return fmt.Errorf("%w (%s)", cause, rb)
 }
 
+// versionRollbackRepairs is the workflow.GetVersion change ID of repairTarget in the rollback.
+const versionRollbackRepairs = "rollback-repairs-target"
+
+// repairTarget makes To's folder a copy of From's again after To was attached and detached:
+// To's cluster wrote into its own folder meanwhile (its DETACH writes a milestone, and one
+// named for the same second as From's replaces the replicated one), and replication, whose
+// watermark is past those keys, would never copy them again. The anti-entropy pass copies
+// back every source blob the target lacks or holds with other content.
+func (f *failover) repairTarget(ctx workflow.Context) error {
+	var r *activities.Replicator
+	return f.step(ctx, "roll back: repair the replica in "+f.in.To, func(actx workflow.Context) error {
+		var report activities.VerifyReport
+		err := workflow.ExecuteActivity(long(actx), r.Verify, activities.VerifyInput{Database: f.in.Database, From: f.in.From, To: f.in.To}).Get(ctx, &report)
+		if err != nil {
+			return fmt.Errorf("repair the replica in %s: %w", f.in.To, err)
+		}
+		if report.Repaired > 0 {
+			workflow.GetLogger(ctx).Info("rollback repaired the replica", "region", f.in.To, "repaired", report.Repaired, "keys", report.RepairedKey)
+		}
+		return nil
+	})
+}
+
 // String says what the rollback did, in words.
 func (rb *Rollback) String() string {
 	s := rb.Outcome
@@ -597,6 +620,12 @@ func (f *failover) undo(ctx workflow.Context, cause error) {
 			return workflow.ExecuteActivity(actx, r.LiftFence, activities.FenceTargetInput{Database: in.Database, Region: in.To}).Get(ctx, nil)
 		}); err != nil {
 			problems = append(problems, err.Error()+": replication into "+in.To+" stays refused until the fence is lifted")
+		}
+	}
+	// Failovers rolling back across an upgrade keep the history they started with.
+	if f.attachStarted && workflow.GetVersion(ctx, versionRollbackRepairs, workflow.DefaultVersion, 1) >= 1 {
+		if err := f.repairTarget(ctx); err != nil {
+			problems = append(problems, err.Error())
 		}
 	}
 	if err := f.step(ctx, "roll back: resume replication", func(actx workflow.Context) error {

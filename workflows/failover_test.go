@@ -78,6 +78,10 @@ func failoverEnv(m failoverMocks) (*testsuite.TestWorkflowEnvironment, *[]string
 		return nil
 	})
 	env.OnActivity(r.ProbeStore, mock.Anything, mock.Anything).Return(activities.StoreProbe{Answered: !m.fromBucketSilent}, nil)
+	env.OnActivity(r.Verify, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.VerifyInput) (activities.VerifyReport, error) {
+		record("repair " + in.To + " from " + in.From)
+		return activities.VerifyReport{Checked: 10, Repaired: 1}, nil
+	})
 	env.OnActivity(ctl.DrainReplication, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.DrainInput) (activities.DrainOutcome, error) {
 		record(fmt.Sprintf("drain quiescent=%v timeout=%s", in.Quiescent, in.Timeout))
 		return activities.DrainOutcome{}, m.fail["drain"]

@@ -117,6 +117,14 @@ func TestSwitchoverUnderFaults(t *testing.T) {
 			return err == nil && st.State == workflows.StateReplicating, err
 		})
 		acked = insertRows(t, primary, acked, 5) // the database takes writes again
+		// The secondary's cluster wrote into its folder while attached (its DETACH's
+		// milestone, which replaces the replicated one when named for the same second): the
+		// rollback repaired the replica, which holds every source blob again.
+		waitWatermarkPastNewest(t, s, tc, repl.GetID(), rootPath)
+		cmp, err := replication.Compare(ctx, store(t, s.MinIO["primary"]), store(t, s.MinIO["secondary"]), db, rootPath, s.Config.Replication.Exclude)
+		if err != nil || cmp.Missing != 0 || cmp.Mismatched != 0 {
+			t.Errorf("the replica after the rollback: %+v, %v", cmp, err)
+		}
 	})
 
 	t.Run("the primary's store cut mid-drain: the drain times out and the switchover rolls back", func(t *testing.T) {
