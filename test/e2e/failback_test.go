@@ -2,12 +2,14 @@ package e2e
 
 import (
 	"context"
+	"database/sql"
 	"strings"
 	"testing"
 	"time"
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/bottomless-dr/bottomless-dr/config"
 	"github.com/bottomless-dr/bottomless-dr/test/monitor"
 	"github.com/bottomless-dr/bottomless-dr/test/stack"
 	"github.com/bottomless-dr/bottomless-dr/workflows"
@@ -37,6 +39,52 @@ func only(rows monitor.Rows, writers ...int) monitor.Rows {
 	return out
 }
 
+// failedOver is a stack just after an unplanned failover that lost a tail.
+type failedOver struct {
+	s                  *stack.Stack
+	primary, secondary *sql.DB
+	tc                 client.Client
+	m                  *monitor.Monitor
+	acksA              *ackLog // what A's writers (0 and 1) acknowledged
+	failover           workflows.FailoverResult
+}
+
+// failOverWithATail brings up a stack (fault layer and store request recorder on) where SQL
+// writers commit into the primary (A) while it replicates; A is cut off from the worker, store
+// and database, and goes on committing into its bucket; an unplanned failover makes the
+// secondary (B) the primary; A's writers stop. A stays cut off: what it committed meanwhile
+// is its tail.
+func failOverWithATail(t *testing.T, configure func(*config.Config)) *failedOver {
+	t.Helper()
+	ctx := context.Background()
+	f := &failedOver{}
+	f.s, f.primary, f.secondary = standinStack(t, stack.Options{Faults: true, RecordStoreRequests: true}, configure)
+	f.m = monitor.Start(t, f.s, db, monitor.Unplanned())
+	createWriterTable(t, f.s, f.primary, "")
+	f.tc = temporalClient(t, f.s)
+	repl := startReplicate(t, f.s, f.tc, db)
+
+	load, stop := context.WithCancel(ctx)
+	acks, wait := writeRows(load, f.primary, 0, 2)
+	defer func() { stop(); wait() }()
+	f.acksA = acks
+	waitFor(t, time.Minute, "rows to replicate", func() (bool, error) {
+		st, err := queryStatus(ctx, f.tc, repl.GetID())
+		return err == nil && st.CopiedObjects > 20, err
+	})
+	for _, target := range []stack.Target{stack.StoreOf("primary"), stack.DatabaseOf("primary")} {
+		if err := f.s.Faults.Cut(target); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cutAt := acks.total()
+	waitFor(t, time.Minute, "A to commit rows while cut off", func() (bool, error) { return acks.total() >= cutAt+20, nil })
+	if err := startFailover(t, f.s, f.tc, workflows.ModeUnplanned).Get(ctx, &f.failover); err != nil {
+		t.Fatalf("unplanned failover: %v", err)
+	}
+	return f
+}
+
 // TestFailbackFullCycle, the headline: SQL writers commit into the primary (A); A is cut off
 // from the worker (its database keeps committing into its bucket); an unplanned failover
 // makes the secondary (B) the primary; writers commit into B; A comes back; a Failback with
@@ -47,34 +95,8 @@ func only(rows monitor.Rows, writers ...int) monitor.Rows {
 // into B nothing B already held.
 func TestFailbackFullCycle(t *testing.T) {
 	ctx := context.Background()
-	s, primary, secondary := standinStack(t, stack.Options{Faults: true, RecordStoreRequests: true}, nil)
-	m := monitor.Start(t, s, db, monitor.Unplanned())
-	createWriterTable(t, s, primary, "")
-	tc := temporalClient(t, s)
-	repl := startReplicate(t, s, tc, db)
-
-	loadA, stopA := context.WithCancel(ctx)
-	acksA, waitA := writeRows(loadA, primary, 0, 2)
-	defer func() { stopA(); waitA() }()
-	waitFor(t, time.Minute, "rows to replicate", func() (bool, error) {
-		st, err := queryStatus(ctx, tc, repl.GetID())
-		return err == nil && st.CopiedObjects > 20, err
-	})
-	// A is cut off from the worker; its database goes on committing into its bucket.
-	for _, target := range []stack.Target{stack.StoreOf("primary"), stack.DatabaseOf("primary")} {
-		if err := s.Faults.Cut(target); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cutAt := acksA.total()
-	waitFor(t, time.Minute, "A to commit rows while cut off", func() (bool, error) { return acksA.total() >= cutAt+20, nil })
-
-	var failover workflows.FailoverResult
-	if err := startFailover(t, s, tc, workflows.ModeUnplanned).Get(ctx, &failover); err != nil {
-		t.Fatalf("unplanned failover: %v", err)
-	}
-	stopA()
-	waitA()
+	f := failOverWithATail(t, nil)
+	s, primary, secondary, tc, m, acksA := f.s, f.primary, f.secondary, f.tc, f.m, f.acksA
 	loadB, stopB := context.WithCancel(ctx)
 	acksB, waitB := writeRows(loadB, secondary, 2, 2)
 	defer func() { stopB(); waitB() }()
