@@ -5,10 +5,12 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/bottomless-dr/bottomless-dr/config"
 	"github.com/bottomless-dr/bottomless-dr/test/stack"
+	"github.com/bottomless-dr/bottomless-dr/test/stores"
 	"github.com/bottomless-dr/bottomless-dr/workflows"
 )
 
@@ -51,16 +53,28 @@ type failbackResult struct {
 	RecoveredBlobs        int64   `json:"recoveredBlobs"`
 	RecoveredCrossed      int64   `json:"recoveredCrossed"`
 	RecoveredCrossedBytes int64   `json:"recoveredCrossedBytes"`
-	// CopiedBack* is what replicating back wrote into the primary's store; WrittenSinceFailover
-	// what the secondary wrote after the failover, DatabaseBytes its whole folder.
+	// CopiedBack* is what the failback says replicating back (its catch-up, before the
+	// switchback) wrote into the primary's store, WrittenSinceFailover what it says the
+	// secondary had written after the failover by then, DatabaseBytes the secondary's folder.
 	CopiedBackObjects    int64 `json:"copiedBackObjects"`
 	CopiedBackBytes      int64 `json:"copiedBackBytes"`
 	WrittenSinceFailover int64 `json:"writtenSinceFailoverBytes"`
 	DatabaseBytes        int64 `json:"databaseBytes"`
 	FullCopy             bool  `json:"fullCopy,omitempty"`
-	// CopiedOverWritten is CopiedBackBytes / WrittenSinceFailover (the target's figure), and
-	// CopiedOverDatabase CopiedBackBytes / DatabaseBytes (what a full copy would be: 1).
+	// The same counted at the stores, as the e2e test counts them: PutIntoPrimaryBytes is the
+	// bodies of the replication's PUTs under the database's folder that the request recorder
+	// saw reach the primary's store during the whole failback, SecondaryWroteBytes what the
+	// secondary's folder holds written after the failover (storage locks aside), listed after
+	// the failback. Both include the switchback's DETACH in the secondary (its snapshot), which
+	// the switchback's drain copies back; the failback's own figures end before it.
+	PutIntoPrimaryBytes int64 `json:"putIntoPrimaryBytes"`
+	SecondaryWroteBytes int64 `json:"secondaryWroteBytes"`
+	// CopiedOverWritten is CopiedBackBytes / WrittenSinceFailover, PutOverWrote
+	// PutIntoPrimaryBytes / SecondaryWroteBytes (0 when the stores could not be counted); the
+	// target judges the larger, so that neither count can hide the other. CopiedOverDatabase
+	// is CopiedBackBytes / DatabaseBytes (what a full copy would be: 1).
 	CopiedOverWritten  float64 `json:"copiedOverWritten"`
+	PutOverWrote       float64 `json:"putOverWrote"`
 	CopiedOverDatabase float64 `json:"copiedOverDatabase"`
 	// Switchback* is the planned switchover back to the primary.
 	SwitchbackRTOSeconds float64 `json:"switchbackRtoSeconds"`
@@ -86,7 +100,7 @@ type failbackResult struct {
 // the failback recovers the tail, replicates back and switches back. The error is for a
 // failback that could not be set up; a failback that ran and failed is a result with its error.
 func runFailback(ctx context.Context, commits, newInB int) (*failbackResult, error) {
-	s, err := startReplicatedWith(ctx, "failback", stack.Options{Faults: true}, []config.Database{failbackDatabase}, commits)
+	s, err := startReplicatedWith(ctx, "failback", stack.Options{Faults: true, RecordStoreRequests: true}, []config.Database{failbackDatabase}, commits)
 	if err != nil {
 		return nil, err
 	}
@@ -139,9 +153,10 @@ func (s *replicated) failBack(ctx context.Context, res *failbackResult) {
 	ctx, cancel := context.WithTimeout(ctx, failbackTimeout)
 	defer cancel()
 	logf("failback: failback of %s from secondary to primary, with switchback", failbackDatabase.Name)
-	began := time.Now()
+	mark, markSecondary, began := s.StoreRequestCount("primary"), s.StoreRequestCount("secondary"), time.Now()
 	out, runErr := s.Bdr(ctx, "--json", "failback", failbackDatabase.Name, "--from", "secondary", "--to", "primary", "--switchback")
 	elapsed := time.Since(began)
+	res.PutIntoPrimaryBytes = putBytes(s.StoreRequestsSince("primary", mark), failbackDatabase.RootPath+"/")
 	var fr workflows.FailbackResult
 	if err := json.Unmarshal(out, &fr); err != nil {
 		// No result: the failback failed (the error says why) or bdr printed something else.
@@ -154,6 +169,9 @@ func (s *replicated) failBack(ctx context.Context, res *failbackResult) {
 	}
 	res.FailbackSeconds = elapsed.Seconds()
 	res.fill(fr)
+	if err := s.countWrites(ctx, res, fr.FailoverAt, markSecondary); err != nil {
+		logf("failback: %v (the copy back is judged on the failback's own figures)", err)
+	}
 	if res.Error == "" {
 		res.Error = s.count(ctx, res)
 	}
@@ -208,6 +226,49 @@ func (s *replicated) count(ctx context.Context, res *failbackResult) string {
 	return ""
 }
 
+// countWrites counts, at the stores, what the secondary wrote after the failover and what
+// replication copied into the primary during the failback (res.PutIntoPrimaryBytes, noted
+// already), and their ratio. What replicating forward copied into the secondary after the
+// switchback (copied, listed since secondaryMark) is the primary's, not the secondary's.
+func (s *replicated) countWrites(ctx context.Context, res *failbackResult, failoverAt time.Time, secondaryMark int) error {
+	forward := map[string]bool{}
+	for _, r := range s.StoreRequestsSince("secondary", secondaryMark) {
+		if r.Method == "PUT" && r.Operation == workflows.ReplicateName+"/Sync" {
+			forward[r.Key] = true
+		}
+	}
+	c, err := stores.Client(s.MinIO["secondary"], s.Config.Regions["secondary"].ObjectStore.Bucket)
+	if err != nil {
+		return fmt.Errorf("count the secondary's writes: %w", err)
+	}
+	l, err := c.List(ctx, failbackDatabase.RootPath+"/")
+	if err != nil {
+		return fmt.Errorf("count the secondary's writes: %w", err)
+	}
+	for _, o := range l.Objects {
+		if o.LastModified.After(failoverAt) && !strings.Contains(o.Key, "/storage_locks/") && !forward[o.Key] {
+			res.SecondaryWroteBytes += o.Size
+		}
+	}
+	if res.SecondaryWroteBytes > 0 {
+		res.PutOverWrote = float64(res.PutIntoPrimaryBytes) / float64(res.SecondaryWroteBytes)
+	}
+	return nil
+}
+
+// putBytes sums the bodies of the replication's PUTs under prefix among reqs: what it wrote
+// into a store, counted at the store rather than by the writer. The database's own writes
+// (after the switchback) and bdr's records are not copies.
+func putBytes(reqs []stack.StoreRequest, prefix string) int64 {
+	var total int64
+	for _, r := range reqs {
+		if r.Method == "PUT" && r.Operation == workflows.ReplicateName+"/Sync" && strings.HasPrefix(r.Key, prefix) {
+			total += r.Bytes
+		}
+	}
+	return total
+}
+
 // commitInto commits n single-row inserts, ids from first on, into the failback database on a
 // region's stand-in, over its own DSN (past the fault layer).
 func commitInto(ctx context.Context, db *stack.Standin, first, n int) error {
@@ -254,12 +315,7 @@ func failbackTable(r *failbackResult) string {
 			return string(b) // no result: nothing was measured
 		}
 	}
-	copied := "n/a (nothing written since the failover)"
-	if r.WrittenSinceFailover > 0 {
-		copied = fmt.Sprintf("%.2fx (target <= %.2fx: %s)", r.CopiedOverWritten, r.CopiedTarget, verdictAtMost(r.CopiedOverWritten, r.CopiedTarget))
-	}
-	b = fmt.Appendf(b, "  %-12s %d blobs, %s; secondary wrote %s since the failover: %s; %.3fx of the database's %s%s\n",
-		"copied back", r.CopiedBackObjects, amount(r.CopiedBackBytes), amount(r.WrittenSinceFailover), copied, r.CopiedOverDatabase, amount(r.DatabaseBytes), fullCopy(r.FullCopy))
+	b = append(b, copiedBackLines(r)...)
 	b = fmt.Appendf(b, "  %-12s %6.2fs to build the branch %s: %d blobs (%d crossed regions, %s); the tail %d blobs, %s\n",
 		"recovered", r.RecoverSeconds, r.RecoveredName, r.RecoveredBlobs, r.RecoveredCrossed, amount(r.RecoveredCrossedBytes), r.TailBlobs, amount(r.TailBytes))
 	if r.SwitchedBack {
@@ -284,6 +340,26 @@ func amount(n int64) string {
 	return fmt.Sprintf("%.1f MiB", mib(n))
 }
 
+// copiedBackLines are the copy back's lines: its judged figure, then the two counts it is
+// the larger of.
+func copiedBackLines(r *failbackResult) string {
+	if r.WrittenSinceFailover == 0 {
+		return fmt.Sprintf("  %-12s n/a (the failback reports nothing written since the failover)\n", "copied back")
+	}
+	judged := r.copiedRatio()
+	counted := "n/a (the stores could not be counted)"
+	if r.SecondaryWroteBytes > 0 {
+		counted = fmt.Sprintf("%s PUT into primary by replication / %s in secondary's folder written since the failover: %.2fx",
+			amount(r.PutIntoPrimaryBytes), amount(r.SecondaryWroteBytes), r.PutOverWrote)
+	}
+	return fmt.Sprintf("  %-12s %.2fx what the secondary wrote since the failover (target <= %.2fx: %s), the larger of\n", "copied back",
+		judged, r.CopiedTarget, verdictAtMost(judged, r.CopiedTarget)) +
+		fmt.Sprintf("      the failback's report:  %d blobs, %s / %s written: %.2fx; %.3fx of the database's %s%s\n",
+			r.CopiedBackObjects, amount(r.CopiedBackBytes), amount(r.WrittenSinceFailover), r.CopiedOverWritten,
+			r.CopiedOverDatabase, amount(r.DatabaseBytes), fullCopy(r.FullCopy)) +
+		fmt.Sprintf("      the stores' count:      %s (the switchback's drain included)\n", counted)
+}
+
 func fullCopy(full bool) string {
 	if full {
 		return " (a full copy: the primary's folder held nothing)"
@@ -299,6 +375,12 @@ func verdictAtMost(got, limit float64) string {
 	return "MISSED"
 }
 
+// copiedRatio is the copy back's figure for its target: the larger of the failback's own and
+// the stores' count, when they were counted.
+func (f *failbackResult) copiedRatio() float64 {
+	return max(f.CopiedOverWritten, f.PutOverWrote)
+}
+
 // failbackTargets judges the failback: its copy back against what changed, and its switchback
 // against the planned RTO target (it is a planned switchover). A failback that failed before
 // replicating back, or before switching back, did not measure that figure: n/a, not a miss.
@@ -306,7 +388,7 @@ func failbackTargets(f *failbackResult) []target {
 	copied, switched := f.WrittenSinceFailover > 0, f.SwitchedBack
 	return []target{
 		{Name: "failback copied back / written", Want: fmt.Sprintf("<= %.2fx", f.CopiedTarget),
-			Measured: f.CopiedOverWritten, Pass: copied && f.CopiedOverWritten <= f.CopiedTarget, Missing: !copied},
+			Measured: f.copiedRatio(), Pass: copied && f.copiedRatio() <= f.CopiedTarget, Missing: !copied},
 		{Name: "failback switchback RTO (s)", Want: fmt.Sprintf("< %.0fs", f.SwitchbackTarget),
 			Measured: f.SwitchbackRTOSeconds, Pass: f.Error == "" && switched && f.SwitchbackRTOSeconds < f.SwitchbackTarget, Missing: !switched},
 	}

@@ -33,8 +33,10 @@
 //     whose primary region is cut off from the worker (the fault layer) while it commits a
 //     tail of 100 more; an unplanned failover; M commits into the secondary as the primary;
 //     the region heals and bdr failback --switchback runs, on a stack of its own. Its bytes
-//     copied back over the bytes the secondary wrote since the failover (target <= 1.05), the
-//     time to build the recovered branch, the switchback's RTO and the whole failback.
+//     copied back over the bytes the secondary wrote since the failover (target <= 1.05: the
+//     larger of the failback's own figures and the same counted at the stores, by the stack's
+//     request recorder and a listing), the time to build the recovered branch, the
+//     switchback's RTO (target: the planned one's) and the whole failback.
 //
 // How to read the output: obj/s and MiB/s are higher-is-better. The ratios divide
 // bottomless-dr's rate by a peer's and stand next to DESIGN's targets with PASS or MISS. The
