@@ -72,7 +72,14 @@ type replicated struct {
 // startReplicated starts a stack for the run `what` (failover, drill), creates dbs on the
 // primary's stand-in with `commits` single-row commits each (one log blob per commit; not
 // timed), starts their replication to the secondary and waits until it caught up.
-func startReplicated(ctx context.Context, what string, dbs []config.Database, commits int) (_ *replicated, err error) {
+func startReplicated(ctx context.Context, what string, dbs []config.Database, commits int) (*replicated, error) {
+	return startReplicatedWith(ctx, what, stack.Options{}, dbs, commits)
+}
+
+// startReplicatedWith is startReplicated on a stack shaped by opts (e.g. Faults: the failback
+// run cuts the primary off from the worker); the folder, the stand-ins, the databases and the
+// replication settings are startReplicated's whatever opts says.
+func startReplicatedWith(ctx context.Context, what string, opts stack.Options, dbs []config.Database, commits int) (_ *replicated, err error) {
 	dir, err := os.MkdirTemp("", "bdr-bench-"+what+"-")
 	if err != nil {
 		return nil, fmt.Errorf("%s bench: %w", what, err)
@@ -83,8 +90,9 @@ func startReplicated(ctx context.Context, what string, dbs []config.Database, co
 			r.stop()
 		}
 	}()
-	r.Stack, err = stack.Start(ctx, stack.Options{Dir: dir, Standins: true, Databases: dbs,
-		Configure: func(c *config.Config) { c.Replication.AntiEntropyInterval = 0 }})
+	opts.Dir, opts.Standins, opts.Databases = dir, true, dbs
+	opts.Configure = func(c *config.Config) { c.Replication.AntiEntropyInterval = 0 }
+	r.Stack, err = stack.Start(ctx, opts)
 	if err != nil {
 		return nil, fmt.Errorf("%s bench: start stack: %w", what, err)
 	}
@@ -157,9 +165,15 @@ func fillDatabase(ctx context.Context, primary *sql.DB, s *stack.Stack, d config
 			return fmt.Errorf("%s: %w", d.Name, err)
 		}
 	}
-	for i := range commits {
-		if _, err := primary.ExecContext(ctx, fmt.Sprintf("INSERT INTO %s.t VALUES (%d, 'row %d')", d.Name, i, i)); err != nil {
-			return fmt.Errorf("insert into %s: %w", d.Name, err)
+	return commitRows(ctx, primary, d.Name, 0, commits)
+}
+
+// commitRows commits n single-row inserts into database's table t, ids from first on: one
+// log blob each.
+func commitRows(ctx context.Context, conn *sql.DB, database string, first, n int) error {
+	for i := first; i < first+n; i++ {
+		if _, err := conn.ExecContext(ctx, fmt.Sprintf("INSERT INTO %s.t VALUES (%d, 'row %d')", database, i, i)); err != nil {
+			return fmt.Errorf("insert into %s: %w", database, err)
 		}
 	}
 	return nil

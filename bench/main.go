@@ -29,6 +29,14 @@
 //   - DR drill (-drill N): TestFailover (bdr drill run --to secondary) of a stand-in database of
 //     N commits on a stack of its own, cleaned up at once: its ATTACH and whole-drill times
 //     against the targets, and its branch copy's rate beside the raw-PUT ceiling's.
+//   - Failback (-failback N, -failback-new M): a stand-in database of N commits, replicated,
+//     whose primary region is cut off from the worker (the fault layer) while it commits a
+//     tail of 100 more; an unplanned failover; M commits into the secondary as the primary;
+//     the region heals and bdr failback --switchback runs, on a stack of its own. Its bytes
+//     copied back over the bytes the secondary wrote since the failover (target <= 1.05: the
+//     larger of the failback's own figures and the same counted at the stores, by the stack's
+//     request recorder and a listing), the time to build the recovered branch, the
+//     switchback's RTO (target: the planned one's) and the whole failback.
 //
 // How to read the output: obj/s and MiB/s are higher-is-better. The ratios divide
 // bottomless-dr's rate by a peer's and stand next to DESIGN's targets with PASS or MISS. The
@@ -63,9 +71,13 @@ type options struct {
 	failoverCommits int
 	// drillCommits is the size of the database of the drill run, in commits (one blob each).
 	drillCommits int
-	inproc       bool
-	quick        bool
-	out          string
+	// failbackCommits is the size of the database failed back, in commits (one blob each), and
+	// failbackNew how many the secondary commits while it is the primary.
+	failbackCommits int
+	failbackNew     int
+	inproc          bool
+	quick           bool
+	out             string
 }
 
 func main() {
@@ -94,8 +106,10 @@ func parseFlags(args []string) (options, error) {
 	fs.DurationVar(&o.lagDuration, "lag-duration", 60*time.Second, "how long the steady-lag write load runs (0 skips it)")
 	fs.IntVar(&o.failoverCommits, "failover", 10000, "commits (log blobs) in each database failed over for the RTO runs (0 skips them)")
 	fs.IntVar(&o.drillCommits, "drill", 10000, "commits (log blobs) in the database of the DR drill run (0 skips it)")
+	fs.IntVar(&o.failbackCommits, "failback", 10000, "commits (log blobs) in the database of the failback run (0 skips it)")
+	fs.IntVar(&o.failbackNew, "failback-new", 1000, "commits into the secondary while it is the primary, before the failback")
 	fs.BoolVar(&o.inproc, "inproc", true, "also run replication.Sync in this process under the CPU profiler")
-	fs.BoolVar(&o.quick, "quick", false, "a short run: 1,000 small, 2 x 64 MiB large, 15 s lag (explicit flags still win)")
+	fs.BoolVar(&o.quick, "quick", false, "a short run: 1,000 small, 2 x 64 MiB large, 15 s lag, 1,000-commit failover, drill and failback (100 new) (explicit flags still win)")
 	fs.StringVar(&o.out, "out", "", "where results.json and cpu.pprof go (default: the bench folder of this module)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -121,9 +135,16 @@ func parseFlags(args []string) (options, error) {
 		if !set["drill"] {
 			o.drillCommits = 1000
 		}
+		if !set["failback"] {
+			o.failbackCommits = 1000
+		}
+		if !set["failback-new"] {
+			o.failbackNew = 100
+		}
 	}
-	if o.small < 1 || o.large < 0 || o.failoverCommits < 0 || o.drillCommits < 0 || o.smallSize < 16 || o.largeSize < 16 || o.concurrency < 1 {
-		return o, errors.New("-small and -concurrency must be >= 1, -large, -failover and -drill >= 0, sizes >= 16 bytes")
+	if o.small < 1 || o.large < 0 || o.failoverCommits < 0 || o.drillCommits < 0 || o.failbackCommits < 0 || o.failbackNew < 1 ||
+		o.smallSize < 16 || o.largeSize < 16 || o.concurrency < 1 {
+		return o, errors.New("-small, -failback-new and -concurrency must be >= 1, -large, -failover, -drill and -failback >= 0, sizes >= 16 bytes")
 	}
 	return o, nil
 }

@@ -66,8 +66,12 @@ type report struct {
 	// Drill is the DR drill run (TestFailover) with its attach and whole-drill targets.
 	Drill      *drillResult `json:"drill,omitempty"`
 	DrillError string       `json:"drillError,omitempty"`
-	Targets    []target     `json:"targets"`
-	PprofTop   string       `json:"pprofTop,omitempty"`
+	// Failback is the failback run (bdr failback --switchback after an unplanned failover)
+	// with its copied-back and switchback targets.
+	Failback      *failbackResult `json:"failback,omitempty"`
+	FailbackError string          `json:"failbackError,omitempty"`
+	Targets       []target        `json:"targets"`
+	PprofTop      string          `json:"pprofTop,omitempty"`
 }
 
 func newReport(o options) *report {
@@ -150,6 +154,9 @@ func (r *report) finish() {
 				Measured: d.AttachSeconds, Pass: attached && d.AttachSeconds < d.AttachTarget, Missing: !attached},
 			target{Name: "drill whole (s)", Want: fmt.Sprintf("< %.0fs", d.DrillTarget),
 				Measured: d.DrillSeconds, Pass: d.Error == "" && reported && d.DrillSeconds < d.DrillTarget, Missing: !reported})
+	}
+	if f := r.Failback; f != nil {
+		r.Targets = append(r.Targets, failbackTargets(f)...)
 	}
 	if r.Lag != nil {
 		limit := r.Lag.SettleWindow + 1
@@ -261,6 +268,12 @@ func (r *report) print(out io.Writer) {
 	}
 	if r.DrillError != "" {
 		fmt.Fprintf(out, "\ndrill: FAILED: %s\n", r.DrillError)
+	}
+	if r.Failback != nil {
+		fmt.Fprint(out, failbackTable(r.Failback))
+	}
+	if r.FailbackError != "" {
+		fmt.Fprintf(out, "\nfailback: FAILED: %s\n", r.FailbackError)
 	}
 	if r.PprofTop != "" {
 		fmt.Fprintf(out, "\nbdr in-process small sync, CPU profile of this process (bench/cpu.pprof), top 15:\n%s\n", r.PprofTop)

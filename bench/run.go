@@ -174,6 +174,18 @@ func run(ctx context.Context, o options) error {
 		}
 		rep.Drill = drill
 	}
+	if o.failbackCommits > 0 {
+		logf("failback: a failback of a %d-commit database after %d new in the secondary (a stack of its own)", o.failbackCommits, o.failbackNew)
+		failback, err := runFailback(ctx, o.failbackCommits, o.failbackNew)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			rep.FailbackError = err.Error()
+			logf("failback: %v", err)
+		}
+		rep.Failback = failback
+	}
 	if o.inproc {
 		rep.PprofTop = pprofTop(ctx, filepath.Join(outDir, "cpu.pprof"))
 	}
