@@ -17,17 +17,10 @@ func TestDrillReport(t *testing.T) {
 			AttachTarget: drillAttachTarget.Seconds(), DrillTarget: drillTarget.Seconds(),
 			Steps: []workflows.Step{{Name: "branch", Seconds: 2}}}
 	}
-	targets := func(r *report) map[string]target {
-		m := map[string]target{}
-		for _, t := range r.Targets {
-			m[t.Name] = t
-		}
-		return m
-	}
 
 	r := &report{Ratios: map[string]map[string]float64{}, Drill: drill()}
 	r.finish()
-	got := targets(r)
+	got := targetsByName(r)
 	require.True(t, got["drill attach (s)"].Pass)
 	require.False(t, got["drill whole (s)"].Pass)
 	require.False(t, got["drill whole (s)"].Missing)
@@ -47,9 +40,18 @@ func TestDrillReport(t *testing.T) {
 	// A drill with no report: its targets are n/a, not misses.
 	r = &report{Ratios: map[string]map[string]float64{}, Drill: &drillResult{Commits: 2000, Error: "bdr drill run: exit status 1"}}
 	r.finish()
-	got = targets(r)
+	got = targetsByName(r)
 	require.True(t, got["drill attach (s)"].Missing)
 	require.True(t, got["drill whole (s)"].Missing)
 	require.Equal(t, "\ndrill of a database of 2000 commits into secondary (stand-in, default settings, cleaned up at once)\n"+
 		"  FAILED: bdr drill run: exit status 1\n", drillTable(r.Drill))
+}
+
+// targetsByName indexes a report's targets by name.
+func targetsByName(r *report) map[string]target {
+	m := map[string]target{}
+	for _, t := range r.Targets {
+		m[t.Name] = t
+	}
+	return m
 }

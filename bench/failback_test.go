@@ -25,18 +25,11 @@ func TestFailbackReport(t *testing.T) {
 			CopiedTarget: failbackCopiedTarget, SwitchbackTarget: plannedRTOTarget.Seconds(),
 			Steps: []workflows.Step{{Name: "recover primary's tail", Seconds: 1.5}}}
 	}
-	targets := func(r *report) map[string]target {
-		m := map[string]target{}
-		for _, t := range r.Targets {
-			m[t.Name] = t
-		}
-		return m
-	}
 
 	// Copied back exactly what was written: met; the switchback's 6 s missed its 5 s.
 	r := &report{Ratios: map[string]map[string]float64{}, Failback: failback(200 << 10)}
 	r.finish()
-	got := targets(r)
+	got := targetsByName(r)
 	require.True(t, got["failback copied back / written"].Pass)
 	require.InDelta(t, 1.0, got["failback copied back / written"].Measured, 1e-9)
 	require.False(t, got["failback switchback RTO (s)"].Pass)
@@ -52,7 +45,7 @@ func TestFailbackReport(t *testing.T) {
 	// Copied back more than 1.05x what was written: a miss, not n/a.
 	r = &report{Ratios: map[string]map[string]float64{}, Failback: failback(220 << 10)}
 	r.finish()
-	got = targets(r)
+	got = targetsByName(r)
 	require.False(t, got["failback copied back / written"].Pass)
 	require.False(t, got["failback copied back / written"].Missing)
 	require.Contains(t, failbackTable(r.Failback), "1.10x what the secondary wrote since the failover (target <= 1.05x: MISSED)")
@@ -61,7 +54,7 @@ func TestFailbackReport(t *testing.T) {
 	r = &report{Ratios: map[string]map[string]float64{}, Failback: failback(200 << 10)}
 	r.Failback.PutOverWrote = 1.2
 	r.finish()
-	got = targets(r)
+	got = targetsByName(r)
 	require.False(t, got["failback copied back / written"].Pass)
 	require.InDelta(t, 1.2, got["failback copied back / written"].Measured, 1e-9)
 
@@ -69,14 +62,14 @@ func TestFailbackReport(t *testing.T) {
 	r = &report{Ratios: map[string]map[string]float64{}, Failback: failback(200 << 10)}
 	r.Failback.PutIntoPrimaryBytes, r.Failback.SecondaryWroteBytes, r.Failback.PutOverWrote = 0, 0, 0
 	r.finish()
-	require.True(t, targets(r)["failback copied back / written"].Pass)
+	require.True(t, targetsByName(r)["failback copied back / written"].Pass)
 	require.Contains(t, failbackTable(r.Failback), "the stores' count:      n/a (the stores could not be counted)")
 
 	// A failback with no result: its targets are n/a, not misses.
 	r = &report{Ratios: map[string]map[string]float64{}, Failback: &failbackResult{Commits: 2000, TailCommits: 100, NewInSecondary: 200,
 		CopiedTarget: failbackCopiedTarget, SwitchbackTarget: plannedRTOTarget.Seconds(), Error: "bdr failback: exit status 1"}}
 	r.finish()
-	got = targets(r)
+	got = targetsByName(r)
 	require.True(t, got["failback copied back / written"].Missing)
 	require.True(t, got["failback switchback RTO (s)"].Missing)
 	require.Equal(t, "\nfailback of a database of 2000 commits after 200 new in secondary (stand-in, default settings; a tail of 100 commits lost by the unplanned failover)\n"+

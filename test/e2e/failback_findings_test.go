@@ -55,13 +55,8 @@ func failbackKeys(t *testing.T, s *stack.Stack, region string) []string {
 // still has its tail recovered.
 func TestFailbackFindings(t *testing.T) {
 	ctx := context.Background()
-	s, primary, secondary := standinStack(t, stack.Options{Faults: true}, nil)
-	m := monitor.Start(t, s, db, monitor.Unplanned())
-	createWriterTable(t, s, primary, "")
-	tc := temporalClient(t, s)
-	repl := startReplicate(t, s, tc, db)
-	acked := insertRows(t, primary, 0, 20)
-	waitWatermarkPastNewest(t, s, tc, repl.GetID(), rootPath)
+	r := startReplicatedRows(t, stack.Options{Faults: true}, nil, 20)
+	s, primary, secondary, tc, m, repl, acked := r.s, r.primary, r.secondary, r.tc, r.m, r.repl, r.acked
 
 	t.Run("bad input: an error naming the field, nothing changed", func(t *testing.T) {
 		before, _, err := replication.ReadPrimary(ctx, store(t, s.MinIO["secondary"]), db)
@@ -102,11 +97,7 @@ func TestFailbackFindings(t *testing.T) {
 	})
 
 	// A is cut off from the worker and commits a tail; the failover makes B the primary.
-	for _, target := range []stack.Target{stack.StoreOf("primary"), stack.DatabaseOf("primary")} {
-		if err := s.Faults.Cut(target); err != nil {
-			t.Fatal(err)
-		}
-	}
+	cutOff(t, s, "primary")
 	acked = insertRows(t, primary, acked, 10)
 	if err := startFailover(t, s, tc, workflows.ModeUnplanned).Get(ctx, nil); err != nil {
 		t.Fatalf("unplanned failover: %v", err)
@@ -255,19 +246,10 @@ func slicesContainsText(texts []string, sub string) bool {
 func TestFailbackResumesAfterTheWorkerDies(t *testing.T) {
 	ctx := context.Background()
 	// One copy at a time, so that a kill interrupts at most one.
-	s, primary, secondary := standinStack(t, stack.Options{Faults: true, RecordStoreRequests: true},
-		func(c *config.Config) { c.Replication.Concurrency = 1 })
-	m := monitor.Start(t, s, db, monitor.Unplanned())
-	createWriterTable(t, s, primary, "")
-	tc := temporalClient(t, s)
-	repl := startReplicate(t, s, tc, db)
-	ackedA := insertRows(t, primary, 0, 30)
-	waitWatermarkPastNewest(t, s, tc, repl.GetID(), rootPath)
-	for _, target := range []stack.Target{stack.StoreOf("primary"), stack.DatabaseOf("primary")} {
-		if err := s.Faults.Cut(target); err != nil {
-			t.Fatal(err)
-		}
-	}
+	r := startReplicatedRows(t, stack.Options{Faults: true, RecordStoreRequests: true},
+		func(c *config.Config) { c.Replication.Concurrency = 1 }, 30)
+	s, primary, secondary, tc, m, ackedA := r.s, r.primary, r.secondary, r.tc, r.m, r.acked
+	cutOff(t, s, "primary")
 	ackedA = insertRows(t, primary, ackedA, 10) // A's tail
 	if err := startFailover(t, s, tc, workflows.ModeUnplanned).Get(ctx, nil); err != nil {
 		t.Fatalf("unplanned failover: %v", err)

@@ -39,6 +39,44 @@ func only(rows monitor.Rows, writers ...int) monitor.Rows {
 	return out
 }
 
+// replicatedRows is a stack whose primary committed rows of writer 0, replicated to the
+// secondary; the invariant monitor (unplanned: the old primary may stay attached where it is
+// cut off) samples it.
+type replicatedRows struct {
+	s                  *stack.Stack
+	primary, secondary *sql.DB
+	tc                 client.Client
+	m                  *monitor.Monitor
+	repl               client.WorkflowRun
+	acked              int
+}
+
+// startReplicatedRows starts a stack with opts and configure, commits n rows into the primary
+// and waits for the secondary's watermark to pass them.
+func startReplicatedRows(t *testing.T, opts stack.Options, configure func(*config.Config), n int) *replicatedRows {
+	t.Helper()
+	r := &replicatedRows{}
+	r.s, r.primary, r.secondary = standinStack(t, opts, configure)
+	r.m = monitor.Start(t, r.s, db, monitor.Unplanned())
+	createWriterTable(t, r.s, r.primary, "")
+	r.tc = temporalClient(t, r.s)
+	r.repl = startReplicate(t, r.s, r.tc, db)
+	r.acked = insertRows(t, r.primary, 0, n)
+	waitWatermarkPastNewest(t, r.s, r.tc, r.repl.GetID(), rootPath)
+	return r
+}
+
+// cutOff cuts region's store and database off from the worker; the region's own database
+// goes on writing into its bucket.
+func cutOff(t *testing.T, s *stack.Stack, region string) {
+	t.Helper()
+	for _, target := range []stack.Target{stack.StoreOf(region), stack.DatabaseOf(region)} {
+		if err := s.Faults.Cut(target); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // failedOver is a stack just after an unplanned failover that lost a tail.
 type failedOver struct {
 	s                  *stack.Stack
@@ -72,11 +110,7 @@ func failOverWithATail(t *testing.T, configure func(*config.Config)) *failedOver
 		st, err := queryStatus(ctx, f.tc, repl.GetID())
 		return err == nil && st.CopiedObjects > 20, err
 	})
-	for _, target := range []stack.Target{stack.StoreOf("primary"), stack.DatabaseOf("primary")} {
-		if err := f.s.Faults.Cut(target); err != nil {
-			t.Fatal(err)
-		}
-	}
+	cutOff(t, f.s, "primary")
 	cutAt := acks.total()
 	waitFor(t, time.Minute, "A to commit rows while cut off", func() (bool, error) { return acks.total() >= cutAt+20, nil })
 	if err := startFailover(t, f.s, f.tc, workflows.ModeUnplanned).Get(ctx, &f.failover); err != nil {
