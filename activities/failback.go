@@ -269,29 +269,35 @@ func (r *Replicator) MeasureWrites(ctx context.Context, in WritesInput) (Writes,
 	return w, nil
 }
 
-// StartReplicationInput names a replication to start.
+// StartReplicationInput names a workflow of a route to start: a replication, or a failback
+// (both take {"database","from","to"}).
 type StartReplicationInput struct {
 	WorkflowID string `json:"workflowId"`
 	Workflow   string `json:"workflow"` // its type name
 	Database   string `json:"database"`
 	From       string `json:"from"`
 	To         string `json:"to"`
+	Summary    string `json:"summary,omitempty"` // for the UI; a replication's by default
 }
 
-// StartReplication starts the replication on this worker's task queue as bdr replicate start
-// does, and returns its workflow ID. One already running is left as it is.
+// StartReplication starts the workflow on this worker's task queue (a replication as bdr
+// replicate start does) and returns its workflow ID. One already running is left as it is.
 func (c *Control) StartReplication(ctx context.Context, in StartReplicationInput) (string, error) {
 	defer heartbeatEverySecond(ctx, noDetails)()
+	summary := in.Summary
+	if summary == "" {
+		summary = fmt.Sprintf("replicate %s: %s → %s", in.Database, in.From, in.To)
+	}
 	_, err := c.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID: in.WorkflowID, TaskQueue: activity.GetInfo(ctx).TaskQueue, WorkflowExecutionErrorWhenAlreadyStarted: true,
-		StaticSummary: fmt.Sprintf("replicate %s: %s → %s", in.Database, in.From, in.To),
+		StaticSummary: summary,
 	}, in.Workflow, map[string]string{"database": in.Database, "from": in.From, "to": in.To})
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {
 		return in.WorkflowID, nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("start replication %s: %w", in.WorkflowID, err)
+		return "", fmt.Errorf("start %s: %w", in.WorkflowID, err)
 	}
 	return in.WorkflowID, nil
 }

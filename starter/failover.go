@@ -74,6 +74,7 @@ func (a *app) failoverCmd() *cobra.Command {
 	cmd.Flags().StringVar(&f.time, "at-time", "", "unplanned: attach at this UTC time ('YYYY-MM-DD HH:MM:SS' or RFC 3339) instead of at latest")
 	cmd.Flags().BoolVar(&f.dryRun, "dry-run", false, "run every check and report what would happen; change nothing")
 	cmd.Flags().BoolVar(&f.keepRows, "keep-rows", false, "keep the first row of each validation query in the result (and the workflow's history)")
+	cmd.Flags().BoolVar(&f.failback, "failback", false, "unplanned: then start the failback, which waits for the old primary to come back, keeps its unreplicated tail as a recovered branch and makes it the replica")
 	cmd.Flags().BoolVar(&f.force, "force", false, "unplanned: declare the primary lost even if its database answers the DETACH with an error (only if you know it takes no writes)")
 	return cmd
 }
@@ -84,11 +85,12 @@ type failoverFlags struct {
 	dryRun                bool
 	force                 bool
 	keepRows              bool
+	failback              bool
 }
 
 // input checks the flags and builds the workflow input; errors name the flag.
 func (f failoverFlags) input(r routeArgs) (workflows.FailoverInput, error) {
-	in := workflows.FailoverInput{Database: r.db, From: r.from, To: r.to, Mode: f.mode, Validate: f.validate, DryRun: f.dryRun, Force: f.force, KeepRows: f.keepRows}
+	in := workflows.FailoverInput{Database: r.db, From: r.from, To: r.to, Mode: f.mode, Validate: f.validate, DryRun: f.dryRun, Force: f.force, KeepRows: f.keepRows, Failback: f.failback}
 	if f.mode != workflows.ModePlanned && f.mode != workflows.ModeUnplanned {
 		return in, usageErrorf("--mode: must be %q or %q, got %q", workflows.ModePlanned, workflows.ModeUnplanned, f.mode)
 	}
@@ -148,6 +150,9 @@ func writeFailover(w io.Writer, res workflows.FailoverResult) error {
 		}
 		if res.Sealed != nil && res.Sealed.Moved > 0 {
 			fmt.Fprintf(&b, "sealed: %d blobs beyond the watermark moved under %s\n", res.Sealed.Moved, res.Sealed.SealedTo)
+		}
+		if res.Failback != "" {
+			fmt.Fprintf(&b, "failback started (workflow ID %s): it waits for %s to come back; bdr status shows it\n", res.Failback, res.From)
 		}
 	default:
 		fmt.Fprintf(&b, "%s is now served from %s (%s failover from %s)\n", res.Database, res.NewPrimary, res.Mode, res.From)

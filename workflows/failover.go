@@ -44,6 +44,10 @@ type FailoverInput struct {
 	// KeepRows keeps the first row of each validation query in the result (and so in the
 	// workflow's history); by default only columns and row counts are kept.
 	KeepRows bool `json:"keepRows,omitempty"`
+	// Failback (unplanned only) starts the database's Failback (To → From) once the failover
+	// has succeeded: it waits for From to come back, fences it, keeps its tail as a recovered
+	// branch in To and replicates back. It does not switch back unless asked.
+	Failback bool `json:"failback,omitempty"`
 }
 
 // FailoverAt is the point an unplanned failover attaches at: a milestone or a time.
@@ -88,9 +92,11 @@ type FailoverResult struct {
 	RPOMinSeconds float64 `json:"rpoMinSeconds,omitempty"`
 	// Unreplicated is the tail the failed region's bucket holds beyond the watermark, when it
 	// answered: what failback preserves as a recovered branch (DESIGN 5.5).
-	Unreplicated *Tail    `json:"unreplicated,omitempty"`
-	Warnings     []string `json:"warnings,omitempty"`
-	DryRun       *DryRun  `json:"dryRun,omitempty"`
+	Unreplicated *Tail `json:"unreplicated,omitempty"`
+	// Failback is the workflow ID of the Failback the failover started (input Failback).
+	Failback string   `json:"failback,omitempty"`
+	Warnings []string `json:"warnings,omitempty"`
+	DryRun   *DryRun  `json:"dryRun,omitempty"`
 	// Rollback says what a failed failover did to leave exactly one region serving.
 	Rollback *Rollback `json:"rollback,omitempty"`
 }
@@ -203,6 +209,9 @@ func validateFailoverInput(in FailoverInput) error {
 	}
 	if in.Force && in.Mode == ModePlanned {
 		errs = append(errs, errors.New("force: a planned failover detaches From and stops at any error; force is for unplanned failovers"))
+	}
+	if in.Failback && in.Mode == ModePlanned {
+		errs = append(errs, errors.New("failback: a planned failover loses nothing and leaves From a replica; failback is for unplanned failovers"))
 	}
 	// Checked before anything changes: a query refused only after the attach would leave a
 	// switchover half done.

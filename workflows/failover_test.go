@@ -78,6 +78,10 @@ func failoverEnv(m failoverMocks) (*testsuite.TestWorkflowEnvironment, *[]string
 		return nil
 	})
 	env.OnActivity(r.ProbeStore, mock.Anything, mock.Anything).Return(activities.StoreProbe{Answered: !m.fromBucketSilent}, nil)
+	env.OnActivity(ctl.StartReplication, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.StartReplicationInput) (string, error) {
+		record("start " + in.Workflow + " " + in.WorkflowID + " " + in.From + "->" + in.To)
+		return in.WorkflowID, m.fail["start "+in.Workflow]
+	})
 	env.OnActivity(r.Verify, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.VerifyInput) (activities.VerifyReport, error) {
 		record("repair " + in.To + " from " + in.From)
 		return activities.VerifyReport{Checked: 10, Repaired: 1}, nil

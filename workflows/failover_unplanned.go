@@ -107,9 +107,29 @@ func (f *failover) unplanned(ctx workflow.Context) error {
 	if err := errors.Join(recordErr, rpoErr); err != nil {
 		return err
 	}
+	if in.Failback {
+		f.startFailback(ctx)
+	}
 	workflow.SetCurrentDetails(ctx, fmt.Sprintf("**done**: %s is served from %s, attached at %s. RPO %.1fs (newest write known from %s), RTO %.1fs  \nfence: %s  \nsteps: %s",
 		in.Database, in.To, f.res.AttachedAt, f.res.RPOSeconds, f.res.RPOFrom, f.res.RTOSeconds, f.fenceWords(), f.stepNames()))
 	return nil
+}
+
+// startFailback starts the Failback of the database from To back to From, which waits for
+// From to return. The failover has succeeded by then: a failback that cannot start is a
+// warning that says how to start it, not a failed failover.
+func (f *failover) startFailback(ctx workflow.Context) {
+	var ctl *activities.Control
+	in := f.in
+	id := FailbackID(in.Database)
+	err := f.step(ctx, "start failback", func(actx workflow.Context) error {
+		start := activities.StartReplicationInput{WorkflowID: id, Workflow: FailbackName, Database: in.Database, From: in.To, To: in.From,
+			Summary: fmt.Sprintf("failback of %s: %s → %s (started by the failover)", in.Database, in.To, in.From)}
+		return workflow.ExecuteActivity(actx, ctl.StartReplication, start).Get(ctx, &f.res.Failback)
+	})
+	if err != nil {
+		f.warn("the failback was not started (%v): start it with bdr failback %s --from %s --to %s", err, in.Database, in.To, in.From)
+	}
 }
 
 // failForward ends an unplanned failover that failed once its ATTACH in To may have run (the

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/bottomless-dr/bottomless-dr/activities"
 	"github.com/bottomless-dr/bottomless-dr/replication"
@@ -60,6 +61,32 @@ func TestUnplannedFailoverWhenFromIsLost(t *testing.T) {
 		"apply users and grants in secondary", "validate in secondary"}, steps[:10], "the RTO split by step")
 	require.ElementsMatch(t, []string{"measure RPO", "record primary"}, steps[10:], "after the RTO, side by side")
 	require.Nil(t, res.Unreplicated)
+}
+
+// TestUnplannedFailoverStartsItsFailback: asked to, a failover that succeeded starts the
+// failback from To back to From, which then waits for From; a failback that cannot start is a
+// warning saying how to start it, not a failed failover. A planned failover refuses the
+// option, changing nothing.
+func TestUnplannedFailoverStartsItsFailback(t *testing.T) {
+	in := FailoverInput{Database: "db", From: "primary", To: "secondary", Mode: ModeUnplanned, Failback: true}
+	res, calls, err := runFailover(t, unplannedMocks(time.Now().Add(-time.Minute).UTC()), in)
+	require.NoError(t, err)
+	require.Equal(t, "start Failback failback/db secondary->primary", calls[len(calls)-1], "after the primary is recorded")
+	require.Equal(t, "failback/db", res.Failback)
+
+	m := unplannedMocks(time.Now().Add(-time.Minute).UTC())
+	m.fail = map[string]error{"start Failback": temporal.NewNonRetryableApplicationError("namespace unavailable", "test", nil)}
+	res, _, err = runFailover(t, m, in)
+	require.NoError(t, err, "the failover itself succeeded")
+	require.Equal(t, "secondary", res.NewPrimary)
+	require.Empty(t, res.Failback)
+	require.Contains(t, res.Warnings[len(res.Warnings)-1], "start it with bdr failback db --from secondary --to primary")
+
+	withFailback := planned
+	withFailback.Failback = true
+	_, calls, err = runFailover(t, failoverMocks{}, withFailback)
+	require.ErrorContains(t, err, "failback: a planned failover")
+	require.Empty(t, calls)
 }
 
 // TestUnplannedFailoverFencesFromThatAnswers: From's cluster detaches and its bucket answers:

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -50,8 +51,8 @@ func failbackKeys(t *testing.T, s *stack.Stack, region string) []string {
 }
 
 // TestFailbackFindings: a failback on a bad day. Bad input is refused naming the field, with
-// nothing changed; a region that does not come back is waited for, visibly, and the wait
-// cancels with nothing changed; a region whose cluster is gone but whose bucket is alive
+// nothing changed; a region that does not come back is waited for (by the failback the
+// unplanned failover started), visibly, and the wait cancels with nothing changed; a region whose cluster is gone but whose bucket is alive
 // still has its tail recovered.
 func TestFailbackFindings(t *testing.T) {
 	ctx := context.Background()
@@ -99,17 +100,19 @@ func TestFailbackFindings(t *testing.T) {
 	// A is cut off from the worker and commits a tail; the failover makes B the primary.
 	cutOff(t, s, "primary")
 	acked = insertRows(t, primary, acked, 10)
-	if err := startFailover(t, s, tc, workflows.ModeUnplanned).Get(ctx, nil); err != nil {
+	// The failover starts the failback at its end, as bdr failover --failback asks.
+	out, err := s.Bdr(ctx, "--json", "failover", db, "--mode", "unplanned", "--failback")
+	if err != nil {
 		t.Fatalf("unplanned failover: %v", err)
+	}
+	var failover workflows.FailoverResult
+	if err := json.Unmarshal(out, &failover); err != nil || failover.Failback != workflows.FailbackID(db) {
+		t.Fatalf("the failover did not start the failback: %v: %s", err, out)
 	}
 	aBefore := targetBlobs(t, store(t, s.MinIO["primary"]))
 
 	t.Run("a region that does not come back: waited for, visibly; cancelled, nothing changed", func(t *testing.T) {
-		run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.FailbackID(db), TaskQueue: s.Config.Temporal.TaskQueue},
-			workflows.FailbackName, workflows.FailbackInput{Database: db, From: "secondary", To: "primary"})
-		if err != nil {
-			t.Fatal(err)
-		}
+		run := tc.GetWorkflow(ctx, failover.Failback, "")
 		var st workflows.FailbackResult
 		waitFor(t, 2*time.Minute, "the failback to wait, probing", func() (bool, error) {
 			v, err := tc.QueryWorkflow(ctx, run.GetID(), run.GetRunID(), workflows.QueryStatus)
@@ -171,6 +174,27 @@ func TestFailbackFindings(t *testing.T) {
 		}
 		if res.Phase != workflows.FailbackDone || res.ReverseReplication != workflows.ReplicateID(db, "secondary", "primary") {
 			t.Errorf("failback result: %+v", res)
+		}
+
+		// Run again (an operator who was not sure, or a failback whose history was lost): it
+		// finds its recorded branch and makes no other, and finds nothing left to move.
+		again, err := runFailback(t, s, tc, workflows.FailbackInput{Database: db, From: "secondary", To: "primary"})
+		if err != nil {
+			t.Fatalf("failback run again: %v", err)
+		}
+		if again.Recovered == nil || again.Recovered.Name != res.Recovered.Name || again.MovedAside != 0 || again.Phase != workflows.FailbackDone {
+			t.Errorf("failback run again: %+v; first %+v", again, res)
+		}
+		records, err := listKeys(ctx, store(t, s.MinIO["secondary"]), replication.RecoveredPrefix(db))
+		if err != nil || len(records) != 1 {
+			t.Errorf("recovered branch records after two failbacks: %v, %v", records, err)
+		}
+		names, err := attachedNames(secondary)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(slices.DeleteFunc(names, func(n string) bool { return !strings.HasPrefix(n, db+"_recovered_") })); n != 1 {
+			t.Errorf("%d recovered branches attached in the secondary after two failbacks", n)
 		}
 	})
 	m.Stop()
