@@ -336,10 +336,28 @@ func finishDrill(ctx context.Context, c client.Client, id string) error {
 }
 
 func (a *app) drillListCmd() *cobra.Command {
+	return a.recordsListCmd("List the drills of DB recorded in the buckets (live branches first)", replication.ListDrills,
+		func(_ string, raws []json.RawMessage) error {
+			records, err := decodeDrills(raws)
+			if err != nil {
+				return err
+			}
+			sortDrills(records)
+			if a.json {
+				return writeJSON(a.stdout, records, false)
+			}
+			return writeDrillList(a.stdout, records, time.Now())
+		})
+}
+
+// recordsListCmd is a `list DB` command over DB's records of one kind (list) in the buckets
+// of every region, or of --region's: show decodes and prints them.
+func (a *app) recordsListCmd(short string, list func(context.Context, replication.Store, string) ([]json.RawMessage, error),
+	show func(db string, raws []json.RawMessage) error) *cobra.Command {
 	var region string
 	cmd := &cobra.Command{
 		Use:   "list DB",
-		Short: "List the drills of DB recorded in the buckets (live branches first)",
+		Short: short,
 		Args:  exactArgs("DB"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := a.loadConfig()
@@ -350,57 +368,69 @@ func (a *app) drillListCmd() *cobra.Command {
 			if err := validateDB(cfg, db); err != nil {
 				return err
 			}
-			regions := cfg.RegionNames()
-			if region != "" {
-				if _, err := cfg.Region(region); err != nil {
-					return usageErrorf("--region: unknown region %q (configured: %s)", region, strings.Join(regions, ", "))
-				}
-				regions = []string{region}
-			}
-			records, err := a.readDrills(cmd.Context(), cfg, db, regions)
+			regions, err := regionsToRead(cfg, region)
 			if err != nil {
 				return err
 			}
-			sortDrills(records)
-			if a.json {
-				return writeJSON(a.stdout, records, false)
+			raws, err := a.readRecords(cmd.Context(), cfg, db, regions, list)
+			if err != nil {
+				return err
 			}
-			return writeDrillList(a.stdout, records, time.Now())
+			return show(db, raws)
 		},
 	}
 	cmd.Flags().StringVar(&region, "region", "", "read only this region's bucket (default: every configured region's)")
 	return cmd
 }
 
+// regionsToRead is the regions whose buckets a list reads: region (the --region flag) when
+// given, else every configured one.
+func regionsToRead(cfg *config.Config, region string) ([]string, error) {
+	regions := cfg.RegionNames()
+	if region == "" {
+		return regions, nil
+	}
+	if _, err := cfg.Region(region); err != nil {
+		return nil, usageErrorf("--region: unknown region %q (configured: %s)", region, strings.Join(regions, ", "))
+	}
+	return []string{region}, nil
+}
+
 // readDrills reads the drill records of db in the buckets of regions. A drill records its
-// report only in its target's bucket, so reading every region finds each once. A bucket
-// that does not answer is named on stderr and skipped: a region that is down must not hide
-// the others' drills. It fails only when no bucket answered.
+// report only in its target's bucket, so reading every region finds each once.
 func (a *app) readDrills(ctx context.Context, cfg *config.Config, db string, regions []string) ([]workflows.DrillResult, error) {
+	raws, err := a.readRecords(ctx, cfg, db, regions, replication.ListDrills)
+	if err != nil {
+		return nil, err
+	}
+	return decodeDrills(raws)
+}
+
+// readRecords reads db's records of one kind (list) in the buckets of regions. A bucket that
+// does not answer is named on stderr and skipped: a region that is down must not hide the
+// others' records. It fails only when no bucket answered.
+func (a *app) readRecords(ctx context.Context, cfg *config.Config, db string, regions []string,
+	list func(context.Context, replication.Store, string) ([]json.RawMessage, error)) ([]json.RawMessage, error) {
 	stores, err := clients.Stores(cfg)
 	if err != nil {
 		return nil, err
 	}
-	records := []workflows.DrillResult{}
+	var raws []json.RawMessage
 	var errs []error
 	for _, r := range regions {
-		raws, err := replication.ListDrills(ctx, stores[r], db)
+		got, err := list(ctx, stores[r], db)
 		if err != nil {
 			err = fmt.Errorf("%s's bucket: %w", r, err)
 			fmt.Fprintf(a.stderr, "bdr: skipped %v\n", err)
 			errs = append(errs, err)
 			continue
 		}
-		got, err := decodeDrills(raws)
-		if err != nil {
-			return nil, fmt.Errorf("%s's bucket: %w", r, err)
-		}
-		records = append(records, got...)
+		raws = append(raws, got...)
 	}
 	if len(errs) == len(regions) {
 		return nil, errors.Join(errs...)
 	}
-	return records, nil
+	return raws, nil
 }
 
 func decodeDrills(raws []json.RawMessage) ([]workflows.DrillResult, error) {

@@ -72,6 +72,7 @@ func (a *app) failbackCmd() *cobra.Command {
 	cmd.Flags().StringVar(&r.to, "to", defaultFrom, "the region coming back: the one failed over from (a key of regions in bdr.yaml)")
 	cmd.Flags().BoolVar(&switchback, "switchback", false, "once --to is caught up, switch back to it (planned, zero loss) and replicate --to → --from again; sent as an update to a failback already running")
 	cmd.Flags().BoolVar(&noWait, "no-wait", false, "start the failback (or send the switchback) and print its workflow ID without waiting for the result")
+	cmd.AddCommand(a.failbackListCmd())
 	return cmd
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -248,4 +249,39 @@ func TestAwaitFailbackInterrupted(t *testing.T) {
 	_, err := a.awaitFailback(ctx, mocks.NewClient(t), run, "db")
 	require.Error(t, err)
 	assert.Equal(t, "stopped waiting; the failback of db goes on (workflow ID failback/db): context canceled", err.Error())
+}
+
+// The recovered branches list newest first; a record written before its branch was attached
+// is named from its stamp; a branch not yet whole says so.
+func TestRecoveredList(t *testing.T) {
+	failoverAt := time.Date(2026, 12, 7, 6, 0, 0, 0, time.UTC)
+	records := []string{
+		`{"database":"bottomless_db","returning":"primary","failoverAt":"2026-12-07T06:00:00Z","stamp":"20261207060400",` +
+			`"tail":{"objects":12,"bytes":3072,"oldestWrite":"2026-12-07T05:59:50Z","newestWrite":"2026-12-07T06:00:00Z"},` +
+			`"branch":{"region":"secondary","root":"f_recovered_20261207060400","objects":40},"complete":false}`,
+		`{"database":"bottomless_db","returning":"primary","failoverAt":"2026-12-01T06:00:00Z","stamp":"20261201060400",` +
+			`"tail":{"objects":3,"bytes":300},"branch":{"name":"bottomless_db_recovered_20261201060400","region":"secondary","attached":true},"complete":true}`,
+	}
+	raws := make([]json.RawMessage, len(records))
+	for i, r := range records {
+		raws[i] = json.RawMessage(r)
+	}
+	branches, err := decodeRecovered("bottomless_db", raws)
+	require.NoError(t, err)
+	require.Len(t, branches, 2)
+	assert.Equal(t, "bottomless_db_recovered_20261207060400", branches[0].Branch.Name, "named from its stamp")
+	assert.True(t, branches[0].FailoverAt.Equal(failoverAt))
+	var out bytes.Buffer
+	require.NoError(t, writeRecoveredList(&out, branches))
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	require.Len(t, lines, 3)
+	assert.Contains(t, lines[1], "bottomless_db_recovered_20261207060400")
+	assert.Contains(t, lines[1], "12 blobs, 3.0 KiB")
+	assert.Contains(t, lines[1], "INCOMPLETE")
+	assert.Contains(t, lines[2], "bottomless_db_recovered_20261201060400")
+	assert.True(t, strings.HasSuffix(lines[2], "attached"), lines[2])
+
+	out.Reset()
+	require.NoError(t, writeRecoveredList(&out, nil))
+	assert.Equal(t, "no recovered branches recorded\n", out.String())
 }

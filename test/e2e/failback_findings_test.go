@@ -196,6 +196,10 @@ func TestFailbackFindings(t *testing.T) {
 		if n := len(slices.DeleteFunc(names, func(n string) bool { return !strings.HasPrefix(n, db+"_recovered_") })); n != 1 {
 			t.Errorf("%d recovered branches attached in the secondary after two failbacks", n)
 		}
+		out, err := s.Bdr(ctx, "failback", "list", db)
+		if err != nil || !strings.Contains(string(out), res.Recovered.Name) || strings.Count(string(out), "\n") != 2 || !strings.Contains(string(out), "attached") {
+			t.Errorf("bdr failback list: %v\n%s", err, out)
+		}
 	})
 	m.Stop()
 }
