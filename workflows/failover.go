@@ -540,12 +540,14 @@ const versionRollbackRepairs = "rollback-repairs-target"
 // To's cluster wrote into its own folder meanwhile (its DETACH writes a milestone, and one
 // named for the same second as From's replaces the replicated one), and replication, whose
 // watermark is past those keys, would never copy them again. The anti-entropy pass copies
-// back every source blob the target lacks or holds with other content.
+// back every source blob the target lacks or holds with other content. It runs under the
+// step's bounds (30 minutes, 5 attempts) so that the rollback ends: a repair that fails is
+// reported, and replication's periodic anti-entropy pass makes it later.
 func (f *failover) repairTarget(ctx workflow.Context) error {
 	var r *activities.Replicator
 	return f.step(ctx, "roll back: repair the replica in "+f.in.To, func(actx workflow.Context) error {
 		var report activities.VerifyReport
-		err := workflow.ExecuteActivity(long(actx), r.Verify, activities.VerifyInput{Database: f.in.Database, From: f.in.From, To: f.in.To}).Get(ctx, &report)
+		err := workflow.ExecuteActivity(actx, r.Verify, activities.VerifyInput{Database: f.in.Database, From: f.in.From, To: f.in.To}).Get(ctx, &report)
 		if err != nil {
 			return fmt.Errorf("repair the replica in %s: %w", f.in.To, err)
 		}
