@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/bottomless-dr/bottomless-dr/objectstore"
 	"github.com/bottomless-dr/bottomless-dr/replication"
@@ -269,6 +270,10 @@ func (r *Replicator) MeasureWrites(ctx context.Context, in WritesInput) (Writes,
 	return w, nil
 }
 
+// ErrAlreadyRunning is the error type of StartReplication asked to refuse a workflow already
+// running.
+const ErrAlreadyRunning = "AlreadyRunning"
+
 // StartReplicationInput names a workflow of a route to start: a replication, or a failback
 // (both take {"database","from","to"}).
 type StartReplicationInput struct {
@@ -278,6 +283,9 @@ type StartReplicationInput struct {
 	From       string `json:"from"`
 	To         string `json:"to"`
 	Summary    string `json:"summary,omitempty"` // for the UI; a replication's by default
+	// RefuseRunning makes a workflow already running under WorkflowID an error rather than
+	// the one asked for: it may be an older one, with another route.
+	RefuseRunning bool `json:"refuseRunning,omitempty"`
 }
 
 // StartReplication starts the workflow on this worker's task queue (a replication as bdr
@@ -293,6 +301,9 @@ func (c *Control) StartReplication(ctx context.Context, in StartReplicationInput
 		StaticSummary: summary,
 	}, in.Workflow, map[string]string{"database": in.Database, "from": in.From, "to": in.To})
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &started) && in.RefuseRunning {
+		return "", temporal.NewNonRetryableApplicationError(fmt.Sprintf("start %s: one is already running, started before", in.WorkflowID), ErrAlreadyRunning, err)
+	}
 	if errors.As(err, &started) {
 		return in.WorkflowID, nil
 	}

@@ -169,6 +169,9 @@ func (s *replicated) failBack(ctx context.Context, res *failbackResult) {
 	}
 	res.FailbackSeconds = elapsed.Seconds()
 	res.fill(fr)
+	if runErr != nil && res.Error == "" {
+		res.Error = runErr.Error() // a result printed, and an exit status that says it failed
+	}
 	if err := s.countWrites(ctx, res, fr.FailoverAt, markSecondary); err != nil {
 		logf("failback: %v (the copy back is judged on the failback's own figures)", err)
 	}
@@ -383,12 +386,13 @@ func (f *failbackResult) copiedRatio() float64 {
 
 // failbackTargets judges the failback: its copy back against what changed, and its switchback
 // against the planned RTO target (it is a planned switchover). A failback that failed before
-// replicating back, or before switching back, did not measure that figure: n/a, not a miss.
+// replicating back, or before switching back, did not measure that figure: n/a, not a miss;
+// one that lost rows or failed later misses both, however fast or small its copy.
 func failbackTargets(f *failbackResult) []target {
 	copied, switched := f.WrittenSinceFailover > 0, f.SwitchedBack
 	return []target{
 		{Name: "failback copied back / written", Want: fmt.Sprintf("<= %.2fx", f.CopiedTarget),
-			Measured: f.copiedRatio(), Pass: copied && f.copiedRatio() <= f.CopiedTarget, Missing: !copied},
+			Measured: f.copiedRatio(), Pass: f.Error == "" && copied && f.copiedRatio() <= f.CopiedTarget, Missing: !copied},
 		{Name: "failback switchback RTO (s)", Want: fmt.Sprintf("< %.0fs", f.SwitchbackTarget),
 			Measured: f.SwitchbackRTOSeconds, Pass: f.Error == "" && switched && f.SwitchbackRTOSeconds < f.SwitchbackTarget, Missing: !switched},
 	}

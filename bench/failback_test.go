@@ -65,6 +65,14 @@ func TestFailbackReport(t *testing.T) {
 	require.True(t, targetsByName(r)["failback copied back / written"].Pass)
 	require.Contains(t, failbackTable(r.Failback), "the stores' count:      n/a (the stores could not be counted)")
 
+	// A failback that lost rows misses, however small its copy back.
+	r = &report{Ratios: map[string]map[string]float64{}, Failback: failback(200 << 10)}
+	r.Failback.Error = "the recovered branch counted 2090 rows, want 2100"
+	r.finish()
+	got = targetsByName(r)
+	require.False(t, got["failback copied back / written"].Pass)
+	require.False(t, got["failback copied back / written"].Missing)
+
 	// A failback with no result: its targets are n/a, not misses.
 	r = &report{Ratios: map[string]map[string]float64{}, Failback: &failbackResult{Commits: 2000, TailCommits: 100, NewInSecondary: 200,
 		CopiedTarget: failbackCopiedTarget, SwitchbackTarget: plannedRTOTarget.Seconds(), Error: "bdr failback: exit status 1"}}

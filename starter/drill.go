@@ -337,7 +337,7 @@ func finishDrill(ctx context.Context, c client.Client, id string) error {
 
 func (a *app) drillListCmd() *cobra.Command {
 	return a.recordsListCmd("List the drills of DB recorded in the buckets (live branches first)", replication.ListDrills,
-		func(_ string, raws []json.RawMessage) error {
+		func(_ string, raws []bucketRecord) error {
 			records, err := decodeDrills(raws)
 			if err != nil {
 				return err
@@ -353,7 +353,7 @@ func (a *app) drillListCmd() *cobra.Command {
 // recordsListCmd is a `list DB` command over DB's records of one kind (list) in the buckets
 // of every region, or of --region's: show decodes and prints them.
 func (a *app) recordsListCmd(short string, list func(context.Context, replication.Store, string) ([]json.RawMessage, error),
-	show func(db string, raws []json.RawMessage) error) *cobra.Command {
+	show func(db string, raws []bucketRecord) error) *cobra.Command {
 	var region string
 	cmd := &cobra.Command{
 		Use:   "list DB",
@@ -410,12 +410,12 @@ func (a *app) readDrills(ctx context.Context, cfg *config.Config, db string, reg
 // does not answer is named on stderr and skipped: a region that is down must not hide the
 // others' records. It fails only when no bucket answered.
 func (a *app) readRecords(ctx context.Context, cfg *config.Config, db string, regions []string,
-	list func(context.Context, replication.Store, string) ([]json.RawMessage, error)) ([]json.RawMessage, error) {
+	list func(context.Context, replication.Store, string) ([]json.RawMessage, error)) ([]bucketRecord, error) {
 	stores, err := clients.Stores(cfg)
 	if err != nil {
 		return nil, err
 	}
-	var raws []json.RawMessage
+	var raws []bucketRecord
 	var errs []error
 	for _, r := range regions {
 		got, err := list(ctx, stores[r], db)
@@ -425,7 +425,9 @@ func (a *app) readRecords(ctx context.Context, cfg *config.Config, db string, re
 			errs = append(errs, err)
 			continue
 		}
-		raws = append(raws, got...)
+		for _, raw := range got {
+			raws = append(raws, bucketRecord{Region: r, Raw: raw})
+		}
 	}
 	if len(errs) == len(regions) {
 		return nil, errors.Join(errs...)
@@ -433,12 +435,26 @@ func (a *app) readRecords(ctx context.Context, cfg *config.Config, db string, re
 	return raws, nil
 }
 
-func decodeDrills(raws []json.RawMessage) ([]workflows.DrillResult, error) {
+// bucketRecord is a record as read from a region's bucket.
+type bucketRecord struct {
+	Region string
+	Raw    json.RawMessage
+}
+
+// decode decodes the record into v; an error names the bucket and what the record is.
+func (r bucketRecord) decode(what string, v any) error {
+	if err := json.Unmarshal(r.Raw, v); err != nil {
+		return fmt.Errorf("%s's bucket: decode %s record: %w", r.Region, what, err)
+	}
+	return nil
+}
+
+func decodeDrills(raws []bucketRecord) ([]workflows.DrillResult, error) {
 	out := make([]workflows.DrillResult, 0, len(raws))
 	for _, raw := range raws {
 		var r workflows.DrillResult
-		if err := json.Unmarshal(raw, &r); err != nil {
-			return nil, fmt.Errorf("decode drill record: %w", err)
+		if err := raw.decode("drill", &r); err != nil {
+			return nil, err
 		}
 		out = append(out, r)
 	}

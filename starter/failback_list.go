@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
@@ -21,7 +20,7 @@ import (
 // Recovering rows from a recovered branch).
 func (a *app) failbackListCmd() *cobra.Command {
 	return a.recordsListCmd("List the recovered branches of DB recorded in the buckets: the tails failbacks kept, newest first",
-		replication.ListRecovered, func(db string, raws []json.RawMessage) error {
+		replication.ListRecovered, func(db string, raws []bucketRecord) error {
 			branches, err := decodeRecovered(db, raws)
 			if err != nil {
 				return err
@@ -35,12 +34,12 @@ func (a *app) failbackListCmd() *cobra.Command {
 
 // decodeRecovered decodes recovered branch records, newest first. A record written before
 // its branch was attached does not name it yet: the name follows from its stamp.
-func decodeRecovered(db string, raws []json.RawMessage) ([]activities.Recovered, error) {
+func decodeRecovered(db string, raws []bucketRecord) ([]activities.Recovered, error) {
 	out := make([]activities.Recovered, 0, len(raws))
 	for _, raw := range raws {
 		var r activities.Recovered
-		if err := json.Unmarshal(raw, &r); err != nil {
-			return nil, fmt.Errorf("decode recovered branch record: %w", err)
+		if err := raw.decode("recovered branch", &r); err != nil {
+			return nil, err
 		}
 		if r.Branch.Name == "" {
 			r.Branch.Name = workflows.RecoveredName(db, r.Stamp)

@@ -262,9 +262,9 @@ func TestRecoveredList(t *testing.T) {
 		`{"database":"bottomless_db","returning":"primary","failoverAt":"2026-12-01T06:00:00Z","stamp":"20261201060400",` +
 			`"tail":{"objects":3,"bytes":300},"branch":{"name":"bottomless_db_recovered_20261201060400","region":"secondary","attached":true},"complete":true}`,
 	}
-	raws := make([]json.RawMessage, len(records))
+	raws := make([]bucketRecord, len(records))
 	for i, r := range records {
-		raws[i] = json.RawMessage(r)
+		raws[i] = bucketRecord{Region: "secondary", Raw: json.RawMessage(r)}
 	}
 	branches, err := decodeRecovered("bottomless_db", raws)
 	require.NoError(t, err)
@@ -280,6 +280,9 @@ func TestRecoveredList(t *testing.T) {
 	assert.Contains(t, lines[1], "INCOMPLETE")
 	assert.Contains(t, lines[2], "bottomless_db_recovered_20261201060400")
 	assert.True(t, strings.HasSuffix(lines[2], "attached"), lines[2])
+
+	_, err = decodeRecovered("bottomless_db", []bucketRecord{{Region: "secondary", Raw: json.RawMessage(`{"stamp":`)}})
+	require.ErrorContains(t, err, "secondary's bucket: decode recovered branch record")
 
 	out.Reset()
 	require.NoError(t, writeRecoveredList(&out, nil))

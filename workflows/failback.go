@@ -88,11 +88,19 @@ func (fb *failback) run(ctx workflow.Context) error {
 	if err := fb.waitForTo(ctx); err != nil {
 		return err
 	}
+	// The wait may have lasted days: the failover this failback undoes must still be the
+	// last word before anything in To changes.
+	if err := fb.checkStillPrimary(ctx, FailbackFencing); err != nil {
+		return err
+	}
 	if err := fb.fenceTo(ctx); err != nil {
 		return err
 	}
 	stamp := workflow.Now(ctx).UTC().Format(DrillStampLayout)
 	if err := fb.recover(ctx, stamp); err != nil {
+		return err
+	}
+	if err := fb.checkStillPrimary(ctx, FailbackReversing); err != nil {
 		return err
 	}
 	if err := fb.reverse(ctx, stamp); err != nil {
@@ -162,6 +170,28 @@ func (fb *failback) checkInput(ctx workflow.Context) error {
 			return err
 		}
 		fb.res.FailoverAt = fb.check.Primary.Since
+		return nil
+	})
+}
+
+// checkStillPrimary checks From's bucket again: the primary record must be the one the
+// failback began from. Another failover since (From → elsewhere, or back again) makes this
+// failback stale: acting on it would record a primary that no longer serves in every bucket,
+// so it stops before it changes anything more in To.
+func (fb *failback) checkStillPrimary(ctx workflow.Context, phase string) error {
+	var r *activities.Replicator
+	in := fb.in
+	return fb.step(ctx, phase, "check "+in.From+" is still the primary", func(actx workflow.Context) error {
+		var now activities.FailbackCheck
+		if err := workflow.ExecuteActivity(actx, r.CheckFailback, activities.FailbackCheckInput{Database: in.Database, From: in.From, To: in.To}).Get(ctx, &now); err != nil {
+			return err
+		}
+		was, is := fb.check.Primary, now.Primary
+		if is.Region != was.Region || !is.Since.Equal(was.Since) || is.By != was.By {
+			return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+				"the primary of %s was recorded again since this failback began (now %s since %s by %s; it began from %s since %s by %s): the failback is stale and stops before it changes anything more in %s; start a new one",
+				in.Database, is.Region, utc(is.Since), is.By, was.Region, utc(was.Since), was.By, in.To), activities.ErrPrimaryChanged, nil)
+		}
 		return nil
 	})
 }

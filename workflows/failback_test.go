@@ -22,6 +22,9 @@ type failbackMocks struct {
 	silentProbes int  // probes of To that find it silent before one answers
 	tail         bool // To holds a tail
 	fenceErr     error
+	// recordedAgainAt makes the nth check of the primary record (1: the first) find another
+	// failover's record; 0: never.
+	recordedAgainAt int
 }
 
 // failbackEnv mocks every activity of a failback; calls records, in order, each that changes
@@ -38,7 +41,16 @@ func failbackEnv(m failbackMocks) (*testsuite.TestWorkflowEnvironment, *[]string
 	env.RegisterActivity(ctl)
 	var calls []string
 	primary := replication.Primary{Database: "db", Region: "secondary", Since: t0.Add(-time.Hour), By: "failover/db"}
-	env.OnActivity(r.CheckFailback, mock.Anything, mock.Anything).Return(activities.FailbackCheck{RootPath: "db_folder", Primary: primary}, nil)
+	checks := 0
+	env.OnActivity(r.CheckFailback, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.FailbackCheckInput) (activities.FailbackCheck, error) {
+		checks++
+		if checks >= m.recordedAgainAt && m.recordedAgainAt > 0 {
+			again := primary
+			again.Since, again.By = t0.Add(time.Minute), "failover/db"
+			return activities.FailbackCheck{RootPath: "db_folder", Primary: again}, nil
+		}
+		return activities.FailbackCheck{RootPath: "db_folder", Primary: primary}, nil
+	})
 	env.OnActivity(r.ProbeStore, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.RegionDatabase) (activities.StoreProbe, error) {
 		if m.silentProbes > 0 {
 			m.silentProbes--
@@ -134,6 +146,27 @@ func TestFailbackStopsWhenTheFenceIsRefused(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "access denied")
 	assert.Equal(t, []string{"fence primary"}, *calls, "nothing after a refused fence")
+}
+
+// TestFailbackStopsWhenThePrimaryWasRecordedAgain: a failover recorded since the failback
+// began (found after the wait, or before the reverse) makes it stale: it stops, changing
+// nothing in To after that point, and says why.
+func TestFailbackStopsWhenThePrimaryWasRecordedAgain(t *testing.T) {
+	for _, tc := range []struct {
+		at   int
+		want []string
+	}{
+		{2, nil}, // after the wait, before the fence
+		{3, []string{"fence primary", "recover primary into secondary"}}, // before the reverse
+	} {
+		env, calls := failbackEnv(failbackMocks{tail: false, recordedAgainAt: tc.at})
+		env.ExecuteWorkflow(FailbackName, FailbackInput{Database: "db", From: "secondary", To: "primary"})
+		err := env.GetWorkflowError()
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "the failback is stale and stops before it changes anything more in primary")
+		assert.True(t, hasErrorType(err, activities.ErrPrimaryChanged), "%v", err)
+		assert.Equal(t, tc.want, *calls, "check %d", tc.at)
+	}
 }
 
 // TestFailbackWaitsAndCancelsCleanly: To never answers; the failback waits, shows it, and a

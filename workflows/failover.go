@@ -536,13 +536,15 @@ func (f *failover) failed(ctx workflow.Context, cause error) error {
 // versionRollbackRepairs is the workflow.GetVersion change ID of repairTarget in the rollback.
 const versionRollbackRepairs = "rollback-repairs-target"
 
-// repairTarget makes To's folder a copy of From's again after To was attached and detached:
+// repairTarget restores in To's folder every blob of From's after To was attached and detached:
 // To's cluster wrote into its own folder meanwhile (its DETACH writes a milestone, and one
 // named for the same second as From's replaces the replicated one), and replication, whose
 // watermark is past those keys, would never copy them again. The anti-entropy pass copies
-// back every source blob the target lacks or holds with other content. It runs under the
-// step's bounds (30 minutes, 5 attempts) so that the rollback ends: a repair that fails is
-// reported, and replication's periodic anti-entropy pass makes it later.
+// back every source blob the target lacks or holds with other content. Blobs To's cluster
+// wrote under keys From does not have stay (a milestone of its own is harmless; see the
+// README). It runs under the step's bounds (30 minutes, 5 attempts) so that the rollback
+// ends: a repair that fails is reported, and replication's periodic anti-entropy pass makes
+// it later.
 func (f *failover) repairTarget(ctx workflow.Context) error {
 	var r *activities.Replicator
 	return f.step(ctx, "roll back: repair the replica in "+f.in.To, func(actx workflow.Context) error {
@@ -633,17 +635,19 @@ func (f *failover) undo(ctx workflow.Context, cause error) {
 			problems = append(problems, err.Error()+": replication into "+in.To+" stays refused until the fence is lifted")
 		}
 	}
-	// Failovers rolling back across an upgrade keep the history they started with.
-	if f.attachStarted && workflow.GetVersion(ctx, versionRollbackRepairs, workflow.DefaultVersion, 1) >= 1 {
-		if err := f.repairTarget(ctx); err != nil {
-			problems = append(problems, err.Error())
-		}
-	}
 	if err := f.step(ctx, "roll back: resume replication", func(actx workflow.Context) error {
 		return workflow.ExecuteActivity(actx, ctl.ResumeReplication, activities.StopInput{
 			WorkflowID: ReplicateID(in.Database, in.From, in.To), UpdateName: UpdateResume}).Get(ctx, nil)
 	}); err != nil {
 		problems = append(problems, err.Error())
+	}
+	// After the resume: From takes writes again, and replication must not wait on the repair
+	// (which copies only source content at or below the watermark, so it runs beside Syncs).
+	// Failovers rolling back across an upgrade keep the history they started with.
+	if f.attachStarted && workflow.GetVersion(ctx, versionRollbackRepairs, workflow.DefaultVersion, 1) >= 1 {
+		if err := f.repairTarget(ctx); err != nil {
+			problems = append(problems, err.Error())
+		}
 	}
 	rb.Reason = strings.Join(problems, "; ")
 	workflow.GetLogger(ctx).Error("failover failed; rolled back", "cause", cause, "problems", rb.Reason)

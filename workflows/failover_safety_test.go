@@ -34,8 +34,8 @@ func TestSwitchoverRefusesAWritingValidationQueryBeforeAnything(t *testing.T) {
 
 // TestFailedValidationDetachesToBeforeAttachingFromAgain: a validation that fails after the
 // ATTACH in To detaches To first, so that the database is never attached in both regions;
-// then From serves again, is recorded as the primary, the replica is repaired of what To's
-// cluster wrote into it while attached, and replication resumes.
+// then From serves again, is recorded as the primary, replication resumes and the replica is
+// repaired of what To's cluster wrote into it while attached.
 func TestFailedValidationDetachesToBeforeAttachingFromAgain(t *testing.T) {
 	m := failoverMocks{compare: activities.VerifyReport{Checked: 10}, attached: map[string]bool{"primary": true}, fail: map[string]error{
 		"validate": temporal.NewNonRetryableApplicationError("validate: queries[1]: Table 't' doesn't exist", "test", nil)}}
@@ -43,7 +43,7 @@ func TestFailedValidationDetachesToBeforeAttachingFromAgain(t *testing.T) {
 	require.ErrorContains(t, err, "doesn't exist")
 	require.ErrorContains(t, err, "rolled back: the database serves from primary")
 	require.Equal(t, []string{"detach primary", "drain quiescent=true timeout=5m0s", "fence target secondary", "attach secondary", "security secondary read-in-primary",
-		"detach secondary", "attach primary", "primary primary", "repair secondary from primary", "resume replicate/db/primary->secondary"}, calls)
+		"detach secondary", "attach primary", "primary primary", "resume replicate/db/primary->secondary", "repair secondary from primary"}, calls)
 	require.Equal(t, map[string]bool{"primary": true, "secondary": false}, m.attached)
 }
 
@@ -55,7 +55,7 @@ func TestFailedAttachIsUndoneToo(t *testing.T) {
 	_, calls, err := runFailover(t, m, planned)
 	require.ErrorContains(t, err, "rolled back")
 	require.Equal(t, []string{"detach primary", "drain quiescent=true timeout=5m0s", "fence target secondary", "attach secondary failed",
-		"detach secondary", "attach primary", "primary primary", "repair secondary from primary", "resume replicate/db/primary->secondary"}, calls)
+		"detach secondary", "attach primary", "primary primary", "resume replicate/db/primary->secondary", "repair secondary from primary"}, calls)
 }
 
 // TestRollbackFailsForwardWhenToCannotBeDetached: when To cannot be detached and still serves,

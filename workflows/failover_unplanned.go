@@ -124,10 +124,16 @@ func (f *failover) startFailback(ctx workflow.Context) {
 	id := FailbackID(in.Database)
 	err := f.step(ctx, "start failback", func(actx workflow.Context) error {
 		start := activities.StartReplicationInput{WorkflowID: id, Workflow: FailbackName, Database: in.Database, From: in.To, To: in.From,
-			Summary: fmt.Sprintf("failback of %s: %s → %s (started by the failover)", in.Database, in.To, in.From)}
+			Summary: fmt.Sprintf("failback of %s: %s → %s (started by the failover)", in.Database, in.To, in.From), RefuseRunning: true}
 		return workflow.ExecuteActivity(actx, ctl.StartReplication, start).Get(ctx, &f.res.Failback)
 	})
-	if err != nil {
+	switch {
+	case hasErrorType(err, activities.ErrAlreadyRunning):
+		// An older failback, of an earlier failover: it stops by itself when it finds this
+		// failover's record of the primary.
+		f.warn("the failback was not started: an older one (%s) is running, which stops before changing anything once it finds %s recorded as the primary, or cancel it (temporal workflow cancel --workflow-id %s); then start this one with bdr failback %s --from %s --to %s",
+			id, in.To, id, in.Database, in.To, in.From)
+	case err != nil:
 		f.warn("the failback was not started (%v): start it with bdr failback %s --from %s --to %s", err, in.Database, in.To, in.From)
 	}
 }

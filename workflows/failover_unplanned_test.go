@@ -82,6 +82,13 @@ func TestUnplannedFailoverStartsItsFailback(t *testing.T) {
 	require.Empty(t, res.Failback)
 	require.Contains(t, res.Warnings[len(res.Warnings)-1], "start it with bdr failback db --from secondary --to primary")
 
+	m = unplannedMocks(time.Now().Add(-time.Minute).UTC())
+	m.fail = map[string]error{"start Failback": temporal.NewNonRetryableApplicationError("start failback/db: one is already running", activities.ErrAlreadyRunning, nil)}
+	res, _, err = runFailover(t, m, in)
+	require.NoError(t, err)
+	require.Empty(t, res.Failback, "an older failback runs: not this failover's")
+	require.Contains(t, res.Warnings[len(res.Warnings)-1], "an older one (failback/db) is running")
+
 	withFailback := planned
 	withFailback.Failback = true
 	_, calls, err = runFailover(t, failoverMocks{}, withFailback)

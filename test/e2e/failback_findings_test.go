@@ -197,7 +197,8 @@ func TestFailbackFindings(t *testing.T) {
 			t.Errorf("%d recovered branches attached in the secondary after two failbacks", n)
 		}
 		out, err := s.Bdr(ctx, "failback", "list", db)
-		if err != nil || !strings.Contains(string(out), res.Recovered.Name) || strings.Count(string(out), "\n") != 2 || !strings.Contains(string(out), "attached") {
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		if err != nil || len(lines) != 2 || !strings.HasPrefix(lines[1], res.Recovered.Name+" ") || !strings.HasSuffix(lines[1], "  attached") {
 			t.Errorf("bdr failback list: %v\n%s", err, out)
 		}
 	})
