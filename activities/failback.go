@@ -270,13 +270,13 @@ func (r *Replicator) MeasureWrites(ctx context.Context, in WritesInput) (Writes,
 	return w, nil
 }
 
-// ErrAlreadyRunning is the error type of StartReplication asked to refuse a workflow already
+// ErrAlreadyRunning is the error type of StartWorkflow asked to refuse a workflow already
 // running.
 const ErrAlreadyRunning = "AlreadyRunning"
 
-// StartReplicationInput names a workflow of a route to start: a replication, or a failback
+// StartWorkflowInput names a workflow of a route to start: a replication, or a failback
 // (both take {"database","from","to"}).
-type StartReplicationInput struct {
+type StartWorkflowInput struct {
 	WorkflowID string `json:"workflowId"`
 	Workflow   string `json:"workflow"` // its type name
 	Database   string `json:"database"`
@@ -288,9 +288,9 @@ type StartReplicationInput struct {
 	RefuseRunning bool `json:"refuseRunning,omitempty"`
 }
 
-// StartReplication starts the workflow on this worker's task queue (a replication as bdr
+// StartWorkflow starts the workflow on this worker's task queue (a replication as bdr
 // replicate start does) and returns its workflow ID. One already running is left as it is.
-func (c *Control) StartReplication(ctx context.Context, in StartReplicationInput) (string, error) {
+func (c *Control) StartWorkflow(ctx context.Context, in StartWorkflowInput) (string, error) {
 	defer heartbeatEverySecond(ctx, noDetails)()
 	summary := in.Summary
 	if summary == "" {

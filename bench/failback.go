@@ -235,10 +235,8 @@ func (s *replicated) count(ctx context.Context, res *failbackResult) string {
 // switchback (copied, listed since secondaryMark) is the primary's, not the secondary's.
 func (s *replicated) countWrites(ctx context.Context, res *failbackResult, failoverAt time.Time, secondaryMark int) error {
 	forward := map[string]bool{}
-	for _, r := range s.StoreRequestsSince("secondary", secondaryMark) {
-		if r.Method == "PUT" && r.Operation == workflows.ReplicateName+"/Sync" {
-			forward[r.Key] = true
-		}
+	for _, r := range stack.Writes(s.StoreRequestsSince("secondary", secondaryMark), workflows.ReplicateName+"/Sync", "") {
+		forward[r.Key] = true
 	}
 	c, err := stores.Client(s.MinIO["secondary"], s.Config.Regions["secondary"].ObjectStore.Bucket)
 	if err != nil {
@@ -263,13 +261,7 @@ func (s *replicated) countWrites(ctx context.Context, res *failbackResult, failo
 // into a store, counted at the store rather than by the writer. The database's own writes
 // (after the switchback) and bdr's records are not copies.
 func putBytes(reqs []stack.StoreRequest, prefix string) int64 {
-	var total int64
-	for _, r := range reqs {
-		if r.Method == "PUT" && r.Operation == workflows.ReplicateName+"/Sync" && strings.HasPrefix(r.Key, prefix) {
-			total += r.Bytes
-		}
-	}
-	return total
+	return stack.BodyBytes(stack.Writes(reqs, workflows.ReplicateName+"/Sync", prefix))
 }
 
 // commitInto commits n single-row inserts, ids from first on, into the failback database on a

@@ -114,11 +114,13 @@ func fenceInForce(f Fence, p Primary, pFound bool) bool {
 	if f.Primary == nil {
 		return !pFound
 	}
-	return pFound && samePrimary(*f.Primary, p)
+	return pFound && f.Primary.Same(p)
 }
 
-func samePrimary(a, b Primary) bool {
-	return a.Database == b.Database && a.Region == b.Region && a.Since.Equal(b.Since) && a.By == b.By
+// Same reports whether q is the same record of the primary as p: the same region, made so at
+// the same time by the same workflow.
+func (p Primary) Same(q Primary) bool {
+	return p.Database == q.Database && p.Region == q.Region && p.Since.Equal(q.Since) && p.By == q.By
 }
 
 // WriteFence fences db's folder in dst (the bucket of region): it bumps the watermark
@@ -187,7 +189,7 @@ func EnsurePrimary(ctx context.Context, stores []Store, db, region, by string, n
 			missing = append(missing, s)
 			continue
 		}
-		if recorded != nil && !samePrimary(*recorded, p) {
+		if recorded != nil && !recorded.Same(p) {
 			// Buckets disagree (one missed a failover's record): not ours to settle here.
 			// CheckTarget still reads each target's own record.
 			return *recorded, nil

@@ -187,7 +187,7 @@ func (fb *failback) checkStillPrimary(ctx workflow.Context, phase string) error 
 			return err
 		}
 		was, is := fb.check.Primary, now.Primary
-		if is.Region != was.Region || !is.Since.Equal(was.Since) || is.By != was.By {
+		if !is.Same(was) {
 			return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
 				"the primary of %s was recorded again since this failback began (now %s since %s by %s; it began from %s since %s by %s): the failback is stale and stops before it changes anything more in %s; start a new one",
 				in.Database, is.Region, utc(is.Since), is.By, was.Region, utc(was.Since), was.By, in.To), activities.ErrPrimaryChanged, nil)
@@ -324,9 +324,9 @@ func (fb *failback) startReplication(ctx, actx workflow.Context, from, to string
 	if err := workflow.ExecuteActivity(actx, r.CopyTotals, activities.RegionDatabase{Database: fb.in.Database, Region: to}).Get(ctx, base); err != nil {
 		return err
 	}
-	start := activities.StartReplicationInput{WorkflowID: ReplicateID(fb.in.Database, from, to), Workflow: ReplicateName,
+	start := activities.StartWorkflowInput{WorkflowID: ReplicateID(fb.in.Database, from, to), Workflow: ReplicateName,
 		Database: fb.in.Database, From: from, To: to}
-	return workflow.ExecuteActivity(actx, ctl.StartReplication, start).Get(ctx, id)
+	return workflow.ExecuteActivity(actx, ctl.StartWorkflow, start).Get(ctx, id)
 }
 
 // waitCaughtUp waits for replication id's first copy and returns what it copied beyond base.

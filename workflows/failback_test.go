@@ -85,7 +85,7 @@ func failbackEnv(m failbackMocks) (*testsuite.TestWorkflowEnvironment, *[]string
 		return []string{"primary", "secondary"}, nil
 	})
 	env.OnActivity(r.CopyTotals, mock.Anything, mock.Anything).Return(activities.CatchUp{CopiedObjects: 100, CopiedBytes: 1000}, nil)
-	env.OnActivity(ctl.StartReplication, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.StartReplicationInput) (string, error) {
+	env.OnActivity(ctl.StartWorkflow, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.StartWorkflowInput) (string, error) {
 		calls = append(calls, "start "+in.WorkflowID)
 		return in.WorkflowID, nil
 	})

@@ -78,7 +78,7 @@ func failoverEnv(m failoverMocks) (*testsuite.TestWorkflowEnvironment, *[]string
 		return nil
 	})
 	env.OnActivity(r.ProbeStore, mock.Anything, mock.Anything).Return(activities.StoreProbe{Answered: !m.fromBucketSilent}, nil)
-	env.OnActivity(ctl.StartReplication, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.StartReplicationInput) (string, error) {
+	env.OnActivity(ctl.StartWorkflow, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.StartWorkflowInput) (string, error) {
 		record("start " + in.Workflow + " " + in.WorkflowID + " " + in.From + "->" + in.To)
 		return in.WorkflowID, m.fail["start "+in.Workflow]
 	})

@@ -123,9 +123,9 @@ func (f *failover) startFailback(ctx workflow.Context) {
 	in := f.in
 	id := FailbackID(in.Database)
 	err := f.step(ctx, "start failback", func(actx workflow.Context) error {
-		start := activities.StartReplicationInput{WorkflowID: id, Workflow: FailbackName, Database: in.Database, From: in.To, To: in.From,
+		start := activities.StartWorkflowInput{WorkflowID: id, Workflow: FailbackName, Database: in.Database, From: in.To, To: in.From,
 			Summary: fmt.Sprintf("failback of %s: %s → %s (started by the failover)", in.Database, in.To, in.From), RefuseRunning: true}
-		return workflow.ExecuteActivity(actx, ctl.StartReplication, start).Get(ctx, &f.res.Failback)
+		return workflow.ExecuteActivity(actx, ctl.StartWorkflow, start).Get(ctx, &f.res.Failback)
 	})
 	switch {
 	case hasErrorType(err, activities.ErrAlreadyRunning):

@@ -511,11 +511,9 @@ func TestDrillResumesAfterTheWorkerDies(t *testing.T) {
 	// secondary's store saw the copies.
 	copies := map[string]int{}
 	total := 0
-	for _, r := range s.StoreRequests("secondary") {
-		if r.Operation == workflows.TestFailoverName+"/BranchCopy" && r.Method == "PUT" && strings.HasPrefix(r.Key, kept.BranchRoot+"/") {
-			copies[r.Key]++
-			total++
-		}
+	for _, r := range stack.Writes(s.StoreRequests("secondary"), workflows.TestFailoverName+"/BranchCopy", kept.BranchRoot+"/") {
+		copies[r.Key]++
+		total++
 	}
 	if b := kept.Branched; int64(len(copies)) != b.Objects || total > len(copies)+1 || b.Resumed == 0 || b.Copied+b.Resumed != b.Objects {
 		t.Errorf("branched %+v: the store saw %d copies of %d blobs", b, total, len(copies))

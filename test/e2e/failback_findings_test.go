@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -24,13 +25,8 @@ import (
 // runFailback starts a failback with in and waits for its end.
 func runFailback(t *testing.T, s *stack.Stack, tc client.Client, in workflows.FailbackInput) (workflows.FailbackResult, error) {
 	t.Helper()
-	run, err := tc.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: workflows.FailbackID(in.Database),
-		TaskQueue: s.Config.Temporal.TaskQueue, WorkflowExecutionErrorWhenAlreadyStarted: true}, workflows.FailbackName, in)
-	if err != nil {
-		t.Fatalf("start failback: %v", err)
-	}
 	var res workflows.FailbackResult
-	err = run.Get(context.Background(), &res)
+	err := startFailbackWith(t, s, tc, in).Get(context.Background(), &res)
 	return res, err
 }
 
@@ -143,7 +139,7 @@ func TestFailbackFindings(t *testing.T) {
 				t.Errorf("%s's bucket holds %v after a cancelled failback", region, keys)
 			}
 		}
-		if after := targetBlobs(t, store(t, s.MinIO["primary"])); !sameBlobs(aBefore, after) {
+		if after := targetBlobs(t, store(t, s.MinIO["primary"])); !maps.Equal(aBefore, after) {
 			t.Errorf("the primary's folder changed under a cancelled failback: %d blobs, then %d", len(aBefore), len(after))
 		}
 	})
@@ -205,19 +201,6 @@ func TestFailbackFindings(t *testing.T) {
 	m.Stop()
 }
 
-// sameBlobs reports whether two listings (key to ETag) are equal.
-func sameBlobs(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
-}
-
 // TestFailbackFromAnEmptyBucket: the returning region was rebuilt, its cluster gone and its
 // bucket empty. The failback recovers no branch (there is no tail to find), replicates the
 // whole database back and says so.
@@ -245,7 +228,7 @@ func TestFailbackFromAnEmptyBucket(t *testing.T) {
 		t.Fatalf("failback: %v", err)
 	}
 	t.Logf("failback into an empty bucket: copied back %d blobs, %d bytes; the database holds %d bytes", res.CopiedBackObjects, res.CopiedBackBytes, res.DatabaseBytes)
-	if !res.FullCopy || res.Recovered != nil || res.Tail.Objects != 0 || !slicesContainsText(res.Warnings, "replicating back copied the whole database") {
+	if !res.FullCopy || res.Recovered != nil || res.Tail.Objects != 0 || !slices.ContainsFunc(res.Warnings, func(w string) bool { return strings.Contains(w, "replicating back copied the whole database") }) {
 		t.Errorf("failback into an empty bucket: %+v", res)
 	}
 	if res.CopiedBackBytes == 0 || res.CopiedBackBytes < res.DatabaseBytes*9/10 {
@@ -256,16 +239,6 @@ func TestFailbackFromAnEmptyBucket(t *testing.T) {
 		t.Errorf("the primary's folder after the failback: %+v, %v", cmp, err)
 	}
 	f.m.Stop()
-}
-
-// slicesContainsText reports whether one of texts contains sub.
-func slicesContainsText(texts []string, sub string) bool {
-	for _, s := range texts {
-		if strings.Contains(s, sub) {
-			return true
-		}
-	}
-	return false
 }
 
 // TestFailbackResumesAfterTheWorkerDies: the worker is killed (SIGKILL) inside every activity
@@ -302,13 +275,9 @@ func TestFailbackResumesAfterTheWorkerDies(t *testing.T) {
 	if err := s.FreezeWorker(); err != nil {
 		t.Fatal(err)
 	}
-	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.FailbackID(db), TaskQueue: s.Config.Temporal.TaskQueue},
-		workflows.FailbackName, workflows.FailbackInput{Database: db, From: "secondary", To: "primary", Switchback: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	run := startFailback(t, s, tc, true)
 	steps := []string{"CheckFailback", "ProbeStore", "Fence", "RecoverTail", "AttachBranch", "RecordRecoveredAttached", "MoveDiverged",
-		"RemoveLocks", "RecordPrimary", "CopyTotals", "StartReplication", "WaitCaughtUp", "MeasureWrites", "StopWorkflow"}
+		"RemoveLocks", "RecordPrimary", "CopyTotals", "StartWorkflow", "WaitCaughtUp", "MeasureWrites", "StopWorkflow"}
 	killed := killInEveryActivity(t, s, tc, run, steps)
 	waitCtx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
@@ -359,11 +328,9 @@ func checkCopiedOnce(t *testing.T, requests []stack.StoreRequest, operation, pre
 	t.Helper()
 	writes := map[string]int{}
 	var again []string
-	for _, r := range requests {
-		if r.Operation == operation && r.Method == "PUT" && strings.HasPrefix(r.Key, prefix) {
-			if writes[r.Key]++; writes[r.Key] == 2 {
-				again = append(again, r.Key)
-			}
+	for _, r := range stack.Writes(requests, operation, prefix) {
+		if writes[r.Key]++; writes[r.Key] == 2 {
+			again = append(again, r.Key)
 		}
 	}
 	if len(again) > interrupted {

@@ -210,3 +210,24 @@ func (s *Stack) StoreRequestCount(region string) int {
 	}
 	return rec.count()
 }
+
+// Writes returns the PUTs (uploads and server-side copies) among reqs that operation made
+// under prefix.
+func Writes(reqs []StoreRequest, operation, prefix string) []StoreRequest {
+	var out []StoreRequest
+	for _, r := range reqs {
+		if r.Method == "PUT" && r.Operation == operation && strings.HasPrefix(r.Key, prefix) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// BodyBytes sums the bodies of reqs as sent.
+func BodyBytes(reqs []StoreRequest) int64 {
+	var n int64
+	for _, r := range reqs {
+		n += r.Bytes
+	}
+	return n
+}

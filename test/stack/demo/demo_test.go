@@ -15,9 +15,6 @@ import (
 // and failover commands and the real addresses of the Web UI and both stand-ins, and after
 // the failover the writers go on in the secondary.
 func TestDemo(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts the whole stack")
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	d, err := start(ctx, options{dir: t.TempDir(), writers: 2, rate: 20, log: t.Logf})
