@@ -162,7 +162,7 @@ type Replication struct {
 	BatchMaxBytes      ByteSize      `mapstructure:"batch_max_bytes"`
 	Order              string        `mapstructure:"order"`
 	Exclude            []string      `mapstructure:"exclude"`
-	DeleteDelay        time.Duration `mapstructure:"delete_delay"`
+	DeleteDelay        Delay         `mapstructure:"delete_delay"` // from a blob leaving the source to the target deleting its copy; >= failover.retention, or NeverDelete
 	MultipartThreshold ByteSize      `mapstructure:"multipart_threshold"`
 	PartSize           ByteSize      `mapstructure:"part_size"`
 	// AntiEntropyInterval is how often a full comparison of source and target runs to find
@@ -216,7 +216,7 @@ func Default() Config {
 			// would make the target refuse ATTACH (DESIGN 5.4). Load keeps the
 			// pattern whatever the file says (fillDefaults).
 			Exclude:             []string{StorageLocksExclude},
-			DeleteDelay:         24 * time.Hour,
+			DeleteDelay:         Delay(7 * 24 * time.Hour), // the default failover.retention, SingleStore Helios' 7 days: a shorter delay would let the target lose blobs a point-in-time attach inside the window needs
 			MultipartThreshold:  64 * MiB,
 			PartSize:            16 * MiB,
 			AntiEntropyInterval: time.Hour,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -70,7 +71,7 @@ func TestDefault(t *testing.T) {
 		BatchMaxBytes:       config.GiB,
 		Order:               "sealed",
 		Exclude:             []string{"*/storage_locks/*"},
-		DeleteDelay:         24 * time.Hour,
+		DeleteDelay:         config.Delay(168 * time.Hour),
 		MultipartThreshold:  64 * config.MiB,
 		PartSize:            16 * config.MiB,
 		AntiEntropyInterval: time.Hour,
@@ -317,6 +318,36 @@ func TestLoadErrors(t *testing.T) {
 			want: []string{"replication.settle_window: must be >= 1s", "got 0s"},
 		},
 		{
+			name: "delete_delay negative",
+			edit: edit("delete_delay: 168h", "delete_delay: -1ns"),
+			want: []string{"replication.delete_delay: must be >= 0 or never, got -1ns"},
+		},
+		{
+			name: "delete_delay negative from the environment",
+			env:  map[string]string{"BDR_REPLICATION_DELETE_DELAY": "-1h"},
+			want: []string{"replication.delete_delay: must be >= 0 or never, got -1h"},
+		},
+		{
+			name: "delete_delay not a duration",
+			edit: edit("delete_delay: 168h", "delete_delay: forever"),
+			want: []string{`replication.delete_delay: invalid duration "forever": want e.g. 500ms, 1s, 24h, or never`},
+		},
+		{
+			name: "delete_delay without unit",
+			env:  map[string]string{"BDR_REPLICATION_DELETE_DELAY": "5"},
+			want: []string{`replication.delete_delay: invalid duration "5"`},
+		},
+		{
+			name: "delete_delay below retention",
+			edit: edit("delete_delay: 168h", "delete_delay: 24h"),
+			want: []string{`replication.delete_delay: must be >= failover.retention (168h), so that the target keeps every blob a point-in-time attach inside the retention window needs, or "never"; got 24h`},
+		},
+		{
+			name: "delete_delay below retention from the environment",
+			env:  map[string]string{"BDR_FAILOVER_RETENTION": "720h"},
+			want: []string{"replication.delete_delay: must be >= failover.retention (720h)", "got 168h"},
+		},
+		{
 			name: "validation after decoding",
 			env:  map[string]string{"BDR_REGIONS_SECONDARY_OBJECT_STORE_BUCKET": "Bad_Bucket"},
 			want: []string{`regions.secondary.object_store.bucket: invalid S3 bucket name "Bad_Bucket"`},
@@ -382,6 +413,71 @@ func TestLoadMissingFile(t *testing.T) {
 	_, err := config.Load(filepath.Join(t.TempDir(), "nope.yaml"))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "nope.yaml")
+}
+
+// TestLoadDeleteDelay: replication.delete_delay is a duration or "never" (any case, spaces
+// ignored), from the file and from BDR_REPLICATION_DELETE_DELAY.
+func TestLoadDeleteDelay(t *testing.T) {
+	design, err := os.ReadFile("testdata/design.yaml")
+	require.NoError(t, err)
+	const configured = "delete_delay: 168h"
+	require.Contains(t, string(design), configured)
+	tests := []struct {
+		name  string
+		file  string // replaces configured in the file; "": the key is left out
+		env   string // BDR_REPLICATION_DELETE_DELAY, when not empty
+		want  config.Delay
+		never bool
+	}{
+		{name: "as in the example", file: configured, want: config.Delay(168 * time.Hour)},
+		{name: "key absent: the default", file: "", want: config.Default().Replication.DeleteDelay},
+		{name: "longer than retention", file: "delete_delay: 720h", want: config.Delay(720 * time.Hour)},
+		{name: "never from the file", file: "delete_delay: never", want: config.NeverDelete, never: true},
+		{name: "never quoted, mixed case", file: `delete_delay: " Never "`, want: config.NeverDelete, never: true},
+		{name: "never from the environment", file: configured, env: "never", want: config.NeverDelete, never: true},
+		{name: "NEVER with spaces from the environment", file: configured, env: "NEVER ", want: config.NeverDelete, never: true},
+		{name: "duration from the environment", file: "delete_delay: never", env: "200h", want: config.Delay(200 * time.Hour)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clearBDREnv(t)
+			if tt.env != "" {
+				t.Setenv("BDR_REPLICATION_DELETE_DELAY", tt.env)
+			}
+			replacement := ""
+			if tt.file != "" {
+				replacement = ", " + tt.file
+			}
+			content := strings.Replace(string(design), ", "+configured, replacement, 1)
+			c, err := config.Load(writeFile(t, "bdr.yaml", content))
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, c.Replication.DeleteDelay)
+			assert.Equal(t, tt.never, c.Replication.DeleteDelay.Never())
+		})
+	}
+}
+
+func TestDelay(t *testing.T) {
+	tests := []struct {
+		d        config.Delay
+		never    bool
+		duration time.Duration
+		str      string
+	}{
+		{config.NeverDelete, true, math.MaxInt64, "never"},
+		{config.Delay(168 * time.Hour), false, 168 * time.Hour, "168h"},
+		{config.Delay(90 * time.Minute), false, 90 * time.Minute, "1h30m"},
+		{config.Delay(1500 * time.Millisecond), false, 1500 * time.Millisecond, "1.5s"},
+		{0, false, 0, "0s"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.str, func(t *testing.T) {
+			assert.Equal(t, tt.never, tt.d.Never())
+			assert.Equal(t, tt.duration, tt.d.Duration())
+			assert.Equal(t, tt.str, tt.d.String())
+			assert.Equal(t, tt.str, fmt.Sprint(tt.d))
+		})
+	}
 }
 
 func TestValidate(t *testing.T) {
@@ -488,7 +584,27 @@ func TestValidate(t *testing.T) {
 		{"order strict ok", func(c *config.Config) { c.Replication.Order = "strict" }, ""},
 		{"exclude empty pattern", func(c *config.Config) { c.Replication.Exclude = append(c.Replication.Exclude, "") }, "replication.exclude[1]: pattern must not be empty"},
 		{"exclude bad pattern", func(c *config.Config) { c.Replication.Exclude = []string{"[a"} }, `replication.exclude[0]: invalid pattern "[a"`},
-		{"delete_delay", func(c *config.Config) { c.Replication.DeleteDelay = -1 }, "replication.delete_delay: must be >= 0"},
+		{"delete_delay below retention", func(c *config.Config) { c.Replication.DeleteDelay = config.Delay(24 * time.Hour) },
+			`replication.delete_delay: must be >= failover.retention (168h), so that the target keeps every blob a point-in-time attach inside the retention window needs, or "never"; got 24h`},
+		{"delete_delay zero", func(c *config.Config) { c.Replication.DeleteDelay = 0 }, "replication.delete_delay: must be >= failover.retention (168h)"},
+		{"delete_delay negative, not never", func(c *config.Config) { c.Replication.DeleteDelay = -2 }, "replication.delete_delay: must be >= failover.retention"},
+		{"delete_delay negative with a negative retention", func(c *config.Config) {
+			c.Failover.Retention = -time.Hour
+			c.Replication.DeleteDelay = -2
+		}, "replication.delete_delay: must be >= failover.retention"},
+		{"delete_delay equal to retention ok", func(c *config.Config) { c.Replication.DeleteDelay = config.Delay(c.Failover.Retention) }, ""},
+		{"delete_delay above retention ok", func(c *config.Config) { c.Replication.DeleteDelay = config.Delay(30 * 24 * time.Hour) }, ""},
+		{"delete_delay follows retention", func(c *config.Config) { c.Failover.Retention = 30 * 24 * time.Hour },
+			"replication.delete_delay: must be >= failover.retention (720h), so that the target keeps every blob a point-in-time attach inside the retention window needs, or \"never\"; got 168h"},
+		{"delete_delay shorter retention ok", func(c *config.Config) {
+			c.Failover.Retention = time.Hour
+			c.Replication.DeleteDelay = config.Delay(time.Hour)
+		}, ""},
+		{"delete_delay never ok", func(c *config.Config) { c.Replication.DeleteDelay = config.NeverDelete }, ""},
+		{"delete_delay never with a long retention ok", func(c *config.Config) {
+			c.Failover.Retention = 365 * 24 * time.Hour
+			c.Replication.DeleteDelay = config.NeverDelete
+		}, ""},
 		{"multipart_threshold", func(c *config.Config) { c.Replication.MultipartThreshold = 5*config.MiB - 1 }, "replication.multipart_threshold: must be >= 5MiB"},
 		{"part_size low", func(c *config.Config) { c.Replication.PartSize = 4 * config.MiB }, "replication.part_size: must be between 5MiB and 5GiB (S3 part size limits), got 4MiB"},
 		{"part_size high", func(c *config.Config) { c.Replication.PartSize = 5*config.GiB + 1 }, "replication.part_size: must be between 5MiB and 5GiB"},
@@ -762,9 +878,14 @@ func TestWriteLoadRoundTrip(t *testing.T) {
 			c.Replication = config.Replication{
 				PollInterval: 1500 * time.Millisecond, SettleWindow: 1500 * time.Millisecond, Concurrency: 7, BatchMaxObjects: 3,
 				BatchMaxBytes: 1000, Order: "strict", Exclude: []string{"*/storage_locks/*", "*/tmp/*"},
-				DeleteDelay: 90 * time.Minute, MultipartThreshold: 10 * config.MiB, PartSize: 5 * config.GiB,
+				DeleteDelay: config.Delay(200 * time.Hour), MultipartThreshold: 10 * config.MiB, PartSize: 5 * config.GiB,
 			}
 			c.Telemetry = config.Telemetry{OTLPEndpoint: "http://otel:4318", MetricsListen: "", ServiceName: "true"}
+		}},
+		{"delete_delay never", func(c *config.Config) { c.Replication.DeleteDelay = config.NeverDelete }},
+		{"delete_delay a duration", func(c *config.Config) {
+			c.Failover.Retention = 90 * time.Minute
+			c.Replication.DeleteDelay = config.Delay(90 * time.Minute)
 		}},
 	}
 	for _, tt := range tests {
@@ -796,13 +917,20 @@ func TestWriteFormat(t *testing.T) {
 	b, err := os.ReadFile(p)
 	require.NoError(t, err)
 	s := string(b)
-	for _, want := range []string{"delete_delay: 24h\n", "batch_max_bytes: 1GiB\n", "poll_interval: 1s\n", "task_queue: bottomless-dr\n", `otlp_endpoint: ""`} {
+	for _, want := range []string{"delete_delay: 168h\n", "batch_max_bytes: 1GiB\n", "poll_interval: 1s\n", "task_queue: bottomless-dr\n", `otlp_endpoint: ""`} {
 		assert.Contains(t, s, want)
 	}
 	assert.Less(t, strings.Index(s, "temporal:"), strings.Index(s, "regions:"), "keys in declaration order")
 	info, err := os.Stat(p)
 	require.NoError(t, err)
 	assert.Equal(t, fs.FileMode(0o644), info.Mode().Perm())
+
+	never := valid()
+	never.Replication.DeleteDelay = config.NeverDelete
+	require.NoError(t, config.Write(p, never))
+	b, err = os.ReadFile(p)
+	require.NoError(t, err)
+	assert.Contains(t, string(b), "delete_delay: never\n")
 }
 
 func TestSecurityPasswords(t *testing.T) {

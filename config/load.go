@@ -162,6 +162,7 @@ func decode(settings map[string]any, c *Config) error {
 	}
 	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
 		DecodeHook: mapstructure.ComposeDecodeHookFunc(
+			delayHook,
 			durationHook,
 			byteSizeHook,
 			listHook,
@@ -275,6 +276,35 @@ func durationHook(from, to reflect.Type, data any) (any, error) {
 		return nil, fmt.Errorf("duration %v has no unit: want e.g. 500ms, 1s, 24h", d)
 	}
 	return data, nil
+}
+
+// delayHook decodes replication.delete_delay into Delay: "never" (any case, spaces around it
+// ignored) is NeverDelete; anything else is a duration by durationHook's rules and must not be
+// negative, so that no duration ("-1ns") can become NeverDelete.
+func delayHook(from, to reflect.Type, data any) (any, error) {
+	if to != reflect.TypeFor[Delay]() {
+		return data, nil
+	}
+	switch d := data.(type) {
+	case Delay:
+		return d, nil
+	case string:
+		if strings.EqualFold(strings.TrimSpace(d), "never") {
+			return NeverDelete, nil
+		}
+	}
+	v, err := durationHook(from, reflect.TypeFor[time.Duration](), data)
+	if err != nil {
+		return nil, fmt.Errorf("%w, or never", err)
+	}
+	d, ok := v.(time.Duration)
+	if !ok {
+		return data, nil // not a duration: the decoder reports the type error
+	}
+	if d < 0 {
+		return nil, fmt.Errorf("must be >= 0 or never, got %s", formatDuration(d))
+	}
+	return Delay(d), nil
 }
 
 // byteSizeHook decodes integers and strings such as "1GiB" into ByteSize.

@@ -43,7 +43,7 @@ func (c *Config) Validate() error {
 	v.temporal(c.Temporal)
 	v.regions(c.Regions)
 	v.databases(c.Databases)
-	v.replication(c.Replication)
+	v.replication(c.Replication, c.Failover.Retention)
 	v.telemetry(c.Telemetry)
 	v.security(c.Security)
 	v.failover(c.Failover)
@@ -210,7 +210,8 @@ func rootPathProblem(p string) string {
 	return ""
 }
 
-func (v *validator) replication(r Replication) {
+// replication checks r; retention is failover.retention, the floor of delete_delay.
+func (v *validator) replication(r Replication, retention time.Duration) {
 	const k = "replication."
 	if r.PollInterval <= 0 {
 		v.add(k+"poll_interval", "must be > 0, got %s", r.PollInterval)
@@ -243,8 +244,11 @@ func (v *validator) replication(r Replication) {
 	if r.AntiEntropyInterval < 0 {
 		v.add(k+"anti_entropy_interval", "must be >= 0 (0 turns it off), got %s", r.AntiEntropyInterval)
 	}
-	if r.DeleteDelay < 0 {
-		v.add(k+"delete_delay", "must be >= 0, got %s", r.DeleteDelay)
+	// A point-in-time attach inside the retention window needs every blob the source held
+	// then: the target must not delete one sooner than that.
+	if !r.DeleteDelay.Never() && (r.DeleteDelay < 0 || r.DeleteDelay.Duration() < retention) {
+		v.add(k+"delete_delay", "must be >= failover.retention (%s), so that the target keeps every blob a point-in-time attach inside the retention window needs, or %q; got %s",
+			formatDuration(retention), "never", r.DeleteDelay)
 	}
 	if r.MultipartThreshold < minPartSize {
 		v.add(k+"multipart_threshold", "must be >= %s (the S3 minimum part size), got %s", minPartSize, r.MultipartThreshold)

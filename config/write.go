@@ -61,12 +61,14 @@ func Write(path string, c *Config) error {
 }
 
 // yamlNode renders v with bdr.yaml's keys: structs in field order, maps with
-// sorted keys, durations and sizes in their text form. omitZero leaves out
+// sorted keys, durations, delays ("never") and sizes in their text form. omitZero leaves out
 // struct fields holding zero values.
 func yamlNode(v reflect.Value, omitZero bool) (*yaml.Node, error) {
 	switch v.Type() {
 	case reflect.TypeFor[time.Duration]():
 		return scalar(formatDuration(time.Duration(v.Int()))), nil
+	case reflect.TypeFor[Delay]():
+		return scalar(Delay(v.Int()).String()), nil // "never" or a duration
 	case reflect.TypeFor[ByteSize]():
 		return scalar(ByteSize(v.Int()).String()), nil
 	}
