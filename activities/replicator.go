@@ -33,6 +33,8 @@ type SyncRecorder interface {
 	// RecordCopied counts blobs copied since the last call for the same sync: a sync of an
 	// initial copy runs for its whole budget, and its copies count as they land.
 	RecordCopied(ctx context.Context, database, from, to string, objects, bytes int64)
+	// RecordDeletes receives what an anti-entropy pass did about the source's deletes.
+	RecordDeletes(ctx context.Context, database, from, to string, report replication.DeleteReport)
 }
 
 // Replicator holds the object-store clients of every region and runs replication activities.
@@ -260,10 +262,17 @@ type VerifyInput struct {
 	Database string `json:"database"`
 	From     string `json:"from"`
 	To       string `json:"to"`
+	// Deletes also carries the source's deletes to the target after replication.delete_delay
+	// (replication.Verify): asked by the Replicate workflow's periodic pass, which runs
+	// between its Syncs, never by a failover's repair.
+	Deletes bool `json:"deletes,omitempty"`
 }
 
 // VerifyReport is replication.VerifyReport.
 type VerifyReport = replication.VerifyReport
+
+// DeleteReport is replication.DeleteReport: what a pass did about the source's deletes.
+type DeleteReport = replication.DeleteReport
 
 // Verify runs the anti-entropy pass: every source blob at or before the target's watermark
 // is compared with the target, and a missing or different one is copied again and reported.
@@ -279,9 +288,17 @@ func (r *Replicator) Verify(ctx context.Context, in VerifyInput) (VerifyReport, 
 	}
 	stopBeat := heartbeatEverySecond(ctx, func() any { return nil })
 	defer stopBeat()
+	var deletes *replication.DeletePolicy
+	if in.Deletes {
+		delay := r.cfg.Replication.DeleteDelay
+		deletes = &replication.DeletePolicy{Delay: delay.Duration(), Never: delay.Never()}
+	}
 	report, err := replication.Verify(ctx, src, dst, copier, in.Database,
 		replication.Endpoint{Region: in.From, Bucket: src.Bucket(), RootPath: db.RootPath},
-		replication.Endpoint{Region: in.To, Bucket: dst.Bucket(), RootPath: db.RootPath}, r.cfg.Replication.Exclude)
+		replication.Endpoint{Region: in.To, Bucket: dst.Bucket(), RootPath: db.RootPath}, r.cfg.Replication.Exclude, deletes)
+	if r.recorder != nil && report.Deletes != nil {
+		r.recorder.RecordDeletes(ctx, in.Database, in.From, in.To, *report.Deletes)
+	}
 	if replication.IsRefused(err) {
 		return report, refused(fmt.Errorf("verify %s %s->%s: %w", in.Database, in.From, in.To, err))
 	}

@@ -50,6 +50,11 @@ func NewTransfer(src, dst *Client, multipartThreshold, partSize int64) *Transfer
 		buffers: sync.Pool{New: func() any { return new(bytes.Buffer) }}}
 }
 
+// ErrSourceChanged is returned by Copy when the source blob was overwritten between its
+// listing and the copy: the copy would carry the listing's time with another version's
+// content. Like os.ErrNotExist (the blob was deleted), it means the listed version is gone.
+var ErrSourceChanged = errors.New("changed since it was listed")
+
 // Stats returns the PUT requests (objects and parts) made and the bytes written so far.
 func (t *Transfer) Stats() (puts, bytes int64) { return t.puts.Load(), t.bytes.Load() }
 
@@ -193,6 +198,10 @@ func (t *Transfer) copyPart(ctx context.Context, obj Object, dstKey, uploadID st
 	var etag, sum string
 	err := t.fromSource(ctx, func() error {
 		src, err := t.src.GetRange(ctx, obj.Key, obj.ETag, offset, length)
+		if errors.Is(err, ErrPreconditionFailed) {
+			// The range is read only if the blob still has the listed ETag.
+			err = fmt.Errorf("%w: %w", err, ErrSourceChanged)
+		}
 		if err != nil {
 			return settled{err}
 		}
@@ -239,7 +248,7 @@ func (t *Transfer) readAll(body io.ReadCloser, what string, size int64) (*bytes.
 // copy would carry the listing's time with another version's content.
 func checkSameVersion(listed Object, got Info) error {
 	if listed.ETag != "" && got.ETag != listed.ETag {
-		return fmt.Errorf("objectstore: %s changed since it was listed (ETag %s, now %s)", listed.Key, listed.ETag, got.ETag)
+		return fmt.Errorf("objectstore: %s (ETag %s, now %s): %w", listed.Key, listed.ETag, got.ETag, ErrSourceChanged)
 	}
 	return nil
 }

@@ -87,15 +87,28 @@ func beyondRecord(ctx context.Context, target Store, o objectstore.Object, w, si
 	if err != nil {
 		return false, true, err
 	}
-	src, ok := info.Metadata[MetaSourceLastModified]
-	if !ok {
+	srcTime, ok, err := copiedSourceTime(o.Key, info)
+	switch {
+	case err != nil:
+		return false, true, err
+	case !ok:
 		return foreignBeyond, true, nil
 	}
-	srcTime, err := time.Parse(time.RFC3339Nano, src)
-	if err != nil {
-		return false, true, fmt.Errorf("%s has a bad %s %q", o.Key, MetaSourceLastModified, src)
-	}
 	return srcTime.After(w), true, nil
+}
+
+// copiedSourceTime returns the source's LastModified that the copy at key carries (DESIGN
+// 5.2); ok is false for a blob without it, which was not replicated.
+func copiedSourceTime(key string, info objectstore.Info) (t time.Time, ok bool, err error) {
+	src, ok := info.Metadata[MetaSourceLastModified]
+	if !ok {
+		return time.Time{}, false, nil
+	}
+	t, err = time.Parse(time.RFC3339Nano, src)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("%s has a bad %s %q", key, MetaSourceLastModified, src)
+	}
+	return t, true, nil
 }
 
 // BranchPlan is what a branch holds: the target's sealed view at a record.

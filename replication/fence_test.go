@@ -44,7 +44,7 @@ func (r *twoRegions) verify(from, to string) error {
 		src, dst = r.b, r.a
 	}
 	_, err := replication.Verify(context.Background(), src, dst, &memCopier{src: src, dst: dst}, testDB,
-		replication.Endpoint{Region: from, RootPath: testRoot}, replication.Endpoint{Region: to, RootPath: testRoot}, nil)
+		replication.Endpoint{Region: from, RootPath: testRoot}, replication.Endpoint{Region: to, RootPath: testRoot}, nil, nil)
 	return err
 }
 

@@ -165,7 +165,7 @@ func TestVerifyStopsRepairingAfterAFence(t *testing.T) {
 		}
 		return nil
 	}}
-	report, err := replication.Verify(ctx, e.src, e.dst, copier, testDB, testSource, testTarget, nil)
+	report, err := replication.Verify(ctx, e.src, e.dst, copier, testDB, testSource, testTarget, nil, nil)
 	requireRefused(t, err, replication.RefusedGeneration)
 	require.Equal(t, 2, repairs)
 	require.Equal(t, 2, report.Repaired)

@@ -31,6 +31,9 @@ func blobHash(o objectstore.Object) uint64 {
 
 func (d *Digest) add(o objectstore.Object) { d.Count++; d.Hash ^= blobHash(o) }
 
+// remove takes out o, which d holds.
+func (d *Digest) remove(o objectstore.Object) { d.Count--; d.Hash ^= blobHash(o) }
+
 func (d Digest) plus(e Digest) Digest { return Digest{Count: d.Count + e.Count, Hash: d.Hash ^ e.Hash} }
 func (d Digest) minus(e Digest) Digest {
 	return Digest{Count: d.Count - e.Count, Hash: d.Hash ^ e.Hash}

@@ -40,7 +40,7 @@ func TestLateBlobIsReported(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, again.LateObjects, "reported once")
 
-	report, err := replication.Verify(ctx, e.src, e.dst, copier, testDB, testSource, testTarget, nil)
+	report, err := replication.Verify(ctx, e.src, e.dst, copier, testDB, testSource, testTarget, nil, nil)
 	require.NoError(t, err)
 	require.Equal(t, 1, report.Repaired)
 

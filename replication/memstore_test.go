@@ -478,7 +478,7 @@ func (c *memCopier) Copy(ctx context.Context, obj objectstore.Object, dstKey str
 		return notExist("copy", obj.Key)
 	}
 	if o.ETag != obj.ETag {
-		return fmt.Errorf("memcopier: %s changed since it was listed", obj.Key)
+		return fmt.Errorf("memcopier: %s: %w", obj.Key, objectstore.ErrSourceChanged)
 	}
 	fail := n == c.failOn
 	if fail && !c.failAfterPut {

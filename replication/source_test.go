@@ -38,7 +38,7 @@ func TestRecordOfAnotherSourceIsRefused(t *testing.T) {
 			requireRefused(t, err, replication.RefusedSource)
 			_, err = replication.Verify(ctx, e.src, e.dst, &memCopier{src: e.src, dst: e.dst}, testDB,
 				replication.Endpoint{Region: other.From, Bucket: other.SourceBucket, RootPath: other.RootPath},
-				replication.Endpoint{Region: other.To, Bucket: other.TargetBucket, RootPath: other.RootPath}, nil)
+				replication.Endpoint{Region: other.To, Bucket: other.TargetBucket, RootPath: other.RootPath}, nil, nil)
 			requireRefused(t, err, replication.RefusedSource)
 			after, _, err := replication.ReadWatermark(ctx, e.dst, testDB)
 			require.NoError(t, err)

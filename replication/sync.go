@@ -61,13 +61,18 @@ type SyncResult struct {
 	CopiedObjects  int64     `json:"copiedObjects"` // by this call
 	CopiedBytes    int64     `json:"copiedBytes"`
 	SkippedObjects int64     `json:"skippedObjects"` // already in the target
-	PendingObjects int64     `json:"pendingObjects"` // source blobs newer than the watermark
-	PendingBytes   int64     `json:"pendingBytes"`
-	TotalObjects   int64     `json:"totalObjects"` // source blobs, excluded ones left out
-	TotalBytes     int64     `json:"totalBytes"`
-	NewestWrite    time.Time `json:"newestWrite"` // newest LastModified in the source
-	StoreTime      time.Time `json:"storeTime"`   // the source's clock at the listing
-	HeldBy         string    `json:"heldBy,omitempty"`
+	// VanishedObjects counts listed blobs this call did not copy because the source no longer
+	// held them as listed when their copy began: deleted (a database's garbage collection)
+	// or overwritten since the listing. Not an error: a blob that is gone is no longer part
+	// of the source's history, and an overwritten one is listed again with its new time.
+	VanishedObjects int64     `json:"vanishedObjects,omitempty"`
+	PendingObjects  int64     `json:"pendingObjects"` // source blobs newer than the watermark
+	PendingBytes    int64     `json:"pendingBytes"`
+	TotalObjects    int64     `json:"totalObjects"` // source blobs, excluded ones left out
+	TotalBytes      int64     `json:"totalBytes"`
+	NewestWrite     time.Time `json:"newestWrite"` // newest LastModified in the source
+	StoreTime       time.Time `json:"storeTime"`   // the source's clock at the listing
+	HeldBy          string    `json:"heldBy,omitempty"`
 	// HeldSince is when the upload holding the watermark back began (zero: none holds it).
 	HeldSince time.Time `json:"heldSince,omitzero"`
 	CaughtUp  bool      `json:"caughtUp"` // everything eligible at the listing is in
@@ -93,11 +98,12 @@ const maxNextEligible = time.Minute
 // the Sync activity's heartbeat: counts only, no keys and no credentials. The record's totals
 // and the source count let a reader show a call's progress before it returns.
 type Progress struct {
-	Watermark      time.Time `json:"watermark"`
-	CopiedObjects  int64     `json:"copiedObjects"` // by this call
-	CopiedBytes    int64     `json:"copiedBytes"`
-	SkippedObjects int64     `json:"skippedObjects"`
-	Eligible       int       `json:"eligible"`
+	Watermark       time.Time `json:"watermark"`
+	CopiedObjects   int64     `json:"copiedObjects"` // by this call
+	CopiedBytes     int64     `json:"copiedBytes"`
+	SkippedObjects  int64     `json:"skippedObjects"`
+	VanishedObjects int64     `json:"vanishedObjects,omitempty"`
+	Eligible        int       `json:"eligible"`
 	// RecordCopiedObjects and RecordCopiedBytes are the record's totals: every copy since
 	// replication began, this call's included.
 	RecordCopiedObjects int64 `json:"recordCopiedObjects,omitempty"`
@@ -196,7 +202,8 @@ func Sync(ctx context.Context, src, dst Store, copier Copier, in SyncInput, prog
 	last := s.last
 	res := SyncResult{
 		Watermark: s.state, CopiedObjects: s.copied, CopiedBytes: s.copiedBytes, SkippedObjects: s.skipped,
-		TotalObjects: last.plan.TotalObjects, TotalBytes: last.plan.TotalBytes, NewestWrite: last.plan.NewestWrite,
+		VanishedObjects: s.vanished,
+		TotalObjects:    last.plan.TotalObjects, TotalBytes: last.plan.TotalBytes, NewestWrite: last.plan.NewestWrite,
 		StoreTime: last.plan.StoreTime, CaughtUp: copyErr == nil && s.window.Complete(),
 		LateObjects: s.late.count, LateKeys: s.late.keys, VerifyWanted: s.late.count > 0,
 	}
@@ -252,7 +259,7 @@ type syncer struct {
 	rewrite        bool                          // the record lacks its endpoints: write it; mu
 	exclude        []*regexp.Regexp              // in.Policy.Exclude
 	below          Digest                        // source blobs at or before the window's start, the window's excepted; mu
-	windowDigest   Digest                        // every blob of the window; mu
+	windowDigest   Digest                        // every blob of the window, vanished ones left out; mu
 	doneDigest     Digest                        // the window's first digested blobs; mu
 	digested       int                           // how many of the window's blobs doneDigest holds; mu
 	late           late                          // blobs found at or before a watermark already past them; mu
@@ -267,6 +274,8 @@ type syncer struct {
 	copied         int64
 	copiedBytes    int64
 	skipped        int64
+	vanished       int64        // listed blobs gone from the source when their copy began; mu
+	vanishedAt     map[int]bool // their places in the window, left out of the digests; mu
 	inflightBytes  int64
 	stage          []uint8 // order: strict only
 	copiersDone    bool
@@ -512,21 +521,31 @@ func (s *syncer) copyOne(ctx context.Context, i int) error {
 	s.mu.Lock() // the window grows while following
 	obj := s.window.Item(i)
 	s.mu.Unlock()
-	skipped, err := s.transfer(ctx, obj)
+	outcome, err := s.transfer(ctx, obj)
 	s.mu.Lock()
 	s.inflightBytes -= obj.Size
 	if err == nil {
 		switch {
 		case !s.in.Policy.Strict:
 			s.window.Done(i)
-		case skipped:
-			s.stage[i] = inPlace
-		default:
+		case outcome == copied:
 			s.stage[i] = staged
+		default: // nothing to move into place
+			s.stage[i] = inPlace
 		}
-		if skipped {
+		switch outcome {
+		case skipped:
 			s.skipped++
-		} else {
+		case vanished:
+			// Gone from the source: the next listing will not show it, so neither must the
+			// digests it is compared with, or it would look for late blobs for nothing.
+			s.vanished++
+			s.windowDigest.remove(obj)
+			if s.vanishedAt == nil {
+				s.vanishedAt = map[int]bool{}
+			}
+			s.vanishedAt[i] = true
+		default:
 			s.copied++
 			s.copiedBytes += obj.Size
 		}
@@ -613,27 +632,69 @@ func (s *syncer) alreadyIn(ctx context.Context, obj objectstore.Object) (bool, e
 	return info.Size == obj.Size && info.Metadata[MetaSourceETag] == obj.ETag, nil
 }
 
+// What transfer did with a blob.
+type outcome uint8
+
+const (
+	copied   outcome = iota
+	skipped          // already in the target
+	vanished         // gone from the source as listed (SyncResult.VanishedObjects)
+)
+
 // transfer copies obj unless VerifyExisting finds it already in the target. In order: strict
 // it copies to the staging area; promote moves it into place.
-func (s *syncer) transfer(ctx context.Context, obj objectstore.Object) (skipped bool, err error) {
+//
+// A blob the source no longer holds as listed is vanished, not a failure: the prefix the
+// watermark promises is of the blobs the source holds, and a database's garbage collection
+// deletes old blobs all day, some between a listing and their copy. Failing the call made the
+// next one list the whole target again. The copy never wrote the blob, and the digest of the
+// blobs below the watermark (Watermark.Below) no longer counts it at the next listing, which
+// looks for late blobs once and records the new digest.
+func (s *syncer) transfer(ctx context.Context, obj objectstore.Object) (outcome, error) {
 	// A copy handed over just before a check failed (a fence, a lost caller) does not start.
 	if ctx.Err() != nil {
-		return false, context.Cause(ctx)
+		return copied, context.Cause(ctx)
 	}
 	if s.in.VerifyExisting {
 		in, err := s.alreadyIn(ctx, obj)
-		if err != nil || in {
-			return in, err
+		if err != nil {
+			return copied, err
+		}
+		if in {
+			return skipped, nil
 		}
 	}
 	dstKey := obj.Key
 	if s.in.Policy.Strict {
 		dstKey = StagingPrefix(s.in.Database) + obj.Key
 	}
-	if err := s.copier.Copy(ctx, obj, dstKey, CopyMetadata(obj.LastModified, obj.ETag)); err != nil {
-		return false, fmt.Errorf("sync %s: %w", s.in.Database, err)
+	err := s.copier.Copy(ctx, obj, dstKey, CopyMetadata(obj.LastModified, obj.ETag))
+	if err == nil {
+		return copied, nil
 	}
-	return false, nil
+	if gone, herr := goneFromSource(ctx, s.src, obj, err); herr != nil {
+		return copied, fmt.Errorf("sync %s: %w", s.in.Database, herr)
+	} else if gone {
+		return vanished, nil
+	}
+	return copied, fmt.Errorf("sync %s: %w", s.in.Database, err)
+}
+
+// goneFromSource reports whether copyErr, a failed copy of obj, failed because the source no
+// longer holds obj as listed: deleted, or overwritten with another version. The copy's error
+// alone could come from the target's side, so the source is asked (one HEAD, for a rare case).
+func goneFromSource(ctx context.Context, src Store, obj objectstore.Object, copyErr error) (bool, error) {
+	if ctx.Err() != nil || !(errors.Is(copyErr, os.ErrNotExist) || errors.Is(copyErr, objectstore.ErrSourceChanged)) {
+		return false, nil
+	}
+	info, err := src.Head(ctx, obj.Key)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return true, nil
+	case err != nil:
+		return false, fmt.Errorf("%w (and the source did not answer whether %s is still there: %w)", copyErr, obj.Key, err)
+	}
+	return info.ETag != obj.ETag, nil
 }
 
 // checkpoint writes the watermark record if the completed prefix moved it. Checkpoints are
@@ -650,7 +711,7 @@ func (s *syncer) checkpoint(ctx context.Context) error {
 	next.CopiedBytes = s.base.CopiedBytes + s.copiedBytes
 	s.lastCheckpoint = time.Now()
 	p := Progress{Watermark: next.Time, CopiedObjects: s.copied, CopiedBytes: s.copiedBytes,
-		SkippedObjects: s.skipped, Eligible: s.window.Len(), RecordCopiedObjects: next.CopiedObjects,
+		SkippedObjects: s.skipped, VanishedObjects: s.vanished, Eligible: s.window.Len(), RecordCopiedObjects: next.CopiedObjects,
 		RecordCopiedBytes: next.CopiedBytes, TotalObjects: s.last.plan.TotalObjects}
 	below := s.digestUpTo(next.Time)
 	next.Below = &below
@@ -855,7 +916,9 @@ func (s *syncer) digestUpTo(t time.Time) Digest {
 		if o.LastModified.After(t) {
 			break
 		}
-		s.doneDigest.add(o)
+		if !s.vanishedAt[s.digested] {
+			s.doneDigest.add(o)
+		}
 		s.digested++
 	}
 	return s.below.plus(s.doneDigest)

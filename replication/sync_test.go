@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -846,4 +847,69 @@ func TestSyncProgressCarriesTheRecordTotals(t *testing.T) {
 	assert.EqualValues(t, 5, last.RecordCopiedObjects, "since replication began")
 	assert.EqualValues(t, 20, last.RecordCopiedBytes)
 	assert.EqualValues(t, 5, last.TotalObjects)
+}
+
+// TestSyncSkipsBlobsGoneFromTheSource: a blob deleted from the source between its listing and
+// its copy (a database's garbage collection), or overwritten meanwhile, is counted as vanished,
+// not a failure; the watermark passes it, the target stays a prefix, and the next call finds
+// nothing late to look for (it does not list the target).
+func TestSyncSkipsBlobsGoneFromTheSource(t *testing.T) {
+	ctx := context.Background()
+	e := newSyncEnv(time.Second, 300*time.Millisecond)
+	for _, k := range []string{"a", "b", "c", "d"} {
+		e.src.Put(testRoot+"/"+k, []byte(k))
+		e.clock.Advance(time.Second)
+	}
+	e.clock.Advance(5 * time.Second)
+	copier := &memCopier{src: e.src, dst: e.dst, before: func(ctx context.Context, key string) error {
+		switch key {
+		case testRoot + "/b":
+			return e.src.Delete(ctx, key)
+		case testRoot + "/c":
+			e.src.Put(key, []byte("c, overwritten"))
+		}
+		return nil
+	}}
+	in := syncInput(replication.Policy{SettleWindow: 2 * time.Second, BatchMaxObjects: 4, BatchMaxBytes: 1 << 20}, 1)
+	got, err := replication.Sync(ctx, e.src, e.dst, copier, in, nil)
+	require.NoError(t, err)
+	assert.EqualValues(t, 2, got.CopiedObjects)
+	assert.EqualValues(t, 2, got.VanishedObjects)
+	assert.True(t, got.CaughtUp)
+	w := e.checkTarget(t, time.Time{})
+	assert.False(t, w.Before(e.src.Snapshot("")[testRoot+"/d"].LastModified), "the watermark passed what vanished: %s", w)
+	assert.Equal(t, map[string]int{testRoot + "/a": 1, testRoot + "/d": 1}, e.dst.Puts(testRoot+"/"))
+
+	// The next call copies c's new version and has nothing late to look for.
+	targetLists := 0
+	e.dst.afterList = func(kind string) {
+		if kind == "list" {
+			targetLists++
+		}
+	}
+	e.clock.Advance(5 * time.Second)
+	in.Watermark = w
+	got, err = replication.Sync(ctx, e.src, e.dst, &memCopier{src: e.src, dst: e.dst}, in, nil)
+	require.NoError(t, err)
+	e.checkTarget(t, w)
+	assert.EqualValues(t, 1, got.CopiedObjects)
+	assert.Zero(t, got.LateObjects)
+	assert.Zero(t, targetLists, "the target was listed to look for late blobs")
+}
+
+// TestSyncFailsWhenTheTargetSideLosesAKey: a copy that fails with "not found" while the source
+// still holds the blob as listed is a failure, not a vanished blob.
+func TestSyncFailsWhenTheTargetSideLosesAKey(t *testing.T) {
+	ctx := context.Background()
+	e := newSyncEnv(time.Second, 300*time.Millisecond)
+	e.src.Put(testRoot+"/a", []byte("a"))
+	e.clock.Advance(5 * time.Second)
+	copier := &memCopier{src: e.src, dst: e.dst, before: func(_ context.Context, key string) error {
+		return fmt.Errorf("put %s into the target: %w", key, os.ErrNotExist)
+	}}
+	in := syncInput(replication.Policy{SettleWindow: 2 * time.Second, BatchMaxObjects: 4, BatchMaxBytes: 1 << 20}, 1)
+	got, err := replication.Sync(ctx, e.src, e.dst, copier, in, nil)
+	require.ErrorIs(t, err, os.ErrNotExist)
+	assert.Zero(t, got.VanishedObjects)
+	e.checkTarget(t, time.Time{})
 }

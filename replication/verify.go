@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"time"
 
 	"github.com/bottomless-dr/bottomless-dr/objectstore"
@@ -21,6 +22,11 @@ type VerifyReport struct {
 	Mismatched  int       `json:"mismatched"` // present with another size or content
 	Repaired    int       `json:"repaired"`
 	RepairedKey []string  `json:"repairedKeys,omitempty"` // the first few
+	// Vanished counts blobs to repair that the source deleted (or overwrote) before their
+	// copy: nothing to repair.
+	Vanished int `json:"vanished,omitempty"`
+	// Deletes is what the pass did about the source's deletes (nil: not asked to).
+	Deletes *DeleteReport `json:"deletes,omitempty"`
 	// DifferingKeys are the first few keys found missing or different (repaired or not).
 	DifferingKeys []string `json:"differingKeys,omitempty"`
 }
@@ -34,7 +40,11 @@ type VerifyReport struct {
 // or whose record another source wrote (CheckRecordSource): a *RefusedError. Before each repair
 // it checks that the record's generation is still the one it read, so that a fence or a seal
 // during the pass stops it (one HEAD per repair; repairs are rare).
-func Verify(ctx context.Context, src, dst Store, copier Copier, db string, source, target Endpoint, exclude []string) (VerifyReport, error) {
+//
+// With deletes, the pass also carries the source's deletes to the target after their delay
+// (DESIGN 5.6, deletes.go), from the same two listings: the target's is taken first, so that
+// a blob it shows and the source's lacks is one the source no longer holds.
+func Verify(ctx context.Context, src, dst Store, copier Copier, db string, source, target Endpoint, exclude []string, deletes *DeletePolicy) (VerifyReport, error) {
 	if err := CheckTarget(ctx, dst, db, target.Region); err != nil {
 		return VerifyReport{}, fmt.Errorf("verify %s: %w", db, err)
 	}
@@ -46,7 +56,18 @@ func Verify(ctx context.Context, src, dst Store, copier Copier, db string, sourc
 	if err := CheckRecordSource(w, source, target); err != nil {
 		return VerifyReport{}, fmt.Errorf("verify %s: %w", db, err)
 	}
-	report, differing, err := compare(ctx, src, dst, db, rootPath, exclude, w.Time)
+	// The target first: see deletes.go. For the comparison either order does, as every blob
+	// at or before the watermark was in the target before the record said so.
+	dl, err := dst.ListParallel(ctx, rootPath+"/")
+	if err != nil {
+		return VerifyReport{}, fmt.Errorf("verify %s: %w", db, err)
+	}
+	sl, err := src.ListParallel(ctx, rootPath+"/")
+	if err != nil {
+		return VerifyReport{}, fmt.Errorf("verify %s: %w", db, err)
+	}
+	globs := compileGlobs(exclude)
+	report, differing, err := compareListings(ctx, dst, db, sl, dl, globs, w.Time)
 	if err != nil {
 		return report, err
 	}
@@ -54,12 +75,26 @@ func Verify(ctx context.Context, src, dst Store, copier Copier, db string, sourc
 		if err := sameGeneration(ctx, dst, db, target.Region, etag, w.Generation); err != nil {
 			return report, fmt.Errorf("verify %s: %w", db, err)
 		}
-		if err := copier.Copy(ctx, o, o.Key, CopyMetadata(o.LastModified, o.ETag)); err != nil {
-			return report, fmt.Errorf("verify %s: repair: %w", db, err)
+		err := copier.Copy(ctx, o, o.Key, CopyMetadata(o.LastModified, o.ETag))
+		if err != nil {
+			gone, herr := goneFromSource(ctx, src, o, err)
+			if herr != nil || !gone {
+				return report, fmt.Errorf("verify %s: repair: %w", db, errors.Join(err, herr))
+			}
+			report.Vanished++
+			continue
 		}
 		report.Repaired++
 		if len(report.RepairedKey) < maxReportedKeys {
 			report.RepairedKey = append(report.RepairedKey, o.Key)
+		}
+	}
+	if deletes != nil {
+		pass := deletePass{dst: dst, db: db, source: source, region: target.Region, policy: *deletes, etag: etag, generation: w.Generation}
+		d, err := pass.run(ctx, dl, sl, globs)
+		report.Deletes = &d
+		if err != nil {
+			return report, fmt.Errorf("verify %s: %w", db, err)
 		}
 	}
 	return report, nil
@@ -77,20 +112,24 @@ func Compare(ctx context.Context, src, dst Store, db, rootPath string, exclude [
 // missing from the target or differ from it, by size and content: the ETag, or for a
 // multipart copy the source ETag it records.
 func compare(ctx context.Context, src, dst Store, db, rootPath string, exclude []string, upTo time.Time) (VerifyReport, []objectstore.Object, error) {
-	report := VerifyReport{Watermark: upTo}
 	sl, err := src.ListParallel(ctx, rootPath+"/")
 	if err != nil {
-		return report, nil, fmt.Errorf("compare %s: %w", db, err)
+		return VerifyReport{Watermark: upTo}, nil, fmt.Errorf("compare %s: %w", db, err)
 	}
 	dl, err := dst.ListParallel(ctx, rootPath+"/")
 	if err != nil {
-		return report, nil, fmt.Errorf("compare %s: %w", db, err)
+		return VerifyReport{Watermark: upTo}, nil, fmt.Errorf("compare %s: %w", db, err)
 	}
+	return compareListings(ctx, dst, db, sl, dl, compileGlobs(exclude), upTo)
+}
+
+// compareListings is compare on listings of the source (sl) and of the target (dl).
+func compareListings(ctx context.Context, dst Store, db string, sl, dl objectstore.Listing, globs []*regexp.Regexp, upTo time.Time) (VerifyReport, []objectstore.Object, error) {
+	report := VerifyReport{Watermark: upTo}
 	target := make(map[string]objectstore.Object, len(dl.Objects))
 	for _, o := range dl.Objects {
 		target[o.Key] = o
 	}
-	globs := compileGlobs(exclude)
 	var differing []objectstore.Object
 	for _, o := range sl.Objects {
 		if (!upTo.IsZero() && o.LastModified.After(upTo)) || excluded(globs, o.Key) {

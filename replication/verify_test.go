@@ -27,14 +27,14 @@ func TestVerifyFindsAndRepairsWhatIsMissing(t *testing.T) {
 	_, err := replication.Sync(ctx, e.src, e.dst, copier, in, nil)
 	require.NoError(t, err)
 
-	clean, err := replication.Verify(ctx, e.src, e.dst, copier, testDB, testSource, testTarget, storageLocks)
+	clean, err := replication.Verify(ctx, e.src, e.dst, copier, testDB, testSource, testTarget, storageLocks, nil)
 	require.NoError(t, err)
 	require.Equal(t, replication.VerifyReport{Watermark: clean.Watermark, Checked: 30}, clean)
 	require.Empty(t, clean.DifferingKeys)
 
 	require.NoError(t, e.dst.Delete(ctx, testRoot+"/sid/0007"))
 	require.NoError(t, e.dst.PutBytes(ctx, testRoot+"/sid/0012", []byte("damaged!"), nil))
-	report, err := replication.Verify(ctx, e.src, e.dst, copier, testDB, testSource, testTarget, storageLocks)
+	report, err := replication.Verify(ctx, e.src, e.dst, copier, testDB, testSource, testTarget, storageLocks, nil)
 	require.NoError(t, err)
 	require.Equal(t, 30, report.Checked)
 	require.Equal(t, 1, report.Missing)
@@ -43,7 +43,7 @@ func TestVerifyFindsAndRepairsWhatIsMissing(t *testing.T) {
 	require.ElementsMatch(t, []string{testRoot + "/sid/0007", testRoot + "/sid/0012"}, report.RepairedKey)
 	e.checkTarget(t, time.Time{})
 
-	again, err := replication.Verify(ctx, e.src, e.dst, copier, testDB, testSource, testTarget, storageLocks)
+	again, err := replication.Verify(ctx, e.src, e.dst, copier, testDB, testSource, testTarget, storageLocks, nil)
 	require.NoError(t, err)
 	require.Zero(t, again.Repaired)
 	_, ok := e.dst.Get(testRoot + "/sid/storage_locks/1_1")

@@ -14,6 +14,7 @@ import (
 
 	"github.com/bottomless-dr/bottomless-dr/activities"
 	"github.com/bottomless-dr/bottomless-dr/config"
+	"github.com/bottomless-dr/bottomless-dr/replication"
 	"github.com/bottomless-dr/bottomless-dr/workflows"
 )
 
@@ -74,6 +75,10 @@ type metrics struct {
 	drillRPO       otelmetric.Float64Gauge
 	drillAttach    otelmetric.Float64Gauge
 	drillFailures  otelmetric.Int64Counter
+	vanished       otelmetric.Int64Counter
+	deletesPending otelmetric.Int64Gauge
+	deletesHeld    otelmetric.Int64Gauge
+	deleted        otelmetric.Int64Counter
 }
 
 var (
@@ -92,7 +97,7 @@ func newMetrics(service string, cfg *config.Config) (*metrics, error) {
 	}
 	meter := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exporter)).Meter(service)
 	m := &metrics{labels: newLabels(cfg), handler: promhttp.HandlerFor(registry, promhttp.HandlerOpts{})}
-	var errs [15]error
+	var errs [19]error
 	m.lag, errs[0] = meter.Float64Gauge("bdr_replication_lag_seconds", otelmetric.WithDescription("source clock minus the watermark at the last sync: the RPO a failover would have now"), otelmetric.WithUnit("s"))
 	m.pendingObjects, errs[1] = meter.Int64Gauge("bdr_replication_pending_objects", otelmetric.WithDescription("source blobs newer than the watermark"))
 	m.pendingBytes, errs[2] = meter.Int64Gauge("bdr_replication_pending_bytes", otelmetric.WithDescription("bytes of source blobs newer than the watermark"), otelmetric.WithUnit("By"))
@@ -108,6 +113,10 @@ func newMetrics(service string, cfg *config.Config) (*metrics, error) {
 	m.drillRPO, errs[12] = meter.Float64Gauge("bdr_drill_rpo_seconds", otelmetric.WithDescription("the last drill's would-be RPO: newest source write known minus the replica's watermark"), otelmetric.WithUnit("s"))
 	m.drillAttach, errs[13] = meter.Float64Gauge("bdr_drill_attach_seconds", otelmetric.WithDescription("what the last drill's ATTACH of its branch took: what a failover's ATTACH would cost"), otelmetric.WithUnit("s"))
 	m.drillFailures, errs[14] = meter.Int64Counter("bdr_drill_failures", otelmetric.WithDescription("drills that failed"))
+	m.vanished, errs[15] = meter.Int64Counter("bdr_replication_vanished_objects", otelmetric.WithDescription("listed source blobs deleted or overwritten before their copy (garbage collection): skipped, not failed"))
+	m.deletesPending, errs[16] = meter.Int64Gauge("bdr_replication_deletes_pending_objects", otelmetric.WithDescription("target blobs the source no longer holds: waiting for replication.delete_delay, or kept with delete_delay: never"))
+	m.deletesHeld, errs[17] = meter.Int64Gauge("bdr_replication_deletes_held_objects", otelmetric.WithDescription("target blobs past their delete delay kept because a recorded milestone may need them"))
+	m.deleted, errs[18] = meter.Int64Counter("bdr_replication_deleted_objects", otelmetric.WithDescription("target blobs deleted after the source deleted them and delete_delay passed"))
 	for _, err := range errs {
 		if err != nil {
 			return nil, fmt.Errorf("metrics: %w", err)
@@ -124,6 +133,7 @@ func (m *metrics) RecordSync(ctx context.Context, database, from, to string, res
 	m.pendingBytes.Record(ctx, res.PendingBytes, attrs)
 	m.watermark.Record(ctx, float64(res.Watermark.Time.UnixNano())/1e9, attrs)
 	m.lateObjects.Add(ctx, res.LateObjects, attrs)
+	m.vanished.Add(ctx, res.VanishedObjects, attrs)
 	held := 0.0
 	if !res.HeldSince.IsZero() {
 		held = max(0, res.StoreTime.Sub(res.HeldSince).Seconds())
@@ -136,6 +146,14 @@ func (m *metrics) RecordCopied(ctx context.Context, database, from, to string, o
 	attrs := m.replicationAttrs(database, from, to)
 	m.copiedObjects.Add(ctx, objects, attrs)
 	m.copiedBytes.Add(ctx, bytes, attrs)
+}
+
+// RecordDeletes records what an anti-entropy pass did about the source's deletes.
+func (m *metrics) RecordDeletes(ctx context.Context, database, from, to string, report replication.DeleteReport) {
+	attrs := m.replicationAttrs(database, from, to)
+	m.deletesPending.Record(ctx, int64(report.Pending+report.Kept), attrs)
+	m.deletesHeld.Record(ctx, int64(report.Held), attrs)
+	m.deleted.Add(ctx, int64(report.Deleted), attrs)
 }
 
 // replicationAttrs name one replication: a database and its direction.

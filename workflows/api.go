@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/temporal"
+
+	"github.com/bottomless-dr/bottomless-dr/activities"
 )
 
 // Workflow type names, update and query names: an API typed by users in the Temporal UI and
@@ -106,6 +108,9 @@ type Status struct {
 	// anti-entropy pass copies them.
 	LateObjects int64    `json:"lateObjects,omitempty"`
 	LateKeys    []string `json:"lateKeys,omitempty"`
+	// VanishedObjects counts the listed source blobs the syncs found deleted (or overwritten)
+	// when their copy began, since replication started: skipped, not failed.
+	VanishedObjects int64 `json:"vanishedObjects,omitempty"`
 }
 
 // Watermark is the replicated prefix: every source blob with LastModified <= Time is in the
@@ -133,6 +138,11 @@ type Verified struct {
 	Mismatched   int       `json:"mismatched"`
 	Repaired     int       `json:"repaired"`
 	RepairedKeys []string  `json:"repairedKeys,omitempty"`
+	// Vanished counts blobs to repair that the source deleted before their copy.
+	Vanished int `json:"vanished,omitempty"`
+	// Deletes is what the pass did about the source's deletes (DESIGN 5.6): pending, held
+	// for milestones, deleted.
+	Deletes *activities.DeleteReport `json:"deletes,omitempty"`
 }
 
 // PauseRequest, ResumeRequest and VerifyRequest are the inputs of the updates;

@@ -277,7 +277,10 @@ func (r *replicator) verifyStep(ctx workflow.Context) error {
 		Summary:             "compare source and target, repair differences",
 	})
 	var report activities.VerifyReport
-	err := workflow.ExecuteActivity(actx, a.Verify, activities.VerifyInput{Database: r.in.Database, From: r.in.From, To: r.in.To}).Get(ctx, &report)
+	// The pass carries the source's deletes too: it runs between Syncs, so no copy lands
+	// between its listings and its deletes (replication/deletes.go).
+	err := workflow.ExecuteActivity(actx, a.Verify, activities.VerifyInput{Database: r.in.Database, From: r.in.From, To: r.in.To,
+		Deletes: true}).Get(ctx, &report)
 	r.lastVerifyAt = workflow.Now(ctx)
 	r.verifyWanted = false
 	r.verifyRuns++
@@ -292,7 +295,8 @@ func (r *replicator) verifyStep(ctx workflow.Context) error {
 		return r.backoff(ctx, fmt.Errorf("verify: %w", err))
 	}
 	r.status.LastVerify = &Verified{At: r.lastVerifyAt, Watermark: report.Watermark, Checked: report.Checked,
-		Missing: report.Missing, Mismatched: report.Mismatched, Repaired: report.Repaired, RepairedKeys: report.RepairedKey}
+		Missing: report.Missing, Mismatched: report.Mismatched, Repaired: report.Repaired, RepairedKeys: report.RepairedKey,
+		Vanished: report.Vanished, Deletes: report.Deletes}
 	if report.Repaired > 0 {
 		workflow.GetLogger(ctx).Warn("anti-entropy repaired blobs the incremental path missed",
 			"repaired", report.Repaired, "keys", report.RepairedKey)
@@ -391,6 +395,7 @@ func (r *replicator) fold(res activities.SyncResult) {
 	s.PendingObjects, s.PendingBytes = res.PendingObjects, res.PendingBytes
 	s.CopiedObjects, s.CopiedBytes = res.Watermark.CopiedObjects, res.Watermark.CopiedBytes
 	s.NewestWrite, s.HeldBy, s.HeldSince = res.NewestWrite, res.HeldBy, res.HeldSince
+	s.VanishedObjects += res.VanishedObjects
 	if res.LateObjects > 0 {
 		// Never silently clamped: the count adds up and the keys stay until newer ones come.
 		s.LateObjects += res.LateObjects
