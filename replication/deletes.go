@@ -141,8 +141,12 @@ func (p deletePass) run(ctx context.Context, targetListing, sourceListing object
 	if err != nil {
 		return DeleteReport{}, err
 	}
+	before := slices.Clone(log.Pending)
+	// The listing's StoreTime is its Date header, cut to the second: the source's clock was
+	// then before the end of that second, and a blob the listing lacks was deleted before it.
+	// Missing since the end of the second, and due by the start: never early on either side.
 	now := sourceListing.StoreTime
-	log.Pending = stillPending(log.Pending, gone, now)
+	log.Pending = stillPending(log.Pending, gone, now.Truncate(time.Second).Add(time.Second))
 	due, report := p.split(log.Pending, now)
 	var errs []error
 	if len(due) > 0 {
@@ -165,15 +169,17 @@ func (p deletePass) run(ctx context.Context, targetListing, sourceListing object
 	}
 	report.DeletedTotal = log.DeletedObjects
 	// Written even when a delete failed: what was deleted leaves the record, and what was
-	// found keeps the time it was first found.
-	errs = append(errs, p.write(ctx, log, logETag))
+	// found keeps the time it was first found. Not rewritten when nothing changed.
+	if report.Deleted > 0 || !slices.Equal(before, log.Pending) {
+		errs = append(errs, p.write(ctx, log, logETag))
+	}
 	return report, errors.Join(errs...)
 }
 
 // stillPending returns the recorded blobs that are still gone, with their first time kept,
-// and the newly gone ones with now. A recorded blob the source holds again, or that the
+// and the newly gone ones with missingSince. A recorded blob the source holds again, or that the
 // target no longer holds as recorded, leaves the record.
-func stillPending(recorded []PendingDelete, gone []objectstore.Object, now time.Time) []PendingDelete {
+func stillPending(recorded []PendingDelete, gone []objectstore.Object, missingSince time.Time) []PendingDelete {
 	since := make(map[string]PendingDelete, len(recorded))
 	for _, d := range recorded {
 		since[d.Key] = d
@@ -182,11 +188,11 @@ func stillPending(recorded []PendingDelete, gone []objectstore.Object, now time.
 	for _, o := range gone {
 		d, ok := since[o.Key]
 		if !ok || d.ETag != o.ETag || d.Size != o.Size {
-			d = PendingDelete{Key: o.Key, Size: o.Size, ETag: o.ETag, MissingSince: now}
+			d = PendingDelete{Key: o.Key, Size: o.Size, ETag: o.ETag, MissingSince: missingSince}
 		}
 		out = append(out, d)
 	}
-	slices.SortFunc(out, func(a, b PendingDelete) int { return a.MissingSince.Compare(b.MissingSince) })
+	slices.SortStableFunc(out, func(a, b PendingDelete) int { return a.MissingSince.Compare(b.MissingSince) })
 	return out
 }
 

@@ -73,6 +73,9 @@ func TestDeletesReachTheTargetOnlyAfterTheDelay(t *testing.T) {
 	ctx := context.Background()
 	e := newDeletesEnv(t, 10, replication.DeletePolicy{Delay: time.Hour})
 	require.Equal(t, replication.DeleteReport{}, e.pass(), "nothing deleted at the source: nothing to do")
+	_, found, err := replication.ReadDeleteLog(ctx, e.dst, testDB)
+	require.NoError(t, err)
+	require.False(t, found, "a record written with nothing in it")
 
 	e.deleteAtSource(2, 3)
 	foundAt := e.clock.Now()
@@ -84,6 +87,9 @@ func TestDeletesReachTheTargetOnlyAfterTheDelay(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, found)
 	require.Len(t, log.Pending, 2)
+	puts := e.dst.Puts(replication.DeletesKey(testDB))
+	e.pass()
+	require.Equal(t, puts, e.dst.Puts(replication.DeletesKey(testDB)), "an unchanged record was written again")
 
 	e.clock.Advance(59 * time.Minute)
 	e.deleteAtSource(4) // found later: due later

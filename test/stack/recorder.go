@@ -24,6 +24,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 )
 
@@ -76,8 +77,80 @@ type recorder struct {
 	srv   *http.Server
 	proxy *httputil.ReverseProxy
 
-	mu   sync.Mutex
-	reqs []StoreRequest
+	mu    sync.Mutex
+	reqs  []StoreRequest
+	holds []*Hold
+}
+
+// Hold keeps the requests it matches from reaching the store until Release: a test's way to
+// stop the worker at a chosen step (its copies, say) without a timer, do something there,
+// and let it go on. Requests are held after they are noted. A request whose client gives up
+// leaves the hold but stays in Held.
+type Hold struct {
+	match    func(StoreRequest) bool
+	released chan struct{}
+	once     sync.Once
+
+	mu      sync.Mutex
+	held    []StoreRequest
+	arrived chan struct{} // closed at the next request held
+}
+
+// Wait blocks until the hold holds n requests at once, or ctx ends.
+func (h *Hold) Wait(ctx context.Context, n int) error {
+	for {
+		h.mu.Lock()
+		held, changed := len(h.held), h.arrived
+		h.mu.Unlock()
+		if held >= n {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return fmt.Errorf("%d requests held, waiting for %d: %w", held, n, ctx.Err())
+		}
+	}
+}
+
+// Held returns the requests the hold holds.
+func (h *Hold) Held() []StoreRequest {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.held)
+}
+
+// Release lets every held request through and stops holding; it is safe to call twice.
+func (h *Hold) Release() { h.once.Do(func() { close(h.released) }) }
+
+// hold blocks r while a hold matches it.
+func (rec *recorder) hold(r *http.Request, req StoreRequest) {
+	rec.mu.Lock()
+	var h *Hold
+	for _, candidate := range rec.holds {
+		if candidate.match(req) {
+			h = candidate
+			break
+		}
+	}
+	rec.mu.Unlock()
+	if h == nil {
+		return
+	}
+	select {
+	case <-h.released:
+		return
+	default:
+	}
+	h.mu.Lock()
+	h.held = append(h.held, req)
+	close(h.arrived) // wakes Wait; the next request held closes a new one
+	h.arrived = make(chan struct{})
+	h.mu.Unlock()
+	select {
+	case <-h.released:
+	case <-r.Context().Done():
+	}
 }
 
 // startRecorder starts a recorder for the store at upstream (host:port) on a free loopback
@@ -116,12 +189,12 @@ func startRecorder(upstream string, logw io.Writer) (*recorder, error) {
 }
 
 func (rec *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rec.note(r)
+	rec.hold(r, rec.note(r))
 	rec.proxy.ServeHTTP(w, r)
 }
 
-// note records r.
-func (rec *recorder) note(r *http.Request) {
+// note records r, and returns it as recorded.
+func (rec *recorder) note(r *http.Request) StoreRequest {
 	path := strings.TrimPrefix(r.URL.Path, "/")
 	bucket, key, _ := strings.Cut(path, "/")
 	req := StoreRequest{Method: r.Method, Bucket: bucket, Key: key, Query: queryAction(r.URL.Query()),
@@ -133,6 +206,7 @@ func (rec *recorder) note(r *http.Request) {
 	rec.mu.Lock()
 	rec.reqs = append(rec.reqs, req)
 	rec.mu.Unlock()
+	return req
 }
 
 // since returns a copy of the requests after the first n.
@@ -199,6 +273,23 @@ func (s *Stack) StoreRequestsSince(region string, n int) []StoreRequest {
 		return nil
 	}
 	return rec.since(n)
+}
+
+// HoldRequests holds the requests to region's store that match (with
+// Options.RecordStoreRequests) until the returned Hold is released; the test releases it
+// when it ends at the latest.
+func (s *Stack) HoldRequests(t testing.TB, region string, match func(StoreRequest) bool) *Hold {
+	t.Helper()
+	rec, ok := s.recorders[region]
+	if !ok {
+		t.Fatalf("hold requests to %s: the stack records no store requests (Options.RecordStoreRequests)", region)
+	}
+	h := &Hold{match: match, released: make(chan struct{}), arrived: make(chan struct{})}
+	rec.mu.Lock()
+	rec.holds = append(rec.holds, h)
+	rec.mu.Unlock()
+	t.Cleanup(h.Release)
+	return h
 }
 
 // StoreRequestCount returns how many requests reached region's store through its recorder so
