@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -14,7 +12,6 @@ import (
 
 	"github.com/bottomless-dr/bottomless-dr/config"
 	"github.com/bottomless-dr/bottomless-dr/test/workload"
-	"github.com/bottomless-dr/bottomless-dr/workflows"
 )
 
 // TestWorkerCrashDuringInitialSync kills the worker with SIGKILL 10 times at random points of
@@ -42,20 +39,7 @@ func TestWorkerCrashDuringInitialSync(t *testing.T) {
 	}
 	tc := temporalClient(t, s)
 	run := startReplicate(t, s, tc, db)
-	// bdr status shows the first Sync's progress while it runs, from its heartbeat: the
-	// workflow folds a result only when the Sync returns (its 20 s budget or the sync's end).
-	waitFor(t, 15*time.Second, "bdr status to show the initial sync under way", func() (bool, error) {
-		out, err := s.Bdr(ctx, "status", "--json")
-		if err != nil {
-			return false, err
-		}
-		var all []workflows.Status
-		if err := json.Unmarshal(out, &all); err != nil || len(all) != 1 {
-			return false, fmt.Errorf("bdr status --json: %v: %s", err, out)
-		}
-		is := all[0].InitialSync
-		return is.Total == 5000 && is.Done > 0 && is.Done < is.Total, nil
-	})
+	waitInitialSyncUnderway(t, s, 5000)
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
 	var checker prefixChecker
 	for kill := 1; kill <= 10; kill++ {

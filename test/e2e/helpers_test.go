@@ -138,20 +138,28 @@ func checkPrefix(ctx context.Context, src, dst *objectstore.Client, w time.Time)
 }
 
 // prefixChecker remembers blobs whose multipart copy it verified by HEAD, so that sampling
-// many times stays fast. The writers never overwrite a key, so a verified blob stays so.
-type prefixChecker struct{ verified map[string]string }
+// many times stays fast. The writers never overwrite a key, so a verified blob stays so. It
+// checks the folder root (default rootPath, the default database's).
+type prefixChecker struct {
+	root     string
+	verified map[string]string
+}
 
 func (pc *prefixChecker) check(ctx context.Context, src, dst *objectstore.Client, w time.Time) (int, error) {
 	if pc.verified == nil {
 		pc.verified = map[string]string{}
+	}
+	root := pc.root
+	if root == "" {
+		root = rootPath
 	}
 	// Both listings start after w was read, which is all the invariant needs: the source
 	// blobs at or before w existed then, and the target only grows while replication runs.
 	var sl, dl objectstore.Listing
 	var srcErr, dstErr error
 	listed := make(chan struct{})
-	go func() { sl, srcErr = src.List(ctx, rootPath+"/"); close(listed) }()
-	dl, dstErr = dst.List(ctx, rootPath+"/")
+	go func() { sl, srcErr = src.List(ctx, root+"/"); close(listed) }()
+	dl, dstErr = dst.List(ctx, root+"/")
 	<-listed
 	if err := errors.Join(srcErr, dstErr); err != nil {
 		return 0, err
@@ -188,8 +196,14 @@ func (pc *prefixChecker) check(ctx context.Context, src, dst *objectstore.Client
 	return checked, nil
 }
 
+// readWatermark reads the default database's watermark record in the target.
 func readWatermark(ctx context.Context, dst *objectstore.Client) (replication.Watermark, error) {
-	w, found, err := replication.ReadWatermark(ctx, dst, db)
+	return readWatermarkOf(ctx, dst, db)
+}
+
+// readWatermarkOf reads database's watermark record in the target.
+func readWatermarkOf(ctx context.Context, dst *objectstore.Client, database string) (replication.Watermark, error) {
+	w, found, err := replication.ReadWatermark(ctx, dst, database)
 	if err == nil && !found {
 		err = errors.New("no watermark yet")
 	}
@@ -263,16 +277,43 @@ func waitCaughtUp(t *testing.T, tc client.Client, id string, timeout time.Durati
 // returning how many blobs it covers.
 func checkAllAtWatermark(t *testing.T, src, dst *objectstore.Client) int {
 	t.Helper()
+	return checkAllAtWatermarkOf(t, src, dst, db, rootPath)
+}
+
+// checkAllAtWatermarkOf is checkAllAtWatermark for the database called database, in the folder
+// root.
+func checkAllAtWatermarkOf(t *testing.T, src, dst *objectstore.Client, database, root string) int {
+	t.Helper()
 	ctx := context.Background()
-	w, err := readWatermark(ctx, dst)
+	w, err := readWatermarkOf(ctx, dst, database)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%s: %v", database, err)
 	}
-	n, err := checkPrefix(ctx, src, dst, w.Time)
+	n, err := (&prefixChecker{root: root}).check(ctx, src, dst, w.Time)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%s: %v", database, err)
 	}
 	return n
+}
+
+// waitInitialSyncUnderway waits until bdr status shows the only replication's initial sync of
+// total blobs under way: some copied, not all. It shows the first Sync's progress while it
+// runs, from its heartbeat: the workflow folds a result only when the Sync returns (its 20 s
+// budget or the sync's end).
+func waitInitialSyncUnderway(t *testing.T, s *stack.Stack, total int64) {
+	t.Helper()
+	waitFor(t, 15*time.Second, "bdr status to show the initial sync under way", func() (bool, error) {
+		out, err := s.Bdr(context.Background(), "status", "--json")
+		if err != nil {
+			return false, err
+		}
+		var all []workflows.Status
+		if err := json.Unmarshal(out, &all); err != nil || len(all) != 1 {
+			return false, fmt.Errorf("bdr status --json: %v: %s", err, out)
+		}
+		is := all[0].InitialSync
+		return is.Total == total && is.Done > 0 && is.Done < is.Total, nil
+	})
 }
 
 // failoverStack starts a stack with a stand-in per region and the worker (fastConfig, a 3 s

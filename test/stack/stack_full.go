@@ -266,6 +266,33 @@ func (s *Stack) StartSpareWorker(ctx context.Context) error {
 // KillWorker ends the worker with SIGKILL, as a crash would.
 func (s *Stack) KillWorker() error { return s.worker.Kill() }
 
+// KillSpareWorker ends StartSpareWorker's worker with SIGKILL, as a crash would.
+func (s *Stack) KillSpareWorker() error { return s.spare.Kill() }
+
+// FreezeSpareWorker stops StartSpareWorker's worker (SIGSTOP) where it is; ThawSpareWorker
+// lets it go on.
+func (s *Stack) FreezeSpareWorker() error { return s.spare.Signal(syscall.SIGSTOP) }
+
+// ThawSpareWorker resumes a frozen spare worker.
+func (s *Stack) ThawSpareWorker() error { return s.spare.Signal(syscall.SIGCONT) }
+
+// WorkerPID returns the process id of the worker StartWorker started last (0 if none): the
+// SDK's default worker identity, which bdr-worker keeps, is "<pid>@<host>@…".
+func (s *Stack) WorkerPID() int {
+	if s.worker == nil {
+		return 0
+	}
+	return s.worker.Pid()
+}
+
+// SparePID is WorkerPID for StartSpareWorker's worker.
+func (s *Stack) SparePID() int {
+	if s.spare == nil {
+		return 0
+	}
+	return s.spare.Pid()
+}
+
 // FreezeWorker stops the worker (SIGSTOP) where it is, so that a test can see what it was
 // doing and kill it there; ThawWorker lets it go on (SIGCONT).
 func (s *Stack) FreezeWorker() error { return s.worker.Signal(syscall.SIGSTOP) }
