@@ -47,6 +47,10 @@ type SyncInput struct {
 	// upload in progress holds the cutoff, or Follow is over. Ignored with Drain.
 	Follow       time.Duration
 	PollInterval time.Duration
+	// Hints, if set, names keys that may be new in the source (bucket notifications): the
+	// call copies such a blob at once, before it is eligible, and the window skips it then
+	// (early.go). Read while the call follows; what a hint says changes nothing but speed.
+	Hints <-chan string
 	// Alive, if set, says whether the caller may still write: the Sync activity returns an
 	// error once Temporal has not acknowledged a heartbeat for the heartbeat timeout (the
 	// activity may already run again elsewhere). It is called before every copy starts, at
@@ -65,14 +69,17 @@ type SyncResult struct {
 	// held them as listed when their copy began: deleted (a database's garbage collection)
 	// or overwritten since the listing. Not an error: a blob that is gone is no longer part
 	// of the source's history, and an overwritten one is listed again with its new time.
-	VanishedObjects int64     `json:"vanishedObjects,omitempty"`
-	PendingObjects  int64     `json:"pendingObjects"` // source blobs newer than the watermark
-	PendingBytes    int64     `json:"pendingBytes"`
-	TotalObjects    int64     `json:"totalObjects"` // source blobs, excluded ones left out
-	TotalBytes      int64     `json:"totalBytes"`
-	NewestWrite     time.Time `json:"newestWrite"` // newest LastModified in the source
-	StoreTime       time.Time `json:"storeTime"`   // the source's clock at the listing
-	HeldBy          string    `json:"heldBy,omitempty"`
+	VanishedObjects int64 `json:"vanishedObjects,omitempty"`
+	// EarlyObjects counts the copies, among CopiedObjects, started from hints before their
+	// blob was eligible (early.go).
+	EarlyObjects   int64     `json:"earlyObjects,omitempty"`
+	PendingObjects int64     `json:"pendingObjects"` // source blobs newer than the watermark
+	PendingBytes   int64     `json:"pendingBytes"`
+	TotalObjects   int64     `json:"totalObjects"` // source blobs, excluded ones left out
+	TotalBytes     int64     `json:"totalBytes"`
+	NewestWrite    time.Time `json:"newestWrite"` // newest LastModified in the source
+	StoreTime      time.Time `json:"storeTime"`   // the source's clock at the listing
+	HeldBy         string    `json:"heldBy,omitempty"`
 	// HeldSince is when the upload holding the watermark back began (zero: none holds it).
 	HeldSince time.Time `json:"heldSince,omitzero"`
 	CaughtUp  bool      `json:"caughtUp"` // everything eligible at the listing is in
@@ -192,7 +199,8 @@ func Sync(ctx context.Context, src, dst Store, copier Copier, in SyncInput, prog
 		rewrite: stored.Source == nil || stored.Target == nil,
 		exclude: exclude, below: below, windowDigest: windowDigest, late: found,
 		window:  NewWindow(first.plan.Eligible, state.Time, first.plan.Cutoff, max(1, in.Policy.BatchMaxObjects)),
-		carried: carryAhead(stored.Ahead, first.listing), last: first}
+		carried: carryAhead(stored.Ahead, first.listing), carriedKeys: keySet(stored.Ahead), last: first,
+		earlySlots: make(chan struct{}, max(1, in.Concurrency))}
 	copyErr := s.run(ctx)
 	// Checkpoint what is in even after an error, so a retry does not copy it again.
 	if err := s.checkpoint(context.WithoutCancel(ctx)); err != nil && copyErr == nil {
@@ -202,8 +210,8 @@ func Sync(ctx context.Context, src, dst Store, copier Copier, in SyncInput, prog
 	last := s.last
 	res := SyncResult{
 		Watermark: s.state, CopiedObjects: s.copied, CopiedBytes: s.copiedBytes, SkippedObjects: s.skipped,
-		VanishedObjects: s.vanished,
-		TotalObjects:    last.plan.TotalObjects, TotalBytes: last.plan.TotalBytes, NewestWrite: last.plan.NewestWrite,
+		VanishedObjects: s.vanished, EarlyObjects: s.earlyCopied,
+		TotalObjects: last.plan.TotalObjects, TotalBytes: last.plan.TotalBytes, NewestWrite: last.plan.NewestWrite,
 		StoreTime: last.plan.StoreTime, CaughtUp: copyErr == nil && s.window.Complete(),
 		LateObjects: s.late.count, LateKeys: s.late.keys, VerifyWanted: s.late.count > 0,
 	}
@@ -270,6 +278,11 @@ type syncer struct {
 	changed        *sync.Cond
 	window         *Window
 	carried        []carriedKey // the record's Ahead when the call began
+	carriedKeys    map[string]bool
+	early          map[string]*earlyCopy // copies started from hints, by key; mu
+	earlyWG        sync.WaitGroup
+	earlySlots     chan struct{} // bounds the early copies in flight
+	earlyCopied    int64         // early copies that landed; mu
 	state          Watermark
 	copied         int64
 	copiedBytes    int64
@@ -283,6 +296,7 @@ type syncer struct {
 	last           round // the newest listing, the one the window's cutoff comes from
 	following      bool  // a follow goroutine may still extend the window
 	stopFollowing  bool  // the dispatcher is done: extend the window no more
+	recording      bool  // a checkpoint is writing the record: no copy starts; mu
 }
 
 // round is one listing of the source and what it made eligible.
@@ -360,6 +374,14 @@ func (s *syncer) run(ctx context.Context) error {
 	followed := make(chan struct{})
 	fctx, stopFollow := context.WithCancel(ctx)
 	defer stopFollow()
+	var hinting sync.WaitGroup
+	if s.in.Follow > 0 && s.earlyAllowed() {
+		s.hintListed(ctx, s.last)
+		if s.in.Hints != nil {
+			hinting.Add(1)
+			go s.consumeHints(fctx, ctx, s.in.Hints, &hinting)
+		}
+	}
 	if s.in.Follow > 0 && !s.in.Drain {
 		until := time.Now().Add(s.in.Follow)
 		if s.in.Budget > 0 && deadline.Before(until) {
@@ -368,7 +390,7 @@ func (s *syncer) run(ctx context.Context) error {
 		s.following = true
 		go func() {
 			defer close(followed)
-			err := s.follow(fctx, until)
+			err := s.follow(fctx, ctx, until)
 			s.mu.Lock()
 			s.following = false
 			s.changed.Broadcast()
@@ -403,6 +425,9 @@ func (s *syncer) run(ctx context.Context) error {
 	s.mu.Unlock()
 	stopFollow()
 	<-followed
+	hinting.Wait()
+	// Early copies in flight end before the last checkpoint, which lists them as Ahead.
+	s.earlyWG.Wait()
 	stopGuard()
 	<-guarded
 	close(jobs)
@@ -438,7 +463,7 @@ func (s *syncer) waitForItem(ctx context.Context, i int) bool {
 // a watermark there (uploads listed first, then blobs, the same settle and upload rules), and
 // every blob at or before that cutoff is either in the target or still in the window, which
 // keeps the watermark before it. So the window's watermark keeps its guarantee.
-func (s *syncer) follow(ctx context.Context, until time.Time) error {
+func (s *syncer) follow(ctx, copyCtx context.Context, until time.Time) error {
 	backlog := max(1, s.in.Policy.BatchMaxObjects)
 	for {
 		s.mu.Lock()
@@ -479,6 +504,7 @@ func (s *syncer) follow(ctx context.Context, until time.Time) error {
 		s.last = next
 		s.changed.Broadcast()
 		s.mu.Unlock()
+		s.hintListed(copyCtx, next)
 		// With nothing new to copy the cutoff moved the watermark: record it.
 		if err := s.maybeCheckpoint(ctx); err != nil {
 			return s.followError(ctx, err)
@@ -499,7 +525,7 @@ func (s *syncer) waitForRoom(ctx context.Context, i int) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	size := s.window.Item(i).Size
-	for ctx.Err() == nil && !(s.window.CanStart(i) && (s.inflightBytes == 0 || s.inflightBytes+size <= s.in.Policy.BatchMaxBytes)) {
+	for ctx.Err() == nil && (s.recording || !(s.window.CanStart(i) && (s.inflightBytes == 0 || s.inflightBytes+size <= s.in.Policy.BatchMaxBytes))) {
 		s.changed.Wait()
 	}
 	if ctx.Err() != nil {
@@ -536,6 +562,7 @@ func (s *syncer) copyOne(ctx context.Context, i int) error {
 		switch outcome {
 		case skipped:
 			s.skipped++
+		case early:
 		case vanished:
 			// Gone from the source: the next listing will not show it, so neither must the
 			// digests it is compared with, or it would look for late blobs for nothing.
@@ -639,6 +666,7 @@ const (
 	copied   outcome = iota
 	skipped          // already in the target
 	vanished         // gone from the source as listed (SyncResult.VanishedObjects)
+	early            // in the target already: an early copy (early.go), counted as it landed
 )
 
 // transfer copies obj unless VerifyExisting finds it already in the target. In order: strict
@@ -655,6 +683,9 @@ func (s *syncer) transfer(ctx context.Context, obj objectstore.Object) (outcome,
 	if ctx.Err() != nil {
 		return copied, context.Cause(ctx)
 	}
+	if in, err := s.earlyIn(ctx, obj); err != nil || in {
+		return early, err
+	}
 	if s.in.VerifyExisting {
 		in, err := s.alreadyIn(ctx, obj)
 		if err != nil {
@@ -663,6 +694,8 @@ func (s *syncer) transfer(ctx context.Context, obj objectstore.Object) (outcome,
 		if in {
 			return skipped, nil
 		}
+	} else if in, err := s.carriedIn(ctx, obj); err != nil || in {
+		return skipped, err
 	}
 	dstKey := obj.Key
 	if s.in.Policy.Strict {
@@ -718,11 +751,24 @@ func (s *syncer) checkpoint(ctx context.Context) error {
 	// Written even if the watermark did not move when the record lacks fields, or the digest
 	// changed (a late blob found, or a deletion): else the next call looks again.
 	rewrite := s.rewrite || s.state.Below == nil || *s.state.Below != below
+	// The totals count too: early copies land without moving the watermark.
+	unchanged := !next.Time.After(s.state.Time) && slices.Equal(next.Ahead, s.state.Ahead) && !rewrite &&
+		next.CopiedObjects == s.state.CopiedObjects
+	// No copy starts from here until the record has landed: one that started after Ahead was
+	// taken and landed before the record would be beyond the watermark, missing from Ahead,
+	// and older than the record, where sealing does not look (beyondRecord).
+	s.recording = !unchanged
 	s.mu.Unlock()
-	if !next.Time.After(s.state.Time) && slices.Equal(next.Ahead, s.state.Ahead) && !rewrite {
+	if unchanged {
 		// Nothing to write: check the token all the same, so that copies stop starting.
 		return s.checkRecord(ctx)
 	}
+	defer func() {
+		s.mu.Lock()
+		s.recording = false
+		s.changed.Broadcast()
+		s.mu.Unlock()
+	}()
 	if err := s.alive(); err != nil {
 		return err
 	}
@@ -783,6 +829,14 @@ func carryAhead(keys []string, l objectstore.Listing) []carriedKey {
 // from sealing. s.mu is held.
 func (s *syncer) ahead(t time.Time) []string {
 	keys := s.window.Ahead()
+	if early := s.earlyAhead(t); len(early) > 0 {
+		window := keySet(keys)
+		for _, k := range early {
+			if !window[k] {
+				keys = append(keys, k)
+			}
+		}
+	}
 	if len(s.carried) == 0 {
 		return keys
 	}
@@ -798,6 +852,15 @@ func (s *syncer) ahead(t time.Time) []string {
 		keys = append(keys, c.key)
 	}
 	return keys
+}
+
+// keySet returns keys as a set.
+func keySet(keys []string) map[string]bool {
+	set := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		set[k] = true
+	}
+	return set
 }
 
 // clearPrefix deletes every blob under prefix.

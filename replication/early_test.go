@@ -1,0 +1,137 @@
+package replication_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"pgregory.net/rapid"
+
+	"github.com/bottomless-dr/bottomless-dr/replication"
+)
+
+// TestSyncHintsChangeOnlySpeed: a following call is given hints (SyncInput.Hints) for some of
+// the blobs written while it runs: some dropped, some sent twice, some for keys that are not
+// blobs of the folder (outside it, a storage lock, one that does not exist). Whatever the
+// hints, the watermark record is a prefix of the source at every write and lists as Ahead
+// every copy beyond it (syncEnv's checks), every blob is copied exactly once, and the call
+// ends with everything in. A blob hinted while the call follows is in the target before the
+// next listing, before it is eligible: that is what hints are for.
+func TestSyncHintsChangeOnlySpeed(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		ctx := context.Background()
+		e := newSyncEnv(time.Millisecond, 0)
+		e.src.clockStep = time.Millisecond
+		policy := replication.Policy{SettleWindow: 2 * time.Second, BatchMaxObjects: rapid.IntRange(1, 8).Draw(t, "batchMaxObjects"),
+			BatchMaxBytes: 1 << 30, Exclude: storageLocks}
+		rounds := rapid.IntRange(1, 5).Draw(t, "rounds")
+		perRound := rapid.IntRange(1, 4).Draw(t, "perRound")
+		hints := make(chan string, 64)
+		var mu sync.Mutex
+		landed := map[string]time.Time{} // store clock at each data blob's first PUT
+		e.dst.beforePut = chainPut(e.dst.beforePut, func(key string) {
+			mu.Lock()
+			defer mu.Unlock()
+			if _, ok := landed[key]; !ok && strings.HasPrefix(key, testRoot+"/") {
+				landed[key] = e.clock.Now()
+			}
+		})
+		hinted := map[string]time.Time{} // hinted blob -> its LastModified
+		listings, written := 0, 0
+		e.src.afterList = func(kind string) {
+			if kind != "list" {
+				return
+			}
+			mu.Lock()
+			listings++
+			n := listings
+			mu.Unlock()
+			var sent []string
+			if n <= rounds {
+				for i := range perRound {
+					o := e.src.Put(fmt.Sprintf("%s/sid/blob_%02d_%d", testRoot, n, i), []byte(fmt.Sprint(n, i)))
+					written++
+					switch rapid.IntRange(0, 2).Draw(t, "hint") {
+					case 0: // dropped
+					case 1:
+						hints <- o.Key
+						sent = append(sent, o.Key)
+					case 2:
+						hints <- o.Key
+						hints <- o.Key
+						sent = append(sent, o.Key)
+					}
+					if len(sent) > 0 && sent[len(sent)-1] == o.Key && n > 1 {
+						hinted[o.Key] = o.LastModified
+					}
+				}
+				hints <- "elsewhere/blob"
+				hints <- testRoot + "/sid/storage_locks/9_9"
+				hints <- testRoot + "/sid/never_written"
+			}
+			// Hinted blobs land before the clock moves on to the next listing; the call reads
+			// hints from its second listing on (the first is before it follows).
+			deadline := time.Now().Add(10 * time.Second)
+			for _, k := range sent {
+				if n == 1 {
+					break
+				}
+				for {
+					mu.Lock()
+					_, ok := landed[k]
+					mu.Unlock()
+					if ok {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("hinted blob %s not copied within 10 s", k)
+					}
+					time.Sleep(time.Millisecond)
+				}
+			}
+			e.clock.Advance(1999 * time.Millisecond)
+		}
+		e.src.Put(testRoot+"/sid/storage_locks/1_1", []byte("lock"))
+		// Not yet eligible at the first listing: the call follows until it is.
+		e.src.Put(testRoot+"/sid/blob_00_0", []byte("first"))
+		written++
+		e.clock.Advance(1999 * time.Millisecond)
+		in := followInput(policy, rapid.IntRange(1, 6).Draw(t, "concurrency"))
+		in.Hints = hints
+		got, err := replication.Sync(ctx, e.src, e.dst, &memCopier{src: e.src, dst: e.dst}, in, nil)
+		if err != nil {
+			t.Fatalf("Sync: %v", err)
+		}
+		wm := e.checkTarget(t, time.Time{})
+		if !got.CaughtUp || got.PendingObjects != 0 || got.CopiedObjects != int64(written) {
+			t.Fatalf("caught up %v, pending %d, copied %d of %d", got.CaughtUp, got.PendingObjects, got.CopiedObjects, written)
+		}
+		if rec, _, err := replication.ReadWatermark(ctx, e.dst, testDB); err != nil || rec.CopiedObjects != int64(written) {
+			t.Fatalf("the record counts %d copies (err %v), want %d", rec.CopiedObjects, err, written)
+		}
+		for k, o := range e.src.Snapshot(testRoot + "/sid/blob") {
+			if o.LastModified.After(wm) {
+				t.Fatalf("%s at %s beyond the watermark %s", k, o.LastModified, wm)
+			}
+		}
+		for k, n := range e.dst.Puts(testRoot + "/") {
+			if n != 1 {
+				t.Fatalf("%s copied %d times", k, n)
+			}
+		}
+		for k, lm := range hinted {
+			if at := landed[k]; !at.Before(lm.Add(policy.SettleWindow)) {
+				t.Fatalf("hinted %s (written %s) landed at %s, not before it was eligible", k, lm, at)
+			}
+		}
+		if got.EarlyObjects < int64(len(hinted)) {
+			t.Fatalf("%d early copies, %d blobs hinted", got.EarlyObjects, len(hinted))
+		}
+		if _, ok := e.dst.Get(testRoot + "/sid/storage_locks/1_1"); ok {
+			t.Fatal("a hinted lock was copied")
+		}
+	})
+}
