@@ -202,7 +202,7 @@ func (r *Replicator) Sync(ctx context.Context, in SyncInput) (SyncResult, error)
 		SourceBucket: src.Bucket(), TargetBucket: dst.Bucket(),
 		Policy: replication.Policy{SettleWindow: rc.SettleWindow, BatchMaxObjects: rc.BatchMaxObjects,
 			BatchMaxBytes: int64(rc.BatchMaxBytes), Exclude: rc.Exclude, Strict: rc.Order == config.OrderStrict,
-			Quiescent: in.Drain && in.Quiescent},
+			Quiescent: in.Drain && in.Quiescent, NoEarlyCopies: !rc.EarlyCopies},
 		Concurrency: rc.Concurrency, Watermark: in.Watermark, Drain: in.Drain, Wait: in.Wait,
 		VerifyExisting: in.Resume || info.Attempt > 1,
 		Budget:         syncBudget, CheckpointEvery: syncCheckpointEvery,

@@ -47,6 +47,8 @@ type lagResult struct {
 	// grows with it.
 	ByQuarter  []lagSlice    `json:"byQuarter"`
 	Resolution time.Duration `json:"-"`
+	// EarlyCopies is replication.early_copies in the run.
+	EarlyCopies bool `json:"earlyCopies"`
 }
 
 // lagSlice is the watermark lag of the blobs written in one part of the load.
@@ -69,12 +71,14 @@ type sample struct {
 	w  time.Time
 }
 
-// runLag restarts the worker with the default settle window and poll interval, starts
-// replication of the (empty) lag database, writes the steady load and measures each blob's lag.
-func (e *env) runLag(ctx context.Context, duration time.Duration) (lagResult, error) {
+// runLag restarts the worker with the default settle window and poll interval (and early
+// copies on or off), starts replication of the lag database, writes the steady load into the
+// folder's sub-folder part and measures each of its blobs' lag.
+func (e *env) runLag(ctx context.Context, duration time.Duration, earlyCopies bool, part string) (lagResult, error) {
 	def := config.Default().Replication
 	cfg := e.stack.Config
 	cfg.Replication.SettleWindow, cfg.Replication.PollInterval = def.SettleWindow, def.PollInterval
+	cfg.Replication.EarlyCopies = earlyCopies
 	if err := config.Write(e.stack.ConfigPath, cfg); err != nil {
 		return lagResult{}, fmt.Errorf("lag: %w", err)
 	}
@@ -84,7 +88,9 @@ func (e *env) runLag(ctx context.Context, duration time.Duration) (lagResult, er
 	if err := e.stack.StartWorker(ctx); err != nil {
 		return lagResult{}, fmt.Errorf("lag: start worker: %w", err)
 	}
-	res := lagResult{SettleWindow: def.SettleWindow.Seconds(), PollInterval: def.PollInterval.Seconds(), Resolution: lagPoll}
+	res := lagResult{SettleWindow: def.SettleWindow.Seconds(), PollInterval: def.PollInterval.Seconds(), Resolution: lagPoll,
+		EarlyCopies: earlyCopies}
+	folder := lagRoot + "/" + part
 	run, err := e.startReplicate(ctx, lagDatabase)
 	if err != nil {
 		return res, fmt.Errorf("lag: %w", err)
@@ -105,14 +111,14 @@ func (e *env) runLag(ctx context.Context, duration time.Duration) (lagResult, er
 	}
 	cpuBefore := e.cpu()
 	samples, stopPolling := pollWatermark(ctx, dst)
-	written, err := workload.Run(ctx, e.srcS3, workload.Options{Bucket: e.bucket, Prefix: lagRoot + "/0001",
+	written, err := workload.Run(ctx, e.srcS3, workload.Options{Bucket: e.bucket, Prefix: folder,
 		Writers: lagWriters, Rate: lagRate, Duration: duration, Size: func(*rand.Rand) int { return lagSize }})
 	if err != nil {
 		stopPolling()
 		return res, fmt.Errorf("lag: write load: %w", err)
 	}
 	res.BlobsPerSec = float64(written.Objects) / duration.Seconds()
-	source, err := src.List(ctx, lagRoot+"/")
+	source, err := src.List(ctx, folder+"/")
 	if err != nil {
 		stopPolling()
 		return res, fmt.Errorf("lag: %w", err)
@@ -146,7 +152,7 @@ func (e *env) runLag(ctx context.Context, duration time.Duration) (lagResult, er
 			res.MeanBetween = tl.BetweenSyncs / float64(tl.Syncs-1)
 		}
 	}
-	target, err := dst.List(ctx, lagRoot+"/")
+	target, err := dst.List(ctx, folder+"/")
 	if err != nil {
 		return res, fmt.Errorf("lag: %w", err)
 	}

@@ -59,6 +59,8 @@ type report struct {
 	Runs     []runResult                   `json:"runs"`
 	Ratios   map[string]map[string]float64 `json:"ratios"`
 	Lag      *lagResult                    `json:"lag,omitempty"`
+	// LagWithoutEarly is the same load with replication.early_copies off, run just before.
+	LagWithoutEarly *lagResult `json:"lagWithoutEarly,omitempty"`
 	LagError string                        `json:"lagError,omitempty"`
 	// Failovers are the RTO runs: a planned switchover and an unplanned failover.
 	Failovers     []failoverResult `json:"failovers,omitempty"`
@@ -223,6 +225,13 @@ func (r *report) print(out io.Writer) {
 			l.Blobs, l.BlobsPerSec, lagSize>>10, l.SettleWindow, l.PollInterval, l.Resolution)
 		fmt.Fprintf(out, "  until the watermark passed it   p50 %.2fs  p99 %.2fs  max %.2fs\n", l.P50, l.P99, l.Max)
 		fmt.Fprintf(out, "  until its copy was in the target p50 %.2fs  p99 %.2fs  max %.2fs\n", l.Visible.P50, l.Visible.P99, l.Visible.Max)
+		if b := r.LagWithoutEarly; b != nil {
+			fmt.Fprintf(out, "  the same load without early copies (run just before, %d blobs):\n", b.Blobs)
+			fmt.Fprintf(out, "    until the watermark passed it   p50 %.2fs  p99 %.2fs  max %.2fs\n", b.P50, b.P99, b.Max)
+			fmt.Fprintf(out, "    until its copy was in the target p50 %.2fs  p99 %.2fs  max %.2fs\n", b.Visible.P50, b.Visible.P99, b.Visible.Max)
+			fmt.Fprintf(out, "    data in the target with early copies / without: p50 %.2fx  p99 %.2fx\n",
+				l.Visible.P50/b.Visible.P50, l.Visible.P99/b.Visible.P99)
+		}
 		for _, q := range l.ByQuarter {
 			fmt.Fprintf(out, "  written %4.0fs-%4.0fs (folder then %5d blobs): watermark p50 %.2fs  p99 %.2fs\n",
 				q.FromSecond, q.ToSecond, q.FolderBlobs, q.P50, q.P99)

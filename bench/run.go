@@ -138,16 +138,24 @@ func run(ctx context.Context, o options) error {
 		}
 	}
 	if o.lagDuration > 0 {
-		logf("steady lag: %s of 200 blobs/s x 16 KiB with the default settle window and poll interval", o.lagDuration)
-		lag, err := e.runLag(ctx, o.lagDuration)
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
+		// Side by side: without early copies, then with them (the default).
+		for _, early := range []bool{false, true} {
+			logf("steady lag: %s of 200 blobs/s x 16 KiB with the default settle window and poll interval, early_copies %v", o.lagDuration, early)
+			part := map[bool]string{false: "without-early", true: "with-early"}[early]
+			lag, err := e.runLag(ctx, o.lagDuration, early, part)
+			if err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				rep.LagError = err.Error()
+				logf("steady lag: %v", err)
+				break
 			}
-			rep.LagError = err.Error()
-			logf("steady lag: %v", err)
-		} else {
-			rep.Lag = &lag
+			if early {
+				rep.Lag = &lag
+			} else {
+				rep.LagWithoutEarly = &lag
+			}
 		}
 	}
 	if o.failoverCommits > 0 {

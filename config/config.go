@@ -168,6 +168,11 @@ type Replication struct {
 	// AntiEntropyInterval is how often a full comparison of source and target runs to find
 	// and repair any blob the incremental path missed (DESIGN 5.1); 0 turns it off.
 	AntiEntropyInterval time.Duration `mapstructure:"anti_entropy_interval"`
+	// EarlyCopies copies a blob as soon as a listing shows it, before it is eligible (older
+	// than the settle window): data reaches the target sooner, while the watermark still
+	// moves only on a listing after the settle window (replication/early.go). false copies
+	// only eligible blobs. Ignored with order: strict.
+	EarlyCopies bool `mapstructure:"early_copies"`
 }
 
 // Telemetry configures traces (OTLP, disabled when OTLPEndpoint is empty) and
@@ -220,6 +225,7 @@ func Default() Config {
 			MultipartThreshold:  64 * MiB,
 			PartSize:            16 * MiB,
 			AntiEntropyInterval: time.Hour,
+			EarlyCopies:         true,
 		},
 		Failover: Failover{
 			FenceTimeout:          10 * time.Second,

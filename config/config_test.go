@@ -75,6 +75,7 @@ func TestDefault(t *testing.T) {
 		MultipartThreshold:  64 * config.MiB,
 		PartSize:            16 * config.MiB,
 		AntiEntropyInterval: time.Hour,
+		EarlyCopies:         true,
 	}, c.Replication)
 	assert.Equal(t, config.Telemetry{MetricsListen: "127.0.0.1:9464", ServiceName: "bottomless-dr"}, c.Telemetry)
 	assert.Equal(t, config.Failover{FenceTimeout: 10 * time.Second, DrainTimeout: 5 * time.Minute, MaxLag: 30 * time.Second,

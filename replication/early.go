@@ -46,7 +46,9 @@ const maxEarlyCopies = 2000
 func (s *syncer) earlyLimit() int { return max(maxEarlyCopies, s.in.Policy.BatchMaxObjects) }
 
 // earlyAllowed reports whether the call makes early copies.
-func (s *syncer) earlyAllowed() bool { return !s.in.Policy.Strict && !s.in.Drain }
+func (s *syncer) earlyAllowed() bool {
+	return !s.in.Policy.Strict && !s.in.Drain && !s.in.Policy.NoEarlyCopies
+}
 
 // hintListed starts an early copy of every blob of a listing beyond its cutoff: blobs the
 // listing shows that are not eligible yet.

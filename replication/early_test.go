@@ -40,15 +40,8 @@ func TestSyncHintsChangeOnlySpeed(t *testing.T) {
 			}
 		})
 		hinted := map[string]time.Time{} // hinted blob -> its LastModified
-		listings, written := 0, 0
-		e.src.afterList = func(kind string) {
-			if kind != "list" {
-				return
-			}
-			mu.Lock()
-			listings++
-			n := listings
-			mu.Unlock()
+		written := 0
+		e.onListing(func(n int) {
 			var sent []string
 			if n <= rounds {
 				for i := range perRound {
@@ -93,7 +86,7 @@ func TestSyncHintsChangeOnlySpeed(t *testing.T) {
 				}
 			}
 			e.clock.Advance(1999 * time.Millisecond)
-		}
+		})
 		e.src.Put(testRoot+"/sid/storage_locks/1_1", []byte("lock"))
 		// Not yet eligible at the first listing: the call follows until it is.
 		e.src.Put(testRoot+"/sid/blob_00_0", []byte("first"))

@@ -3,7 +3,6 @@ package replication_test
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -59,17 +58,8 @@ func TestLateBlobIsReportedWhileFollowing(t *testing.T) {
 	e.src.clockStep = time.Millisecond
 	e.src.Put(testRoot+"/sid/first", []byte("first"))
 	e.clock.Advance(1999 * time.Millisecond)
-	var mu sync.Mutex
-	listings := 0
 	var lateKey string
-	e.src.afterList = func(kind string) {
-		if kind != "list" {
-			return
-		}
-		mu.Lock()
-		listings++
-		n := listings
-		mu.Unlock()
+	listings := e.onListing(func(n int) {
 		if n <= 3 {
 			e.src.Put(fmt.Sprintf("%s/sid/blob_%d", testRoot, n), []byte{byte(n)})
 		}
@@ -77,11 +67,11 @@ func TestLateBlobIsReportedWhileFollowing(t *testing.T) {
 			lateKey = e.src.PutAt(testRoot+"/sid/late", []byte("late"), base).Key
 		}
 		e.clock.Advance(1999 * time.Millisecond)
-	}
+	})
 	in := followInput(replication.Policy{SettleWindow: 2 * time.Second, BatchMaxObjects: 4, BatchMaxBytes: 1 << 30}, 2)
 	got, err := replication.Sync(ctx, e.src, e.dst, &memCopier{src: e.src, dst: e.dst}, in, nil)
 	require.NoError(t, err)
-	require.GreaterOrEqual(t, listings, 3, "the call did not follow")
+	require.GreaterOrEqual(t, listings(), 3, "the call did not follow")
 	require.Equal(t, int64(1), got.LateObjects)
 	require.Equal(t, []string{lateKey}, got.LateKeys)
 	require.True(t, got.VerifyWanted)

@@ -24,6 +24,8 @@ type Policy struct {
 	// Otherwise (order: sealed) they are copied into place in parallel, and a target is made
 	// a prefix by sealing it before anything attaches.
 	Strict bool
+	// NoEarlyCopies copies only eligible blobs: no copy starts from a hint (early.go).
+	NoEarlyCopies bool
 }
 
 // Plan is the next stretch of work: the eligible blobs beyond the watermark, in write order.

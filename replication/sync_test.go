@@ -554,11 +554,7 @@ func TestSyncWaits(t *testing.T) {
 func TestSyncResumeAfterFailure(t *testing.T) {
 	ctx := context.Background()
 	e := newSyncEnv(time.Second, 300*time.Millisecond)
-	for _, k := range []string{"a", "b", "c", "d"} {
-		e.src.Put(testRoot+"/"+k, []byte(k))
-		e.clock.Advance(time.Second)
-	}
-	e.clock.Advance(5 * time.Second)
+	e.putSecondsApart("a", "b", "c", "d")
 	cDone := make(chan struct{})
 	copier := &memCopier{src: e.src, dst: e.dst, before: func(ctx context.Context, key string) error {
 		switch key {
@@ -589,6 +585,38 @@ func TestSyncResumeAfterFailure(t *testing.T) {
 	assert.EqualValues(t, 3, got.CopiedObjects)
 	assert.EqualValues(t, 1, got.SkippedObjects)
 	assert.Equal(t, map[string]int{testRoot + "/a": 1, testRoot + "/b": 1, testRoot + "/c": 1, testRoot + "/d": 1}, e.dst.Puts(testRoot+"/"))
+}
+
+// onListing runs fn after each listing of the source's blobs (not of its uploads), with the
+// listing's number from 1, and returns a function that tells how many there were.
+func (e *syncEnv) onListing(fn func(n int)) (count func() int) {
+	var mu sync.Mutex
+	listings := 0
+	e.src.afterList = func(kind string) {
+		if kind != "list" {
+			return
+		}
+		mu.Lock()
+		listings++
+		n := listings
+		mu.Unlock()
+		fn(n)
+	}
+	return func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return listings
+	}
+}
+
+// putSecondsApart writes a blob for each key under the root, a second apart, then lets five
+// seconds pass: all are eligible.
+func (e *syncEnv) putSecondsApart(keys ...string) {
+	for _, k := range keys {
+		e.src.Put(testRoot+"/"+k, []byte(k))
+		e.clock.Advance(time.Second)
+	}
+	e.clock.Advance(5 * time.Second)
 }
 
 // chainPut runs next after prev in a beforePut hook.
@@ -628,18 +656,10 @@ func TestSyncFollowProperties(t *testing.T) {
 			BatchMaxBytes: 1 << 30, Exclude: storageLocks, Strict: rapid.Bool().Draw(t, "strict")}
 		writeRounds := rapid.IntRange(1, 6).Draw(t, "writeRounds")
 		perRound := rapid.IntRange(1, 4).Draw(t, "perRound")
-		var mu sync.Mutex
-		listings, written := 0, 1
+		written := 1
 		e.src.Put(testRoot+"/sid/blob_00_0", []byte("first")) // not yet eligible at the first listing
 		e.clock.Advance(1999 * time.Millisecond)
-		e.src.afterList = func(kind string) {
-			if kind != "list" {
-				return
-			}
-			mu.Lock()
-			listings++
-			n := listings
-			mu.Unlock()
+		listings := e.onListing(func(n int) {
 			if n <= writeRounds {
 				for i := range perRound {
 					e.src.Put(fmt.Sprintf("%s/sid/blob_%02d_%d", testRoot, n, i), []byte(fmt.Sprint(n, i)))
@@ -647,7 +667,7 @@ func TestSyncFollowProperties(t *testing.T) {
 				}
 			}
 			e.clock.Advance(1999 * time.Millisecond)
-		}
+		})
 		copier := &memCopier{src: e.src, dst: e.dst, delay: delayFor(rapid.Uint64().Draw(t, "delaySeed"), 300*time.Microsecond),
 			failOn: rapid.IntRange(0, writeRounds*perRound+1).Draw(t, "failOn"), failAfterPut: rapid.Bool().Draw(t, "failAfterPut")}
 		in := followInput(policy, rapid.IntRange(1, 6).Draw(t, "concurrency"))
@@ -686,8 +706,8 @@ func TestSyncFollowProperties(t *testing.T) {
 		if !got.CaughtUp || got.PendingObjects != 0 || got.NextEligibleIn != 0 {
 			t.Fatalf("caught up %v, pending %d, next eligible in %s; want everything in", got.CaughtUp, got.PendingObjects, got.NextEligibleIn)
 		}
-		if listings <= writeRounds {
-			t.Fatalf("%d listings for %d rounds of writes: the call did not follow", listings, writeRounds)
+		if listings() <= writeRounds {
+			t.Fatalf("%d listings for %d rounds of writes: the call did not follow", listings(), writeRounds)
 		}
 		src := e.src.Snapshot(testRoot + "/")
 		if len(src) != written || got.CopiedObjects != int64(written) {
@@ -894,11 +914,7 @@ func TestSyncProgressCarriesTheRecordTotals(t *testing.T) {
 func TestSyncSkipsBlobsGoneFromTheSource(t *testing.T) {
 	ctx := context.Background()
 	e := newSyncEnv(time.Second, 300*time.Millisecond)
-	for _, k := range []string{"a", "b", "c", "d"} {
-		e.src.Put(testRoot+"/"+k, []byte(k))
-		e.clock.Advance(time.Second)
-	}
-	e.clock.Advance(5 * time.Second)
+	e.putSecondsApart("a", "b", "c", "d")
 	copier := &memCopier{src: e.src, dst: e.dst, before: func(ctx context.Context, key string) error {
 		switch key {
 		case testRoot + "/b":

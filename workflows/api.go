@@ -111,6 +111,9 @@ type Status struct {
 	// VanishedObjects counts the listed source blobs the syncs found deleted (or overwritten)
 	// when their copy began, since replication started: skipped, not failed.
 	VanishedObjects int64 `json:"vanishedObjects,omitempty"`
+	// EarlyObjects counts the copies, among CopiedObjects, made before their blob was
+	// eligible (replication.early_copies), since replication started.
+	EarlyObjects int64 `json:"earlyObjects,omitempty"`
 }
 
 // Watermark is the replicated prefix: every source blob with LastModified <= Time is in the

@@ -396,6 +396,7 @@ func (r *replicator) fold(res activities.SyncResult) {
 	s.CopiedObjects, s.CopiedBytes = res.Watermark.CopiedObjects, res.Watermark.CopiedBytes
 	s.NewestWrite, s.HeldBy, s.HeldSince = res.NewestWrite, res.HeldBy, res.HeldSince
 	s.VanishedObjects += res.VanishedObjects
+	s.EarlyObjects += res.EarlyObjects
 	if res.LateObjects > 0 {
 		// Never silently clamped: the count adds up and the keys stay until newer ones come.
 		s.LateObjects += res.LateObjects
