@@ -56,12 +56,12 @@ type report struct {
 		Concurrency int    `json:"concurrency"`
 		Rclone      string `json:"rclone"`
 	} `json:"params"`
-	Runs     []runResult                   `json:"runs"`
-	Ratios   map[string]map[string]float64 `json:"ratios"`
-	Lag      *lagResult                    `json:"lag,omitempty"`
+	Runs   []runResult                   `json:"runs"`
+	Ratios map[string]map[string]float64 `json:"ratios"`
+	Lag    *lagResult                    `json:"lag,omitempty"`
 	// LagWithoutEarly is the same load with replication.early_copies off, run just before.
 	LagWithoutEarly *lagResult `json:"lagWithoutEarly,omitempty"`
-	LagError string                        `json:"lagError,omitempty"`
+	LagError        string     `json:"lagError,omitempty"`
 	// Failovers are the RTO runs: a planned switchover and an unplanned failover.
 	Failovers     []failoverResult `json:"failovers,omitempty"`
 	FailoverError string           `json:"failoverError,omitempty"`
