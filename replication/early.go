@@ -93,7 +93,9 @@ func (s *syncer) startEarly(ctx context.Context, o objectstore.Object) {
 	for s.recording && !s.stopFollowing && ctx.Err() == nil {
 		s.changed.Wait()
 	}
-	if e, ok := s.early[o.Key]; (ok && e.obj.ETag == o.ETag) || len(s.early) >= s.earlyLimit() ||
+	// A key the record lists as Ahead was copied by an earlier call (early, or in flight when
+	// it ended): the window checks the target for it when it is eligible (carriedIn).
+	if e, ok := s.early[o.Key]; (ok && e.obj.ETag == o.ETag) || s.carriedKeys[o.Key] || len(s.early) >= s.earlyLimit() ||
 		!o.LastModified.After(s.window.Cutoff()) || s.stopFollowing || ctx.Err() != nil {
 		s.mu.Unlock()
 		return

@@ -128,3 +128,34 @@ func TestSyncHintsChangeOnlySpeed(t *testing.T) {
 		}
 	})
 }
+
+// TestSyncEarlyCopiesAreNotRepeated: a blob copied early by one call is not copied again by
+// the next ones, neither early (still young at their listing) nor when it is eligible: the
+// record lists it as Ahead, and the target holds it.
+func TestSyncEarlyCopiesAreNotRepeated(t *testing.T) {
+	ctx := context.Background()
+	e := newSyncEnv(time.Millisecond, 0)
+	e.src.clockStep = time.Millisecond
+	in := followInput(replication.Policy{SettleWindow: 2 * time.Second, BatchMaxObjects: 4, BatchMaxBytes: 1 << 20}, 2)
+	in.PollInterval = time.Second // the calls return after one listing: b is eligible later
+	e.src.Put(testRoot+"/a", []byte("a"))
+	e.clock.Advance(3 * time.Second)
+	b := e.src.Put(testRoot+"/b", []byte("b"))
+	for _, step := range []time.Duration{100 * time.Millisecond, 100 * time.Millisecond, 3 * time.Second} {
+		e.clock.Advance(step)
+		got, err := replication.Sync(ctx, e.src, e.dst, &memCopier{src: e.src, dst: e.dst}, in, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in.Watermark = e.checkTarget(t, in.Watermark)
+		if got.EarlyObjects > 1 {
+			t.Fatalf("%d early copies of one blob", got.EarlyObjects)
+		}
+	}
+	if !in.Watermark.After(b.LastModified) && !in.Watermark.Equal(b.LastModified) {
+		t.Fatalf("watermark %s did not pass b (%s)", in.Watermark, b.LastModified)
+	}
+	if puts := e.dst.Puts(testRoot + "/b"); puts[testRoot+"/b"] != 1 {
+		t.Fatalf("b copied %d times", puts[testRoot+"/b"])
+	}
+}

@@ -150,6 +150,10 @@ func TestReplicationWithSourceDeletes(t *testing.T) {
 	if st.EarlyObjects == 0 {
 		t.Error("no early copies under a steady write load")
 	}
+	// Early copies are not copied again when their blob is eligible.
+	if n := checkCopiedOnce(t, s.StoreRequests("secondary"), workflows.ReplicateName+"/Sync", rootPath+"/0002/steady/", 0); n != written {
+		t.Errorf("%d of the %d blobs written steadily were copied", n, written)
+	}
 	metrics := metricsText(t, metricsAddr)
 	if got := metricValue(metrics, "bdr_replication_vanished_objects_total"); got != float64(len(vanishing)) {
 		t.Errorf("/metrics counts %v blobs vanished, want %d", got, len(vanishing))
