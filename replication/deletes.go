@@ -152,7 +152,9 @@ func (p deletePass) run(ctx context.Context, targetListing, sourceListing object
 	if len(due) > 0 {
 		held, err := p.held(ctx, due)
 		if err != nil {
+			// Without the milestones nothing is known to be free of them: delete nothing.
 			errs = append(errs, err)
+			due = nil
 		}
 		deleted, err := p.deleteAll(ctx, due, held)
 		errs = append(errs, err)
@@ -283,7 +285,6 @@ func (p deletePass) deleteAll(ctx context.Context, due []PendingDelete, held hol
 	deleted := map[string]bool{}
 	var mu sync.Mutex
 	jobs := make(chan PendingDelete)
-	errc := make(chan error, deleteConcurrency)
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var wg sync.WaitGroup
@@ -327,7 +328,6 @@ func (p deletePass) deleteAll(ctx context.Context, due []PendingDelete, held hol
 	}
 	close(jobs)
 	wg.Wait()
-	close(errc)
 	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return deleted, fmt.Errorf("propagate deletes of %s: %w", p.db, err)
 	}

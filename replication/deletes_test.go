@@ -221,3 +221,20 @@ func TestVerifySkipsRepairsOfBlobsTheSourceDeleted(t *testing.T) {
 	assert.Zero(t, report.Repaired)
 	assert.Equal(t, []string{blobKey(0), blobKey(2), blobKey(3)}, slices.Sorted(maps.Keys(e.dst.Snapshot(testRoot+"/sid/0"))))
 }
+
+// TestDeletesWaitWhenTheMilestonesCannotBeRead: a pass that cannot read the recorded
+// milestones deletes nothing (any of them may need what is due) and says why.
+func TestDeletesWaitWhenTheMilestonesCannotBeRead(t *testing.T) {
+	ctx := context.Background()
+	e := newDeletesEnv(t, 4, replication.DeletePolicy{Delay: time.Hour})
+	e.deleteAtSource(0)
+	e.pass()
+	e.clock.Advance(2 * time.Hour)
+	require.NoError(t, e.dst.PutBytes(ctx, replication.MilestonePrefix(testDB)+"broken.json", []byte("{"), nil))
+	report, err := replication.Verify(ctx, e.src, e.dst, &memCopier{src: e.src, dst: e.dst},
+		testDB, testSource, testTarget, storageLocks, &e.policy)
+	require.ErrorContains(t, err, "broken.json")
+	require.NotNil(t, report.Deletes)
+	assert.Zero(t, report.Deletes.Deleted)
+	assert.Equal(t, map[int]bool{0: true}, e.inTarget(0))
+}
