@@ -27,12 +27,16 @@ type Listing struct {
 	// second only when some LastModified has a sub-second part (MinIO lists milliseconds; AWS
 	// S3 lists whole seconds). Zero means unknown, to be taken as one second.
 	Resolution time.Duration
+	// Requests is how many LIST requests the listing took (pages, and folders listed apart):
+	// what it costs on S3, which bills LIST requests by the thousand.
+	Requests int
 }
 
 // List returns every blob under prefix, reading all pages one after the other.
 func (c *Client) List(ctx context.Context, prefix string) (Listing, error) {
 	l := Listing{Resolution: time.Second}
 	err := c.Walk(ctx, prefix, "", func(page []Object, storeTime time.Time) error {
+		l.Requests++
 		if l.StoreTime.IsZero() {
 			l.StoreTime = storeTime
 		}
@@ -120,6 +124,7 @@ type UploadListing struct {
 	// StoreTime is a lower bound of the store's clock when the first request was sent (as
 	// Listing.StoreTime): an upload begun after it is not listed, and begins after it.
 	StoreTime time.Time
+	Requests  int // LIST requests the listing took
 }
 
 // ListUploads returns the multipart uploads in progress under prefix, with the store's time
@@ -140,6 +145,7 @@ func (c *Client) ListUploads(ctx context.Context, prefix string) (UploadListing,
 		if err != nil {
 			return UploadListing{}, fmt.Errorf("objectstore: list uploads %s: %w", prefix, normalize(err))
 		}
+		l.Requests++
 		if l.StoreTime.IsZero() {
 			l.StoreTime = c.clock.storeTime(before, responseDate(out.ResultMetadata))
 		}

@@ -34,7 +34,7 @@ func (c *Client) ListParallel(ctx context.Context, prefix string) (Listing, erro
 	if err != nil {
 		return Listing{}, err
 	}
-	l := Listing{StoreTime: first.storeTime, Objects: first.objects}
+	l := Listing{StoreTime: first.storeTime, Objects: first.objects, Requests: first.requests}
 	level := first.folders
 	for depth := 1; len(level) > 0 && len(level) < listMinSplit && depth < listMaxDepth; depth++ {
 		found, err := inParallel(ctx, level, c.listFolder)
@@ -43,6 +43,7 @@ func (c *Client) ListParallel(ctx context.Context, prefix string) (Listing, erro
 		}
 		level = nil
 		for _, f := range found {
+			l.Requests += f.requests
 			l.Objects = append(l.Objects, f.objects...)
 			level = append(level, f.folders...)
 		}
@@ -51,8 +52,9 @@ func (c *Client) ListParallel(ctx context.Context, prefix string) (Listing, erro
 	if err != nil {
 		return Listing{}, err
 	}
-	for _, objs := range whole {
-		l.Objects = append(l.Objects, objs...)
+	for _, sub := range whole {
+		l.Requests += sub.Requests
+		l.Objects = append(l.Objects, sub.Objects...)
 	}
 	slices.SortFunc(l.Objects, func(a, b Object) int { return strings.Compare(a.Key, b.Key) })
 	l.Resolution = resolution(time.Second, l.Objects)
@@ -64,6 +66,7 @@ type folder struct {
 	objects   []Object
 	folders   []string
 	storeTime time.Time // before the first request
+	requests  int
 }
 
 // listFolder lists the blobs directly under prefix and the folders below it.
@@ -72,6 +75,7 @@ func (c *Client) listFolder(ctx context.Context, prefix string) (folder, error) 
 		Delimiter: aws.String("/"), MaxKeys: aws.Int32(1000)}
 	var f folder
 	err := c.pages(ctx, in, func(page []Object, prefixes []string, storeTime time.Time) error {
+		f.requests++
 		if f.storeTime.IsZero() {
 			f.storeTime = storeTime
 		}
@@ -83,9 +87,8 @@ func (c *Client) listFolder(ctx context.Context, prefix string) (folder, error) 
 }
 
 // listAll lists every blob under prefix, page after page.
-func (c *Client) listAll(ctx context.Context, prefix string) ([]Object, error) {
-	l, err := c.List(ctx, prefix)
-	return l.Objects, err
+func (c *Client) listAll(ctx context.Context, prefix string) (Listing, error) {
+	return c.List(ctx, prefix)
 }
 
 // inParallel calls fn for every prefix, listFanout at a time, and returns the results in the

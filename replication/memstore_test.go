@@ -126,7 +126,7 @@ func (s *memStore) List(ctx context.Context, prefix string) (objectstore.Listing
 		return objectstore.Listing{}, err
 	}
 	s.mu.Lock()
-	l := objectstore.Listing{StoreTime: s.clock.Now().Truncate(s.clockStep), Resolution: time.Second}
+	l := objectstore.Listing{StoreTime: s.clock.Now().Truncate(s.clockStep), Resolution: time.Second, Requests: 1}
 	for key, o := range s.objects {
 		if strings.HasPrefix(key, prefix) {
 			l.Objects = append(l.Objects, objectstore.Object{Key: key, Size: int64(len(o.Data)),
@@ -165,7 +165,7 @@ func (s *memStore) ListUploads(ctx context.Context, prefix string) (objectstore.
 	now := s.clock.Now().Truncate(s.clockStep)
 	s.mu.Unlock()
 	uploads, err := s.Uploads(ctx, prefix)
-	return objectstore.UploadListing{Uploads: uploads, StoreTime: now}, err
+	return objectstore.UploadListing{Uploads: uploads, StoreTime: now, Requests: 1}, err
 }
 
 // Uploads returns the multipart uploads in progress under prefix.

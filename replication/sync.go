@@ -95,6 +95,12 @@ type SyncResult struct {
 	// maxNextEligible, zero when it listed none or an upload in progress holds the cutoff
 	// (then nothing listed tells when there is more to copy).
 	NextEligibleIn time.Duration `json:"nextEligibleIn,omitempty"`
+	// ListRounds is how many listings of the source the call made, ListRequests the LIST
+	// requests they took (blobs and uploads; S3 bills them by the thousand), and Elapsed how
+	// long the call ran: the listing's cost per round and per second.
+	ListRounds   int           `json:"listRounds,omitempty"`
+	ListRequests int           `json:"listRequests,omitempty"`
+	Elapsed      time.Duration `json:"elapsed,omitempty"`
 }
 
 // maxNextEligible bounds SyncResult.NextEligibleIn: a blob listed with a LastModified far
@@ -128,6 +134,7 @@ func Sync(ctx context.Context, src, dst Store, copier Copier, in SyncInput, prog
 	if err := sleep(ctx, in.Wait); err != nil {
 		return SyncResult{}, fmt.Errorf("sync %s: %w", in.Database, err)
 	}
+	began := time.Now()
 	// After the wait: a failover may have fenced the target meanwhile.
 	if err := CheckTarget(ctx, dst, in.Database, in.To); err != nil {
 		return SyncResult{}, fmt.Errorf("sync %s: %w", in.Database, err)
@@ -200,6 +207,7 @@ func Sync(ctx context.Context, src, dst Store, copier Copier, in SyncInput, prog
 		exclude: exclude, below: below, windowDigest: windowDigest, late: found,
 		window:  NewWindow(first.plan.Eligible, state.Time, first.plan.Cutoff, max(1, in.Policy.BatchMaxObjects)),
 		carried: carryAhead(stored.Ahead, first.listing), carriedKeys: keySet(stored.Ahead), last: first,
+		listRounds: 1, listRequests: first.requests,
 		earlySlots: make(chan struct{}, max(1, in.Concurrency))}
 	copyErr := s.run(ctx)
 	// Checkpoint what is in even after an error, so a retry does not copy it again.
@@ -214,6 +222,7 @@ func Sync(ctx context.Context, src, dst Store, copier Copier, in SyncInput, prog
 		TotalObjects: last.plan.TotalObjects, TotalBytes: last.plan.TotalBytes, NewestWrite: last.plan.NewestWrite,
 		StoreTime: last.plan.StoreTime, CaughtUp: copyErr == nil && s.window.Complete(),
 		LateObjects: s.late.count, LateKeys: s.late.keys, VerifyWanted: s.late.count > 0,
+		ListRounds: s.listRounds, ListRequests: s.listRequests, Elapsed: time.Since(began),
 	}
 	// The keys in flight stay in the bucket's record; the result goes into workflow history,
 	// which must stay small.
@@ -283,6 +292,8 @@ type syncer struct {
 	earlyWG        sync.WaitGroup
 	earlySlots     chan struct{} // bounds the early copies in flight
 	earlyCopied    int64         // early copies that landed; mu
+	listRounds     int           // listings of the source; mu
+	listRequests   int           // the LIST requests they took; mu
 	state          Watermark
 	copied         int64
 	copiedBytes    int64
@@ -304,6 +315,7 @@ type round struct {
 	listing  objectstore.Listing
 	plan     Plan
 	listedAt time.Time // local time when the listing began
+	requests int       // LIST requests, the uploads' included
 }
 
 // listRound lists the source under prefix and plans what is eligible beyond from.
@@ -327,7 +339,8 @@ func listRound(ctx context.Context, src Store, prefix string, from time.Time, p 
 	if err != nil {
 		return round{}, err
 	}
-	return round{listing: listing, plan: NewPlanAt(listing, uploads.Uploads, uploads.StoreTime, from, p), listedAt: listedAt}, nil
+	return round{listing: listing, plan: NewPlanAt(listing, uploads.Uploads, uploads.StoreTime, from, p), listedAt: listedAt,
+		requests: uploads.Requests + listing.Requests}, nil
 }
 
 func (s *syncer) run(ctx context.Context) error {
@@ -486,6 +499,10 @@ func (s *syncer) follow(ctx, copyCtx context.Context, until time.Time) error {
 		if err != nil {
 			return s.followError(ctx, err)
 		}
+		s.mu.Lock()
+		s.listRounds++
+		s.listRequests += next.requests
+		s.mu.Unlock()
 		if err := s.checkBelow(ctx, next, cutoff); err != nil {
 			return s.followError(ctx, err)
 		}

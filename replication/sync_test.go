@@ -709,6 +709,9 @@ func TestSyncFollowProperties(t *testing.T) {
 		if listings() <= writeRounds {
 			t.Fatalf("%d listings for %d rounds of writes: the call did not follow", listings(), writeRounds)
 		}
+		if got.ListRounds != listings() || got.ListRequests != 2*listings() {
+			t.Fatalf("%d rounds and %d requests counted, %d listings made", got.ListRounds, got.ListRequests, listings())
+		}
 		src := e.src.Snapshot(testRoot + "/")
 		if len(src) != written || got.CopiedObjects != int64(written) {
 			t.Fatalf("%d blobs in the source, %d copied; %d written", len(src), got.CopiedObjects, written)
@@ -751,6 +754,8 @@ func TestSyncFollowStops(t *testing.T) {
 	got, err := replication.Sync(ctx, e.src, e.dst, &memCopier{src: e.src, dst: e.dst}, in, nil)
 	require.NoError(t, err)
 	assert.Equal(t, 1, listings, "b is eligible in 1.5 s, after the poll interval")
+	assert.Equal(t, 1, got.ListRounds)
+	assert.Equal(t, 2, got.ListRequests, "one for the blobs, one for the uploads")
 	assert.EqualValues(t, 2, got.CopiedObjects, "a, and b as an early copy")
 	assert.EqualValues(t, 1, got.EarlyObjects)
 	assert.True(t, got.CaughtUp)

@@ -114,6 +114,30 @@ type Status struct {
 	// EarlyObjects counts the copies, among CopiedObjects, made before their blob was
 	// eligible (replication.early_copies), since replication started.
 	EarlyObjects int64 `json:"earlyObjects,omitempty"`
+	// Listing is what listing the source costs, as of the last sync.
+	Listing *ListingCost `json:"listing,omitempty"`
+}
+
+// ListingCost is what listing the source costs: every round lists the whole folder.
+type ListingCost struct {
+	RequestsPerRound  float64 `json:"requestsPerRound"`
+	RequestsPerSecond float64 `json:"requestsPerSecond"`
+	// USDPerMonth estimates the source's LIST bill at S3 Standard's list price, $0.005 per
+	// 1,000 requests (us-east-1; check your region's), for 30 days at RequestsPerSecond.
+	USDPerMonth float64 `json:"usdPerMonth"`
+}
+
+// s3ListPricePerRequest is S3 Standard's LIST price in us-east-1: $0.005 per 1,000 requests.
+const s3ListPricePerRequest = 0.005 / 1000
+
+// listingCost returns what a sync's listings cost, nil when it made none.
+func listingCost(res activities.SyncResult) *ListingCost {
+	if res.ListRounds == 0 || res.Elapsed <= 0 {
+		return nil
+	}
+	perSecond := float64(res.ListRequests) / res.Elapsed.Seconds()
+	return &ListingCost{RequestsPerRound: float64(res.ListRequests) / float64(res.ListRounds), RequestsPerSecond: perSecond,
+		USDPerMonth: perSecond * 30 * 24 * 3600 * s3ListPricePerRequest}
 }
 
 // Watermark is the replicated prefix: every source blob with LastModified <= Time is in the

@@ -397,6 +397,9 @@ func (r *replicator) fold(res activities.SyncResult) {
 	s.NewestWrite, s.HeldBy, s.HeldSince = res.NewestWrite, res.HeldBy, res.HeldSince
 	s.VanishedObjects += res.VanishedObjects
 	s.EarlyObjects += res.EarlyObjects
+	if c := listingCost(res); c != nil {
+		s.Listing = c
+	}
 	if res.LateObjects > 0 {
 		// Never silently clamped: the count adds up and the keys stay until newer ones come.
 		s.LateObjects += res.LateObjects

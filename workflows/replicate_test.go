@@ -432,3 +432,14 @@ func TestReplicateStatusReportsLateBlobs(t *testing.T) {
 	require.Equal(t, int64(2), st.LateObjects)
 	require.Equal(t, []string{"folder/late_3"}, st.LateKeys)
 }
+
+// TestListingCost: a sync's listings give the requests per round and per second, and the
+// monthly LIST bill at S3 Standard's list price; a sync that listed nothing gives none.
+func TestListingCost(t *testing.T) {
+	got := listingCost(activities.SyncResult{ListRounds: 10, ListRequests: 40, Elapsed: 2 * time.Second})
+	require.NotNil(t, got)
+	require.Equal(t, 4.0, got.RequestsPerRound)
+	require.Equal(t, 20.0, got.RequestsPerSecond)
+	require.InDelta(t, 259.2, got.USDPerMonth, 1e-9, "20 requests/s for 30 days at $0.005 per 1,000")
+	require.Nil(t, listingCost(activities.SyncResult{}))
+}
