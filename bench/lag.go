@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -49,6 +51,11 @@ type lagResult struct {
 	Resolution time.Duration `json:"-"`
 	// EarlyCopies is replication.early_copies in the run.
 	EarlyCopies bool `json:"earlyCopies"`
+	// FolderBlobs is how many blobs the database's folder held at the end (every round lists
+	// them all), and WorkerPeakMiB the worker's peak resident memory (VmHWM) since it started
+	// for this run, its initial sync of the folder included.
+	FolderBlobs   int     `json:"folderBlobs"`
+	WorkerPeakMiB float64 `json:"workerPeakMiB"`
 }
 
 // lagSlice is the watermark lag of the blobs written in one part of the load.
@@ -96,7 +103,9 @@ func (e *env) runLag(ctx context.Context, duration time.Duration, earlyCopies bo
 		return res, fmt.Errorf("lag: %w", err)
 	}
 	defer e.stopWorkflow(run)
-	if _, err := e.waitStatus(ctx, run.GetID(), 2*time.Minute, 100*time.Millisecond, func(st workflows.Status) bool {
+	// A folder seeded beforehand is copied first: about 300 blobs a second here at the least.
+	initialSync := 2*time.Minute + time.Duration(e.o.lagFolder/300)*time.Second
+	if _, err := e.waitStatus(ctx, run.GetID(), initialSync, 100*time.Millisecond, func(st workflows.Status) bool {
 		return st.State == workflows.StateReplicating
 	}); err != nil {
 		return res, fmt.Errorf("lag: replication did not start: %w\nworker log:\n%s", err, e.workerLogTail())
@@ -156,6 +165,10 @@ func (e *env) runLag(ctx context.Context, duration time.Duration, earlyCopies bo
 	if err != nil {
 		return res, fmt.Errorf("lag: %w", err)
 	}
+	if whole, err := src.List(ctx, lagRoot+"/"); err == nil {
+		res.FolderBlobs = len(whole.Objects)
+	}
+	res.WorkerPeakMiB = peakMiB(e.stack.WorkerPID())
 	watermarkLags, visibleLags := blobLags(source, target, samples())
 	res.ByQuarter = lagByQuarter(source, samples())
 	res.Blobs = len(watermarkLags)
@@ -274,4 +287,21 @@ func later(a, b time.Time) time.Time {
 		return b
 	}
 	return a
+}
+
+// peakMiB returns the peak resident memory (VmHWM) of process pid in MiB, 0 if unknown.
+func peakMiB(pid int) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kb float64
+			if _, err := fmt.Sscanf(strings.TrimSpace(rest), "%f kB", &kb); err == nil {
+				return kb / 1024
+			}
+		}
+	}
+	return 0
 }

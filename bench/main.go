@@ -67,6 +67,7 @@ type options struct {
 	largeSize   sizeFlag
 	concurrency int
 	lagDuration time.Duration
+	lagFolder   int // blobs seeded into the lag database's folder before the load
 	// failoverCommits is the size of each database failed over, in commits (one blob each).
 	failoverCommits int
 	// drillCommits is the size of the database of the drill run, in commits (one blob each).
@@ -104,6 +105,7 @@ func parseFlags(args []string) (options, error) {
 	fs.Var(&o.largeSize, "large-size", "size of a large blob (256MiB)")
 	fs.IntVar(&o.concurrency, "concurrency", 32, "parallel copies for every contender (bdr's replication.concurrency)")
 	fs.DurationVar(&o.lagDuration, "lag-duration", 60*time.Second, "how long the steady-lag write load runs (0 skips it)")
+	fs.IntVar(&o.lagFolder, "lag-folder", 0, "blobs already in the lag database's folder when the load starts (seeded, not timed): the lag and worker memory at 10k or 100k blobs")
 	fs.IntVar(&o.failoverCommits, "failover", 10000, "commits (log blobs) in each database failed over for the RTO runs (0 skips them)")
 	fs.IntVar(&o.drillCommits, "drill", 10000, "commits (log blobs) in the database of the DR drill run (0 skips it)")
 	fs.IntVar(&o.failbackCommits, "failback", 10000, "commits (log blobs) in the database of the failback run (0 skips it)")

@@ -164,6 +164,14 @@ func (r *report) finish() {
 		limit := r.Lag.SettleWindow + 1
 		r.Targets = append(r.Targets, target{Name: "lag p99 (s)", Want: fmt.Sprintf("<= %.0fs (settle window + 1s)", limit),
 			Measured: r.Lag.P99, Pass: r.Lag.P99 <= limit})
+		if r.Lag.FolderBlobs >= 100000 {
+			peak := max(r.Lag.WorkerPeakMiB, 0)
+			if b := r.LagWithoutEarly; b != nil {
+				peak = max(peak, b.WorkerPeakMiB)
+			}
+			r.Targets = append(r.Targets, target{Name: fmt.Sprintf("worker memory at %dk blobs (MiB)", r.Lag.FolderBlobs/1000),
+				Want: "< 256 MiB", Measured: peak, Pass: peak > 0 && peak < 256, Missing: peak == 0})
+		}
 	}
 }
 
@@ -225,10 +233,12 @@ func (r *report) print(out io.Writer) {
 			l.Blobs, l.BlobsPerSec, lagSize>>10, l.SettleWindow, l.PollInterval, l.Resolution)
 		fmt.Fprintf(out, "  until the watermark passed it   p50 %.2fs  p99 %.2fs  max %.2fs\n", l.P50, l.P99, l.Max)
 		fmt.Fprintf(out, "  until its copy was in the target p50 %.2fs  p99 %.2fs  max %.2fs\n", l.Visible.P50, l.Visible.P99, l.Visible.Max)
+		fmt.Fprintf(out, "  folder %d blobs at the end; worker peak memory %.0f MiB\n", l.FolderBlobs, l.WorkerPeakMiB)
 		if b := r.LagWithoutEarly; b != nil {
 			fmt.Fprintf(out, "  the same load without early copies (run just before, %d blobs):\n", b.Blobs)
 			fmt.Fprintf(out, "    until the watermark passed it   p50 %.2fs  p99 %.2fs  max %.2fs\n", b.P50, b.P99, b.Max)
 			fmt.Fprintf(out, "    until its copy was in the target p50 %.2fs  p99 %.2fs  max %.2fs\n", b.Visible.P50, b.Visible.P99, b.Visible.Max)
+			fmt.Fprintf(out, "    worker peak memory %.0f MiB (its initial sync of the folder included)\n", b.WorkerPeakMiB)
 			fmt.Fprintf(out, "    data in the target with early copies / without: p50 %.2fx  p99 %.2fx\n",
 				l.Visible.P50/b.Visible.P50, l.Visible.P99/b.Visible.P99)
 		}

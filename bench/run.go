@@ -138,6 +138,12 @@ func run(ctx context.Context, o options) error {
 		}
 	}
 	if o.lagDuration > 0 {
+		if o.lagFolder > 0 {
+			base := dataset{name: "lag-folder", database: lagDatabase, root: lagRoot + "/base", count: o.lagFolder, size: 1 << 10}
+			if err := e.seed(ctx, base); err != nil {
+				return err
+			}
+		}
 		// Side by side: without early copies, then with them (the default).
 		for _, early := range []bool{false, true} {
 			logf("steady lag: %s of 200 blobs/s x 16 KiB with the default settle window and poll interval, early_copies %v", o.lagDuration, early)
