@@ -204,6 +204,9 @@ func (r *report) print(out io.Writer) {
 		if strings.HasSuffix(t.Name, "(s)") && !t.Missing {
 			measured = fmt.Sprintf("%.2fs", t.Measured) // seconds, not a ratio
 		}
+		if strings.HasSuffix(t.Name, "(MiB)") && !t.Missing {
+			measured = fmt.Sprintf("%.0f MiB", t.Measured)
+		}
 		fmt.Fprintf(tw, "  %s\t%s\ttarget %s\t%s\n", t.Name, measured, t.Want, verdict)
 	}
 	_ = tw.Flush()

@@ -42,8 +42,14 @@ import (
 // the record; and the Replicate workflow runs this pass and its Syncs one at a time, so no
 // copy of a new version lands between the pass's listing and its delete. Each delete is
 // conditional on the target's blob still having the ETag recorded, checked by a HEAD just
-// before (S3 has no conditional DELETE), and on the watermark record's generation, as every
-// write into the target is (DESIGN 5a.4).
+// before (S3 has no conditional DELETE), and on the watermark record being the one the pass
+// read: a Sync that checkpointed since (an earlier attempt of the pass still running after
+// the workflow moved on) stops the deletes, which the next pass makes.
+//
+// The watermark rule: a blob is deleted only once the watermark has passed the time it was
+// found missing. Until then the target holds the source's state at the watermark, from before
+// the delete, and that state may need the blob (a watermark held back for long by an
+// abandoned upload would otherwise lose blobs its attach reads).
 
 // milestoneMargin is how far a milestone's time (the database's clock) and a blob's times
 // (the store's clocks) may be apart: a blob within it of a milestone is kept for it.
@@ -51,10 +57,6 @@ const milestoneMargin = time.Minute
 
 // deleteConcurrency is how many deletes a pass runs at once: each is two requests.
 const deleteConcurrency = 8
-
-// generationCheckEvery is how many deletes a pass makes between two checks that the watermark
-// record's generation is still the one it read (one HEAD while the record is unchanged).
-const generationCheckEvery = 64
 
 // DeletesKey is where a target records the source's deletes still to reach it.
 func DeletesKey(db string) string { return StateRoot + "/" + db + "/deletes.json" }
@@ -75,9 +77,12 @@ type DeleteLog struct {
 	Source  Endpoint        `json:"source"`
 	Pending []PendingDelete `json:"pending"`
 	// DeletedObjects and DeletedBytes count every delete since the record began.
-	DeletedObjects int64     `json:"deletedObjects"`
-	DeletedBytes   int64     `json:"deletedBytes"`
-	WrittenAt      time.Time `json:"writtenAt"`
+	DeletedObjects int64 `json:"deletedObjects"`
+	DeletedBytes   int64 `json:"deletedBytes"`
+	// Generation is the watermark record's when the log was written: a fence or a seal since
+	// (a failover, perhaps and back) starts it afresh, as its times belong to another era.
+	Generation int64     `json:"generation"`
+	WrittenAt  time.Time `json:"writtenAt"`
 }
 
 // PendingDelete is a target blob the source no longer holds.
@@ -117,13 +122,15 @@ type deletePass struct {
 	source     Endpoint
 	region     string // the target's, for errors
 	policy     DeletePolicy
-	etag       string // the watermark record's, when the pass began
-	generation int64
+	etag       string    // the watermark record's, when the pass began
+	generation int64     // the record's
+	watermark  time.Time // the record's: nothing missing since after it is deleted
 }
 
 // run records the target blobs the source listing lacks, deletes those whose delay is over
-// and that no milestone holds, and writes the record.
-func (p deletePass) run(ctx context.Context, targetListing, sourceListing objectstore.Listing, exclude []*regexp.Regexp) (DeleteReport, error) {
+// and that no milestone holds, and writes the record. listed is how long the source listing
+// took, by this machine's clock.
+func (p deletePass) run(ctx context.Context, targetListing, sourceListing objectstore.Listing, listed time.Duration, exclude []*regexp.Regexp) (DeleteReport, error) {
 	inSource := make(map[string]bool, len(sourceListing.Objects))
 	for _, o := range sourceListing.Objects {
 		inSource[o.Key] = true
@@ -142,11 +149,13 @@ func (p deletePass) run(ctx context.Context, targetListing, sourceListing object
 		return DeleteReport{}, err
 	}
 	before := slices.Clone(log.Pending)
-	// The listing's StoreTime is its Date header, cut to the second: the source's clock was
-	// then before the end of that second, and a blob the listing lacks was deleted before it.
-	// Missing since the end of the second, and due by the start: never early on either side.
+	// The listing's StoreTime is a lower bound of the source's clock when it began (its Date
+	// header, whole seconds): a blob it lacks was deleted before the listing ended, so before
+	// the end of that second plus the listing's length. Missing since then, and due by the
+	// listing's start: never early on either side.
 	now := sourceListing.StoreTime
-	log.Pending = stillPending(log.Pending, gone, now.Truncate(time.Second).Add(time.Second))
+	missingSince := now.Truncate(time.Second).Add(time.Second + listed).Round(time.Millisecond).Add(time.Millisecond)
+	log.Pending = stillPending(log.Pending, gone, missingSince)
 	due, report := p.split(log.Pending, now)
 	var errs []error
 	if len(due) > 0 {
@@ -204,7 +213,7 @@ func (p deletePass) split(pending []PendingDelete, now time.Time) ([]PendingDele
 	var report DeleteReport
 	for _, d := range pending {
 		at := d.MissingSince.Add(p.policy.Delay)
-		if !at.After(now) {
+		if !at.After(now) && !d.MissingSince.After(p.watermark) {
 			due = append(due, d)
 			continue
 		}
@@ -306,20 +315,12 @@ func (p deletePass) deleteAll(ctx context.Context, due []PendingDelete, held hol
 			}
 		}()
 	}
-	sent := 0
 	for _, d := range due {
 		if held.keys[d.Key] {
 			continue
 		}
-		if sent%generationCheckEvery == 0 {
-			if err := sameGeneration(ctx, p.dst, p.db, p.region, p.etag, p.generation); err != nil {
-				cancel(err)
-				break
-			}
-		}
 		select {
 		case jobs <- d:
-			sent++
 		case <-ctx.Done():
 		}
 		if ctx.Err() != nil {
@@ -337,6 +338,9 @@ func (p deletePass) deleteAll(ctx context.Context, due []PendingDelete, held hol
 // deleteOne deletes d's blob from the target if it still has the ETag recorded; ok is true
 // when the blob is gone afterwards.
 func (p deletePass) deleteOne(ctx context.Context, d PendingDelete) (ok bool, err error) {
+	if err := p.recordUnchanged(ctx); err != nil {
+		return false, err
+	}
 	info, err := p.dst.Head(ctx, d.Key)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -352,9 +356,23 @@ func (p deletePass) deleteOne(ctx context.Context, d PendingDelete) (ok bool, er
 	return true, nil
 }
 
-// read returns the record and its ETag; a record of another source is started afresh.
+// recordUnchanged returns an error if the watermark record is no longer the one the pass
+// read: a Sync wrote it since (one HEAD).
+func (p deletePass) recordUnchanged(ctx context.Context) error {
+	info, err := p.dst.Head(ctx, WatermarkKey(p.db))
+	if err != nil {
+		return fmt.Errorf("check the watermark record of %s: %w", p.db, err)
+	}
+	if info.ETag != p.etag {
+		return fmt.Errorf("the watermark record of %s changed during the pass (a Sync wrote it): deletes wait for the next pass", p.db)
+	}
+	return nil
+}
+
+// read returns the record and its ETag; a record of another source, or of another
+// generation of the watermark record, is started afresh.
 func (p deletePass) read(ctx context.Context) (DeleteLog, string, error) {
-	fresh := DeleteLog{Database: p.db, Source: p.source}
+	fresh := DeleteLog{Database: p.db, Source: p.source, Generation: p.generation}
 	data, etag, err := p.dst.GetBytesETag(ctx, DeletesKey(p.db))
 	if errors.Is(err, os.ErrNotExist) {
 		return fresh, "", nil
@@ -366,7 +384,7 @@ func (p deletePass) read(ctx context.Context) (DeleteLog, string, error) {
 	if err := json.Unmarshal(data, &log); err != nil {
 		return DeleteLog{}, "", fmt.Errorf("%s is not valid JSON: %w", DeletesKey(p.db), err)
 	}
-	if log.Source != p.source {
+	if log.Source != p.source || log.Generation != p.generation {
 		return fresh, etag, nil
 	}
 	return log, etag, nil

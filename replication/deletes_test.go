@@ -31,17 +31,28 @@ func newDeletesEnv(t *testing.T, blobs int, policy replication.DeletePolicy) *de
 	e.src.Put(testRoot+"/sid/storage_locks/1_1", []byte("lock"))
 	e.dst.Put(testRoot+"/sid/storage_locks/2_2", []byte("the target's own lock"))
 	e.clock.Advance(time.Minute)
-	in := syncInput(replication.Policy{SettleWindow: time.Second, BatchMaxObjects: 10, BatchMaxBytes: 1 << 20, Exclude: storageLocks}, 4)
-	_, err := replication.Sync(context.Background(), e.src, e.dst, &memCopier{src: e.src, dst: e.dst}, in, nil)
-	require.NoError(t, err)
+	e.sync()
 	return e
+}
+
+// sync copies what the source holds and moves the watermark to the present.
+func (e *deletesEnv) sync() {
+	e.t.Helper()
+	in := syncInput(replication.Policy{SettleWindow: time.Second, BatchMaxObjects: 10, BatchMaxBytes: 1 << 20, Exclude: storageLocks}, 4)
+	w, _, err := replication.ReadWatermark(context.Background(), e.dst, testDB)
+	require.NoError(e.t, err)
+	in.Watermark = w.Time
+	_, err = replication.Sync(context.Background(), e.src, e.dst, &memCopier{src: e.src, dst: e.dst}, in, nil)
+	require.NoError(e.t, err)
 }
 
 func blobKey(i int) string { return fmt.Sprintf("%s/sid/%04d", testRoot, i) }
 
-// pass runs the anti-entropy pass with the env's delete policy and returns its deletes.
+// pass runs a Sync, which moves the watermark to the present as replication does between
+// passes, then the anti-entropy pass with the env's delete policy, and returns its deletes.
 func (e *deletesEnv) pass() replication.DeleteReport {
 	e.t.Helper()
+	e.sync()
 	report, err := replication.Verify(context.Background(), e.src, e.dst, &memCopier{src: e.src, dst: e.dst},
 		testDB, testSource, testTarget, storageLocks, &e.policy)
 	require.NoError(e.t, err)
@@ -133,9 +144,7 @@ func TestDeletesKeepWhatAMilestoneNeeds(t *testing.T) {
 	e.clock.Advance(5 * time.Minute)
 	newer := e.src.Put(testRoot+"/sid/newer", []byte("written after the milestone"))
 	e.clock.Advance(time.Minute)
-	in := syncInput(replication.Policy{SettleWindow: time.Second, BatchMaxObjects: 10, BatchMaxBytes: 1 << 20, Exclude: storageLocks}, 4)
-	_, err := replication.Sync(ctx, e.src, e.dst, &memCopier{src: e.src, dst: e.dst}, in, nil)
-	require.NoError(t, err)
+	e.sync()
 	e.deleteAtSource(1) // after the milestone: it needs it
 	require.NoError(t, e.src.Delete(ctx, newer.Key))
 	e.pass()
@@ -230,6 +239,7 @@ func TestDeletesWaitWhenTheMilestonesCannotBeRead(t *testing.T) {
 	e.deleteAtSource(0)
 	e.pass()
 	e.clock.Advance(2 * time.Hour)
+	e.sync()
 	require.NoError(t, e.dst.PutBytes(ctx, replication.MilestonePrefix(testDB)+"broken.json", []byte("{"), nil))
 	report, err := replication.Verify(ctx, e.src, e.dst, &memCopier{src: e.src, dst: e.dst},
 		testDB, testSource, testTarget, storageLocks, &e.policy)
@@ -237,4 +247,46 @@ func TestDeletesWaitWhenTheMilestonesCannotBeRead(t *testing.T) {
 	require.NotNil(t, report.Deletes)
 	assert.Zero(t, report.Deletes.Deleted)
 	assert.Equal(t, map[int]bool{0: true}, e.inTarget(0))
+}
+
+// TestDeletesWaitForTheWatermark: a blob found missing after the watermark stays in the
+// target, past its delay, until the watermark passes the time it was found missing: the
+// source's state at the watermark, which the target holds, may need it.
+func TestDeletesWaitForTheWatermark(t *testing.T) {
+	ctx := context.Background()
+	e := newDeletesEnv(t, 4, replication.DeletePolicy{Delay: time.Hour})
+	e.deleteAtSource(0)
+	e.pass()
+	e.clock.Advance(2 * time.Hour)
+	// No Sync moves the watermark (an abandoned upload holds it, say).
+	report, err := replication.Verify(ctx, e.src, e.dst, &memCopier{src: e.src, dst: e.dst},
+		testDB, testSource, testTarget, storageLocks, &e.policy)
+	require.NoError(t, err)
+	assert.Zero(t, report.Deletes.Deleted)
+	assert.Equal(t, 1, report.Deletes.Pending)
+	assert.Equal(t, map[int]bool{0: true}, e.inTarget(0))
+	assert.Equal(t, 1, e.pass().Deleted, "once a Sync moved the watermark past it")
+}
+
+// TestDeletesStopWhenASyncWritesTheRecord: a pass whose watermark record changes under it (a
+// Sync checkpointed: an earlier attempt of the pass still running after the workflow moved
+// on) deletes nothing more.
+func TestDeletesStopWhenASyncWritesTheRecord(t *testing.T) {
+	ctx := context.Background()
+	e := newDeletesEnv(t, 4, replication.DeletePolicy{Delay: time.Hour})
+	e.deleteAtSource(0, 1)
+	e.pass()
+	e.clock.Advance(2 * time.Hour)
+	e.sync()
+	e.dst.afterList = func(string) {
+		e.dst.afterList = nil
+		e.src.Put(testRoot+"/sid/new", []byte("new"))
+		e.clock.Advance(time.Minute)
+		e.sync() // rewrites the record during the pass
+	}
+	report, err := replication.Verify(ctx, e.src, e.dst, &memCopier{src: e.src, dst: e.dst},
+		testDB, testSource, testTarget, storageLocks, &e.policy)
+	require.ErrorContains(t, err, "changed during the pass")
+	assert.Zero(t, report.Deletes.Deleted)
+	assert.Equal(t, map[int]bool{0: true, 1: true}, e.inTarget(0, 1))
 }

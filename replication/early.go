@@ -93,10 +93,7 @@ func (s *syncer) startEarly(ctx context.Context, o objectstore.Object) {
 	for s.recording && !s.stopFollowing && ctx.Err() == nil {
 		s.changed.Wait()
 	}
-	// A key the record lists as Ahead was copied by an earlier call (early, or in flight when
-	// it ended): the window checks the target for it when it is eligible (carriedIn).
-	if e, ok := s.early[o.Key]; (ok && e.obj.ETag == o.ETag) || s.carriedKeys[o.Key] || len(s.early) >= s.earlyLimit() ||
-		!o.LastModified.After(s.window.Cutoff()) || s.stopFollowing || ctx.Err() != nil {
+	if !s.mayCopyEarly(ctx, o) {
 		s.mu.Unlock()
 		return
 	}
@@ -129,6 +126,32 @@ func (s *syncer) startEarly(ctx context.Context, o objectstore.Object) {
 		s.earlyCopied++
 		s.mu.Unlock()
 	}()
+}
+
+// mayCopyEarly reports whether o may be copied early now. s.mu is held. Never:
+//   - an early copy of the key still in flight, or done for this version;
+//   - a key the record lists as Ahead: an earlier call copied it (early, or in flight when it
+//     ended), and the window checks the target for it when it is eligible (carriedIn);
+//   - a key the target held as o when the call began (a resumed call);
+//   - a key with a blob in the window not in yet (an older version): that copy could land
+//     after this one and leave the older content under a key taken as in;
+//   - a blob the window has (eligible), or when the call tracks earlyLimit copies or is over.
+func (s *syncer) mayCopyEarly(ctx context.Context, o objectstore.Object) bool {
+	if e, ok := s.early[o.Key]; ok {
+		select {
+		case <-e.done:
+			if e.obj.ETag == o.ETag {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	if got, ok := s.existing[o.Key]; ok && got.Size == o.Size && got.ETag == o.ETag {
+		return false
+	}
+	return !s.carriedKeys[o.Key] && s.windowPending[o.Key] == 0 && len(s.early) < s.earlyLimit() &&
+		o.LastModified.After(s.window.Cutoff()) && !s.stopFollowing && ctx.Err() == nil
 }
 
 // earlyIn reports whether an early copy put obj (this version) in the target, waiting for

@@ -163,9 +163,15 @@ func Sync(ctx context.Context, src, dst Store, copier Copier, in SyncInput, prog
 		return SyncResult{}, fmt.Errorf("sync %s: %w", in.Database, err)
 	}
 	var existing map[string]objectstore.Object
+	aheadKeys := stored.Ahead
 	if in.VerifyExisting {
+		inRecord := keySet(stored.Ahead)
 		// One listing of the target instead of a HEAD per blob: on a fresh target (every
 		// run's first sync) a HEAD per blob doubled the requests of the initial sync.
+		since, err := recordTime(ctx, dst, in.Database)
+		if err != nil {
+			return SyncResult{}, fmt.Errorf("sync %s: %w", in.Database, err)
+		}
 		tl, err := dst.ListParallel(ctx, prefix)
 		if err != nil {
 			return SyncResult{}, fmt.Errorf("sync %s: %w", in.Database, err)
@@ -173,6 +179,12 @@ func Sync(ctx context.Context, src, dst Store, copier Copier, in SyncInput, prog
 		existing = make(map[string]objectstore.Object, len(tl.Objects))
 		for _, o := range tl.Objects {
 			existing[o.Key] = o
+			// Written after the record by a call that ended without its last checkpoint (a
+			// crash): possibly beyond the watermark and in no record's Ahead. This call's
+			// records list them until its watermark passes them, as sealing needs.
+			if !o.LastModified.Before(since) && !inRecord[o.Key] {
+				aheadKeys = append(aheadKeys, o.Key)
+			}
 		}
 	}
 	if in.Policy.Strict && in.VerifyExisting {
@@ -206,8 +218,8 @@ func Sync(ctx context.Context, src, dst Store, copier Copier, in SyncInput, prog
 		rewrite: stored.Source == nil || stored.Target == nil,
 		exclude: exclude, below: below, windowDigest: windowDigest, late: found,
 		window:  NewWindow(first.plan.Eligible, state.Time, first.plan.Cutoff, max(1, in.Policy.BatchMaxObjects)),
-		carried: carryAhead(stored.Ahead, first.listing), carriedKeys: keySet(stored.Ahead), last: first,
-		listRounds: 1, listRequests: first.requests,
+		carried: carryAhead(aheadKeys, first.listing), carriedKeys: keySet(aheadKeys), last: first,
+		listRounds: 1, listRequests: first.requests, windowPending: countKeys(nil, first.plan.Eligible),
 		earlySlots: make(chan struct{}, max(1, in.Concurrency))}
 	copyErr := s.run(ctx)
 	// Checkpoint what is in even after an error, so a retry does not copy it again.
@@ -290,10 +302,11 @@ type syncer struct {
 	carriedKeys    map[string]bool
 	early          map[string]*earlyCopy // copies started from hints, by key; mu
 	earlyWG        sync.WaitGroup
-	earlySlots     chan struct{} // bounds the early copies in flight
-	earlyCopied    int64         // early copies that landed; mu
-	listRounds     int           // listings of the source; mu
-	listRequests   int           // the LIST requests they took; mu
+	earlySlots     chan struct{}  // bounds the early copies in flight
+	earlyCopied    int64          // early copies that landed; mu
+	windowPending  map[string]int // keys of the window's blobs not in yet: no early copy of them; mu
+	listRounds     int            // listings of the source; mu
+	listRequests   int            // the LIST requests they took; mu
 	state          Watermark
 	copied         int64
 	copiedBytes    int64
@@ -512,6 +525,7 @@ func (s *syncer) follow(ctx, copyCtx context.Context, until time.Time) error {
 			return nil
 		}
 		s.window.Extend(next.plan.Eligible, next.plan.Cutoff)
+		s.windowPending = countKeys(s.windowPending, next.plan.Eligible)
 		for _, o := range next.plan.Eligible {
 			s.windowDigest.add(o)
 		}
@@ -568,6 +582,9 @@ func (s *syncer) copyOne(ctx context.Context, i int) error {
 	s.mu.Lock()
 	s.inflightBytes -= obj.Size
 	if err == nil {
+		if s.windowPending[obj.Key]--; s.windowPending[obj.Key] <= 0 {
+			delete(s.windowPending, obj.Key)
+		}
 		switch {
 		case !s.in.Policy.Strict:
 			s.window.Done(i)
@@ -869,6 +886,17 @@ func (s *syncer) ahead(t time.Time) []string {
 		keys = append(keys, c.key)
 	}
 	return keys
+}
+
+// countKeys adds the keys of objs to counts (a new map if nil) and returns it.
+func countKeys(counts map[string]int, objs []objectstore.Object) map[string]int {
+	if counts == nil {
+		counts = make(map[string]int, len(objs))
+	}
+	for _, o := range objs {
+		counts[o.Key]++
+	}
+	return counts
 }
 
 // keySet returns keys as a set.

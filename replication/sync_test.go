@@ -972,3 +972,32 @@ func TestSyncFailsWhenTheTargetSideLosesAKey(t *testing.T) {
 	assert.Zero(t, got.VanishedObjects)
 	e.checkTarget(t, time.Time{})
 }
+
+// TestSyncResumedCallListsWhatACrashedCallLeft: a call that died after its last record, its
+// copies beyond the watermark landed (early copies, or a window running ahead), left blobs in
+// the target that no record lists as Ahead. The call that resumes lists them in its records
+// until its watermark passes them (syncEnv checks every record against the target), even
+// while a slow first copy holds its watermark back.
+func TestSyncResumedCallListsWhatACrashedCallLeft(t *testing.T) {
+	ctx := context.Background()
+	e := newSyncEnv(time.Second, 300*time.Millisecond)
+	e.putSecondsApart("a", "b")
+	in := syncInput(replication.Policy{SettleWindow: 2 * time.Second, BatchMaxObjects: 1, BatchMaxBytes: 1 << 20}, 1)
+	_, err := replication.Sync(ctx, e.src, e.dst, &memCopier{src: e.src, dst: e.dst}, in, nil)
+	require.NoError(t, err)
+	e.putSecondsApart("c", "d", "f")
+	// The crashed call's copies of d and f, after its last record.
+	e.clock.Advance(time.Second)
+	for _, k := range []string{"d", "f"} {
+		o := e.src.Snapshot(testRoot + "/" + k)[testRoot+"/"+k]
+		require.NoError(t, (&memCopier{src: e.src, dst: e.dst}).Copy(ctx,
+			objectstore.Object{Key: testRoot + "/" + k, Size: int64(len(o.Data)), LastModified: o.LastModified, ETag: o.ETag},
+			testRoot+"/"+k, replication.CopyMetadata(o.LastModified, o.ETag)))
+	}
+	in.VerifyExisting = true
+	got, err := replication.Sync(ctx, e.src, e.dst, &memCopier{src: e.src, dst: e.dst}, in, nil)
+	require.NoError(t, err)
+	e.checkTarget(t, time.Time{})
+	assert.EqualValues(t, 1, got.CopiedObjects, "c")
+	assert.EqualValues(t, 2, got.SkippedObjects, "d and f")
+}

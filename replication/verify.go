@@ -62,10 +62,12 @@ func Verify(ctx context.Context, src, dst Store, copier Copier, db string, sourc
 	if err != nil {
 		return VerifyReport{}, fmt.Errorf("verify %s: %w", db, err)
 	}
+	listStart := time.Now()
 	sl, err := src.ListParallel(ctx, rootPath+"/")
 	if err != nil {
 		return VerifyReport{}, fmt.Errorf("verify %s: %w", db, err)
 	}
+	listed := time.Since(listStart)
 	globs := compileGlobs(exclude)
 	report, differing, err := compareListings(ctx, dst, db, sl, dl, globs, w.Time)
 	if err != nil {
@@ -90,8 +92,9 @@ func Verify(ctx context.Context, src, dst Store, copier Copier, db string, sourc
 		}
 	}
 	if deletes != nil {
-		pass := deletePass{dst: dst, db: db, source: source, region: target.Region, policy: *deletes, etag: etag, generation: w.Generation}
-		d, err := pass.run(ctx, dl, sl, globs)
+		pass := deletePass{dst: dst, db: db, source: source, region: target.Region, policy: *deletes, etag: etag,
+			generation: w.Generation, watermark: w.Time}
+		d, err := pass.run(ctx, dl, sl, listed, globs)
 		report.Deletes = &d
 		if err != nil {
 			return report, fmt.Errorf("verify %s: %w", db, err)
