@@ -173,6 +173,16 @@ type Replication struct {
 	// moves only on a listing after the settle window (replication/early.go). false copies
 	// only eligible blobs. Ignored with order: strict.
 	EarlyCopies bool `mapstructure:"early_copies"`
+	// NotificationsListen is the host:port on which the worker takes S3/MinIO bucket event
+	// notifications (POST /notifications, a MinIO webhook target): each new blob it names is
+	// a hint, copied at once like an early copy, so that data reaches the target about as
+	// fast as the store's own replication. Empty: off. Hints change nothing but speed: the
+	// watermark still moves only on listings (DESIGN 5a.6).
+	NotificationsListen string `mapstructure:"notifications_listen"`
+	// NotificationsTokenEnv names an environment variable holding a token that every POST to
+	// /notifications must carry as "Authorization: Bearer <token>" (a MinIO webhook target's
+	// auth_token). Empty: no token asked.
+	NotificationsTokenEnv string `mapstructure:"notifications_token_env"`
 }
 
 // Telemetry configures traces (OTLP, disabled when OTLPEndpoint is empty) and

@@ -618,6 +618,19 @@ func TestValidate(t *testing.T) {
 		{"metrics_listen any host", func(c *config.Config) { c.Telemetry.MetricsListen = ":9464" }, ""},
 		{"metrics_listen no port", func(c *config.Config) { c.Telemetry.MetricsListen = "localhost" }, `telemetry.metrics_listen: must be host:port or empty, got "localhost"`},
 		{"metrics_listen bad port", func(c *config.Config) { c.Telemetry.MetricsListen = "localhost:http" }, `telemetry.metrics_listen: port must be a number 0-65535, got "http"`},
+		{"notifications_listen set", func(c *config.Config) { c.Replication.NotificationsListen = "0.0.0.0:9465" }, ""},
+		{"notifications_listen no port", func(c *config.Config) { c.Replication.NotificationsListen = "worker" }, `replication.notifications_listen: must be host:port or empty, got "worker"`},
+		{"notifications_listen bad port", func(c *config.Config) { c.Replication.NotificationsListen = ":99999" }, `replication.notifications_listen: port must be a number 0-65535, got "99999"`},
+		{"notifications_token_env set", func(c *config.Config) {
+			c.Replication.NotificationsListen = ":9465"
+			c.Replication.NotificationsTokenEnv = "BDR_NOTIFY_TOKEN"
+		}, ""},
+		{"notifications_token_env bad name", func(c *config.Config) {
+			c.Replication.NotificationsListen = ":9465"
+			c.Replication.NotificationsTokenEnv = "1-TOKEN"
+		}, `replication.notifications_token_env: "1-TOKEN" is not an environment variable name`},
+		{"notifications_token_env without a listener", func(c *config.Config) { c.Replication.NotificationsTokenEnv = "TOKEN" },
+			`replication.notifications_token_env: set only beside notifications_listen`},
 		{"service_name", func(c *config.Config) { c.Telemetry.ServiceName = "" }, "telemetry.service_name: required"},
 	}
 	for _, tt := range tests {

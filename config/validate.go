@@ -256,21 +256,34 @@ func (v *validator) replication(r Replication, retention time.Duration) {
 	if r.PartSize < minPartSize || r.PartSize > maxPartSize {
 		v.add(k+"part_size", "must be between %s and %s (S3 part size limits), got %s", minPartSize, maxPartSize, r.PartSize)
 	}
+	v.listen(k+"notifications_listen", r.NotificationsListen)
+	if r.NotificationsTokenEnv != "" {
+		if !isEnvName(r.NotificationsTokenEnv) {
+			v.add(k+"notifications_token_env", "%q is not an environment variable name", r.NotificationsTokenEnv)
+		} else if r.NotificationsListen == "" {
+			v.add(k+"notifications_token_env", "set only beside notifications_listen")
+		}
+	}
+}
+
+// listen checks an optional host:port to listen on (empty: off).
+func (v *validator) listen(key, addr string) {
+	if addr == "" {
+		return
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		v.add(key, "must be host:port or empty, got %q", addr)
+		return
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		v.add(key, "port must be a number 0-65535, got %q", port)
+	}
 }
 
 func (v *validator) telemetry(t Telemetry) {
 	v.required("telemetry.service_name", t.ServiceName)
-	if t.MetricsListen == "" {
-		return // metrics disabled
-	}
-	_, port, err := net.SplitHostPort(t.MetricsListen)
-	if err != nil {
-		v.add("telemetry.metrics_listen", "must be host:port or empty, got %q", t.MetricsListen)
-		return
-	}
-	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-		v.add("telemetry.metrics_listen", "port must be a number 0-65535, got %q", port)
-	}
+	v.listen("telemetry.metrics_listen", t.MetricsListen) // empty: metrics disabled
 }
 
 func isRegionName(s string) bool {

@@ -64,6 +64,22 @@ func run(ctx context.Context, args []string) error {
 		}
 		defer stopMetrics()
 	}
+	// hints carries bucket notifications to the Syncs: keys that may be new, copied early.
+	var hints *activities.Hints
+	if addr := cfg.Replication.NotificationsListen; addr != "" {
+		token := ""
+		if env := cfg.Replication.NotificationsTokenEnv; env != "" {
+			if token = os.Getenv(env); token == "" {
+				return fmt.Errorf("replication.notifications_token_env: environment variable %s is empty or unset", env)
+			}
+		}
+		hints = activities.NewHints()
+		stopNotifications, err := serveNotifications(addr, &notificationsHandler{hints: hints, token: token, counter: metrics}, log)
+		if err != nil {
+			return err
+		}
+		defer stopNotifications()
+	}
 	tracer, shutdownTracing, err := newTracer(ctx, cfg.Telemetry.OTLPEndpoint, cfg.Telemetry.ServiceName)
 	if err != nil {
 		return err
@@ -124,10 +140,15 @@ func run(ctx context.Context, args []string) error {
 	w.RegisterWorkflowWithOptions(workflows.Failback, workflow.RegisterOptions{Name: workflows.FailbackName})
 	w.RegisterActivity(&activities.Control{Temporal: tc})
 	w.RegisterActivity(&activities.Reporter{Failovers: metrics, Drills: metrics})
-	w.RegisterActivity(activities.NewReplicator(cfg, stores, metrics, activities.WithHeartbeatWatch(heartbeats)))
+	replicatorOpts := []activities.ReplicatorOption{activities.WithHeartbeatWatch(heartbeats)}
+	if hints != nil {
+		replicatorOpts = append(replicatorOpts, activities.WithHints(hints))
+	}
+	w.RegisterActivity(activities.NewReplicator(cfg, stores, metrics, replicatorOpts...))
 	w.RegisterActivity(cluster)
 	log.Info("worker starting", "temporal", cfg.Temporal.Address, "namespace", cfg.Temporal.Namespace,
-		"task_queue", cfg.Temporal.TaskQueue, "regions", cfg.RegionNames(), "metrics", cfg.Telemetry.MetricsListen)
+		"task_queue", cfg.Temporal.TaskQueue, "regions", cfg.RegionNames(), "metrics", cfg.Telemetry.MetricsListen,
+		"notifications", cfg.Replication.NotificationsListen)
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -24,10 +25,17 @@ type MinIO struct {
 	proc      *Process
 	logw      io.Writer
 	addr      string
+	env       []string // more of the server's environment (StartMinIOWith)
 }
 
 // StartMinIO starts a MinIO server storing its data in dataDir, with fresh root credentials.
 func StartMinIO(ctx context.Context, dataDir string, logw io.Writer) (*MinIO, error) {
+	return StartMinIOWith(ctx, dataDir, logw, nil)
+}
+
+// StartMinIOWith is StartMinIO with more variables in the server's environment (a
+// notification target, …); Restart keeps them.
+func StartMinIOWith(ctx context.Context, dataDir string, logw io.Writer, env []string) (*MinIO, error) {
 	bin, err := EnsureBinary(ctx, "minio", MinIOModule)
 	if err != nil {
 		return nil, err
@@ -43,6 +51,7 @@ func StartMinIO(ctx context.Context, dataDir string, logw io.Writer) (*MinIO, er
 		DataDir:   dataDir,
 		logw:      logw,
 		addr:      fmt.Sprintf("127.0.0.1:%d", port),
+		env:       env,
 	}
 	return m, m.start(ctx, bin)
 }
@@ -61,6 +70,7 @@ func (m *MinIO) start(ctx context.Context, bin string) error {
 		"MINIO_ROOT_USER=" + m.AccessKey, "MINIO_ROOT_PASSWORD=" + m.SecretKey,
 		"MINIO_BROWSER=off", "MINIO_UPDATE=off", "MINIO_PROMETHEUS_AUTH_TYPE=public",
 	}
+	env = append(env, m.env...)
 	p, err := startProcess("minio "+m.addr, bin, args, env, m.logw)
 	if err != nil {
 		return err
@@ -103,6 +113,47 @@ func (m *MinIO) MakeBucket(ctx context.Context, name string) error {
 		return fmt.Errorf("make bucket %s: %w", name, err)
 	}
 	return nil
+}
+
+// NotifyTarget is the ARN of the webhook target NotifyEnv configures (MinIO's region unset).
+const NotifyTarget = "arn:minio:sqs::BDR:webhook"
+
+// NotifyEnv returns the environment of a MinIO server that posts bucket event notifications
+// to endpoint (http://host:port/notifications) as webhook target BDR (NotifyTarget). Without
+// a queue directory: an event the endpoint does not take (not listening yet) is dropped, and
+// one it takes is sent at once. With MINIO_NOTIFY_WEBHOOK_QUEUE_DIR_BDR set, MinIO would keep
+// every event on disk and a loop would send what is queued every 3 s (internal/store's
+// retryInterval), even with the endpoint up: longer than a settle window, so later than the
+// listing that finds the blob. A notification is a hint: lost, it costs only speed.
+func NotifyEnv(endpoint string) []string {
+	return []string{"MINIO_NOTIFY_WEBHOOK_ENABLE_BDR=on", "MINIO_NOTIFY_WEBHOOK_ENDPOINT_BDR=" + endpoint}
+}
+
+// NotifyOnCreate makes bucket post an event for every blob created in it to NotifyTarget
+// (PutBucketNotificationConfiguration). MinIO registers its notification targets after it
+// reports ready (server-main.go's initBucketTargets, in the background): until then it
+// answers InvalidArgument ("destination ARN does not exist"), and NotifyOnCreate tries again.
+func (m *MinIO) NotifyOnCreate(ctx context.Context, bucket string) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, err := m.S3().PutBucketNotificationConfiguration(ctx, &s3.PutBucketNotificationConfigurationInput{
+			Bucket: aws.String(bucket),
+			NotificationConfiguration: &types.NotificationConfiguration{QueueConfigurations: []types.QueueConfiguration{{
+				Id: aws.String("bdr"), QueueArn: aws.String(NotifyTarget), Events: []types.Event{types.EventS3ObjectCreated},
+			}}},
+		})
+		if err == nil {
+			return nil
+		}
+		if !strings.Contains(err.Error(), "ARN does not exist") || time.Now().After(deadline) {
+			return fmt.Errorf("bucket notification of %s: %w", bucket, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // Stop ends the server gracefully.

@@ -43,11 +43,16 @@ type StoreRequest struct {
 	// joined with '&', with list-type's value ("list-type=2", "uploads", "partNumber&uploadId",
 	// "delimiter&list-type=2&prefix"), without the values (prefixes, tokens) that vary.
 	Query string
+	// Prefix and Delimiter are a listing's prefix and delimiter parameters ("" for others).
+	Prefix, Delimiter string
 	// Operation is the bdr operation that made the request, from the "bdr-op/<operation>"
 	// token of its User-Agent ("Replicate/Sync"): "" when it has none.
 	Operation string
 	UserAgent string
 	At        time.Time
+	// Done is when the store's answer had been passed on to the client, body and all (zero
+	// while the request is in flight): a listing shows no blob written after it.
+	Done time.Time
 	// Bytes is the size of the body as sent: the decoded size of an aws-chunked (streamed)
 	// upload (X-Amz-Decoded-Content-Length), else Content-Length; 0 without a body. A
 	// server-side copy (X-Amz-Copy-Source) sends none.
@@ -189,24 +194,29 @@ func startRecorder(upstream string, logw io.Writer) (*recorder, error) {
 }
 
 func (rec *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rec.hold(r, rec.note(r))
+	req, i := rec.note(r)
+	rec.hold(r, req)
 	rec.proxy.ServeHTTP(w, r)
+	rec.mu.Lock()
+	rec.reqs[i].Done = time.Now()
+	rec.mu.Unlock()
 }
 
-// note records r, and returns it as recorded.
-func (rec *recorder) note(r *http.Request) StoreRequest {
+// note records r, and returns it as recorded and its index.
+func (rec *recorder) note(r *http.Request) (StoreRequest, int) {
 	path := strings.TrimPrefix(r.URL.Path, "/")
 	bucket, key, _ := strings.Cut(path, "/")
 	req := StoreRequest{Method: r.Method, Bucket: bucket, Key: key, Query: queryAction(r.URL.Query()),
+		Prefix: r.URL.Query().Get("prefix"), Delimiter: r.URL.Query().Get("delimiter"),
 		Operation: operationOf(r.UserAgent()), UserAgent: r.UserAgent(), At: time.Now(),
 		Bytes: max(r.ContentLength, 0), CopySource: r.Header.Get("X-Amz-Copy-Source")}
 	if decoded, err := strconv.ParseInt(r.Header.Get("X-Amz-Decoded-Content-Length"), 10, 64); err == nil {
 		req.Bytes = decoded
 	}
 	rec.mu.Lock()
+	defer rec.mu.Unlock()
 	rec.reqs = append(rec.reqs, req)
-	rec.mu.Unlock()
-	return req
+	return req, len(rec.reqs) - 1
 }
 
 // since returns a copy of the requests after the first n.

@@ -35,6 +35,10 @@ type Options struct {
 	// MinIO, behind the fault layer: Stack.StoreRequests tells which requests reached the
 	// store and which bdr operation made each.
 	RecordStoreRequests bool
+	// Notifications makes the first region's MinIO post bucket event notifications of the
+	// bucket's new blobs to the worker (replication.notifications_listen, on a free port),
+	// which copies those blobs early. Stack.NotificationsAddr is where the worker listens.
+	Notifications bool
 	// Configure may change the configuration before it is written (settle window, …).
 	Configure func(*config.Config)
 	// Logs receives every server's output; default: a file per server under Dir/logs.
@@ -54,6 +58,9 @@ type Stack struct {
 	// worker and to bdr, never to a workflow.
 	Env    []string
 	BinDir string
+	// NotificationsAddr is the worker's notifications listener (host:port), with
+	// Options.Notifications.
+	NotificationsAddr string
 
 	opts      Options
 	worker    *Process
@@ -125,14 +132,32 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	cfg.Regions = map[string]config.Region{}
 	cfg.Databases = opts.Databases
 	cfg.Telemetry.MetricsListen = ""
-	for _, region := range opts.Regions {
-		m, err := StartMinIO(ctx, filepath.Join(opts.Dir, "minio-"+region), opts.Logs("minio-"+region))
+	if opts.Notifications {
+		port, err := FreePort()
+		if err != nil {
+			return nil, err
+		}
+		s.NotificationsAddr = fmt.Sprintf("127.0.0.1:%d", port)
+		cfg.Replication.NotificationsListen = s.NotificationsAddr
+	}
+	for i, region := range opts.Regions {
+		var env []string
+		notify := opts.Notifications && i == 0
+		if notify {
+			env = NotifyEnv("http://" + s.NotificationsAddr + "/notifications")
+		}
+		m, err := StartMinIOWith(ctx, filepath.Join(opts.Dir, "minio-"+region), opts.Logs("minio-"+region), env)
 		if err != nil {
 			return nil, err
 		}
 		s.MinIO[region] = m
 		if err := m.MakeBucket(ctx, opts.Bucket); err != nil {
 			return nil, err
+		}
+		if notify {
+			if err := m.NotifyOnCreate(ctx, opts.Bucket); err != nil {
+				return nil, err
+			}
 		}
 		storeAddr, err := s.recordStore(region, m)
 		if err != nil {

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	otelmetric "go.opentelemetry.io/otel/metric"
+)
+
+// maxNotificationBody bounds the body of one POST to /notifications.
+const maxNotificationBody = 1 << 20
+
+// notificationsPath is where bucket notifications are posted.
+const notificationsPath = "/notifications"
+
+// publisher takes a hint: activities.Hints.
+type publisher interface{ Publish(bucket, key string) }
+
+// notificationCounter counts what the handler received: metrics.
+type notificationCounter interface {
+	NotificationsReceived(ctx context.Context, records int)
+}
+
+// s3Event is the part of an S3/MinIO event notification the handler reads. Keys are
+// URL-encoded (as in S3's and MinIO's events).
+type s3Event struct {
+	Records []struct {
+		EventName string `json:"eventName"`
+		S3        struct {
+			Bucket struct {
+				Name string `json:"name"`
+			} `json:"bucket"`
+			Object struct {
+				Key string `json:"key"`
+			} `json:"object"`
+		} `json:"s3"`
+	} `json:"Records"`
+}
+
+// notificationsHandler takes S3/MinIO bucket event notifications (a MinIO webhook target's
+// POSTs) and publishes the key of every ObjectCreated record to hints. It answers at once:
+// publishing never blocks, and a hint lost changes only speed. With a token, a POST must carry
+// "Authorization: Bearer <token>". It logs no header and no body.
+type notificationsHandler struct {
+	hints   publisher
+	token   string // empty: none asked
+	counter notificationCounter
+}
+
+func (h *notificationsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "POST bucket event notifications here", http.StatusMethodNotAllowed)
+		return
+	}
+	if h.token != "" {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(h.token)) != 1 {
+			http.Error(w, "a bearer token is required", http.StatusUnauthorized)
+			return
+		}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxNotificationBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			http.Error(w, fmt.Sprintf("body over %d bytes", maxNotificationBody), http.StatusRequestEntityTooLarge)
+			return
+		}
+		http.Error(w, "cannot read the body", http.StatusBadRequest)
+		return
+	}
+	var ev s3Event
+	if err := json.Unmarshal(body, &ev); err != nil {
+		http.Error(w, "not an S3 event notification (JSON)", http.StatusBadRequest)
+		return
+	}
+	published := 0
+	for _, rec := range ev.Records {
+		// "s3:ObjectCreated:Put" (MinIO) or "ObjectCreated:Put" (S3).
+		if !strings.HasPrefix(strings.TrimPrefix(rec.EventName, "s3:"), "ObjectCreated:") {
+			continue
+		}
+		key, err := url.QueryUnescape(rec.S3.Object.Key)
+		if err != nil || rec.S3.Bucket.Name == "" || key == "" {
+			continue
+		}
+		h.hints.Publish(rec.S3.Bucket.Name, key)
+		published++
+	}
+	if h.counter != nil && published > 0 {
+		h.counter.NotificationsReceived(r.Context(), published)
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// serveNotifications serves notificationsPath on addr until the returned function is called.
+func serveNotifications(addr string, h http.Handler, log *slog.Logger) (func(), error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("replication.notifications_listen %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle(notificationsPath, h)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second}
+	go func() {
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("notifications server", "error", err)
+		}
+	}()
+	return func() { _ = srv.Close() }, nil
+}
+
+// NotificationsReceived counts the ObjectCreated records taken from bucket notifications.
+func (m *metrics) NotificationsReceived(ctx context.Context, records int) {
+	m.notifications.Add(ctx, int64(records))
+}
+
+var _ notificationCounter = (*metrics)(nil)
+
+// notificationsCounter builds the counter of NotificationsReceived.
+func notificationsCounter(meter otelmetric.Meter) (otelmetric.Int64Counter, error) {
+	return meter.Int64Counter("bdr_notifications_received", otelmetric.WithDescription("ObjectCreated records taken from bucket notifications, each a hint to copy that blob early"))
+}
