@@ -53,11 +53,16 @@ func blobKey(i int) string { return fmt.Sprintf("%s/sid/%04d", testRoot, i) }
 func (e *deletesEnv) pass() replication.DeleteReport {
 	e.t.Helper()
 	e.sync()
-	report, err := replication.Verify(context.Background(), e.src, e.dst, &memCopier{src: e.src, dst: e.dst},
-		testDB, testSource, testTarget, storageLocks, &e.policy)
+	report, err := e.verify()
 	require.NoError(e.t, err)
 	require.NotNil(e.t, report.Deletes)
 	return *report.Deletes
+}
+
+// verify runs the anti-entropy pass with the env's delete policy.
+func (e *deletesEnv) verify() (replication.VerifyReport, error) {
+	return replication.Verify(context.Background(), e.src, e.dst, &memCopier{src: e.src, dst: e.dst},
+		testDB, testSource, testTarget, storageLocks, &e.policy)
 }
 
 // deleteAtSource deletes blobs i... from the source, as a database's garbage collection does.
@@ -241,8 +246,7 @@ func TestDeletesWaitWhenTheMilestonesCannotBeRead(t *testing.T) {
 	e.clock.Advance(2 * time.Hour)
 	e.sync()
 	require.NoError(t, e.dst.PutBytes(ctx, replication.MilestonePrefix(testDB)+"broken.json", []byte("{"), nil))
-	report, err := replication.Verify(ctx, e.src, e.dst, &memCopier{src: e.src, dst: e.dst},
-		testDB, testSource, testTarget, storageLocks, &e.policy)
+	report, err := e.verify()
 	require.ErrorContains(t, err, "broken.json")
 	require.NotNil(t, report.Deletes)
 	assert.Zero(t, report.Deletes.Deleted)
@@ -253,14 +257,12 @@ func TestDeletesWaitWhenTheMilestonesCannotBeRead(t *testing.T) {
 // target, past its delay, until the watermark passes the time it was found missing: the
 // source's state at the watermark, which the target holds, may need it.
 func TestDeletesWaitForTheWatermark(t *testing.T) {
-	ctx := context.Background()
 	e := newDeletesEnv(t, 4, replication.DeletePolicy{Delay: time.Hour})
 	e.deleteAtSource(0)
 	e.pass()
 	e.clock.Advance(2 * time.Hour)
 	// No Sync moves the watermark (an abandoned upload holds it, say).
-	report, err := replication.Verify(ctx, e.src, e.dst, &memCopier{src: e.src, dst: e.dst},
-		testDB, testSource, testTarget, storageLocks, &e.policy)
+	report, err := e.verify()
 	require.NoError(t, err)
 	assert.Zero(t, report.Deletes.Deleted)
 	assert.Equal(t, 1, report.Deletes.Pending)
@@ -272,7 +274,6 @@ func TestDeletesWaitForTheWatermark(t *testing.T) {
 // Sync checkpointed: an earlier attempt of the pass still running after the workflow moved
 // on) deletes nothing more.
 func TestDeletesStopWhenASyncWritesTheRecord(t *testing.T) {
-	ctx := context.Background()
 	e := newDeletesEnv(t, 4, replication.DeletePolicy{Delay: time.Hour})
 	e.deleteAtSource(0, 1)
 	e.pass()
@@ -284,8 +285,7 @@ func TestDeletesStopWhenASyncWritesTheRecord(t *testing.T) {
 		e.clock.Advance(time.Minute)
 		e.sync() // rewrites the record during the pass
 	}
-	report, err := replication.Verify(ctx, e.src, e.dst, &memCopier{src: e.src, dst: e.dst},
-		testDB, testSource, testTarget, storageLocks, &e.policy)
+	report, err := e.verify()
 	require.ErrorContains(t, err, "changed during the pass")
 	assert.Zero(t, report.Deletes.Deleted)
 	assert.Equal(t, map[int]bool{0: true, 1: true}, e.inTarget(0, 1))
