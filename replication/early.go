@@ -50,17 +50,30 @@ func (s *syncer) earlyAllowed() bool {
 	return !s.in.Policy.Strict && !s.in.Drain && !s.in.Policy.NoEarlyCopies
 }
 
-// hintListed starts an early copy of every blob of a listing beyond its cutoff: blobs the
-// listing shows that are not eligible yet.
-func (s *syncer) hintListed(ctx context.Context, r round) {
+// hintListed starts an early copy of every new blob of a listing beyond its cutoff: blobs it
+// shows that are not eligible yet, under keys the listing before (prev) did not show.
+//
+// Only new keys: a key the source overwrites (a database's metadata, say) is in the target
+// already, in its older version, which is the one the watermark's prefix holds. Copied early,
+// the newer version would replace it; were the watermark never to reach that version, sealing
+// would move it aside, and the key would be missing from what attaches. A key first seen in a
+// call's first listing may be an overwrite too (nothing to compare it with): it waits until it
+// is eligible.
+func (s *syncer) hintListed(ctx context.Context, prev, r round) {
 	if !s.earlyAllowed() {
 		return
 	}
 	for _, o := range r.listing.Objects {
-		if o.LastModified.After(r.plan.Cutoff) && !excluded(s.exclude, o.Key) {
+		if o.LastModified.After(r.plan.Cutoff) && !excluded(s.exclude, o.Key) && !listed(prev.listing, o.Key) {
 			s.startEarly(ctx, o)
 		}
 	}
+}
+
+// listed reports whether l (sorted by key, as listings are) shows key.
+func listed(l objectstore.Listing, key string) bool {
+	i, found := slices.BinarySearchFunc(l.Objects, key, func(o objectstore.Object, k string) int { return strings.Compare(o.Key, k) })
+	return found && i >= 0
 }
 
 // hinted starts an early copy of the blob at key, named by a hint, if it is in the folder
@@ -75,6 +88,14 @@ func (s *syncer) hinted(ctx context.Context, key string) {
 	full := len(s.early) >= s.earlyLimit()
 	s.mu.Unlock()
 	if known || full {
+		return
+	}
+	// A key the latest listing shows is not new: an overwrite waits until it is eligible (see
+	// hintListed).
+	s.mu.Lock()
+	shown := listed(s.last.listing, key)
+	s.mu.Unlock()
+	if shown {
 		return
 	}
 	info, err := s.src.Head(ctx, key)

@@ -10,6 +10,7 @@ import (
 
 	"pgregory.net/rapid"
 
+	"github.com/bottomless-dr/bottomless-dr/objectstore"
 	"github.com/bottomless-dr/bottomless-dr/replication"
 )
 
@@ -129,30 +130,44 @@ func TestSyncHintsChangeOnlySpeed(t *testing.T) {
 	})
 }
 
-// TestSyncEarlyCopiesAreNotRepeated: a blob copied early by one call is not copied again by
-// the next ones, neither early (still young at their listing) nor when it is eligible: the
-// record lists it as Ahead, and the target holds it.
+// TestSyncEarlyCopiesAreNotRepeated: a blob copied early by one call (new at its second
+// listing) is not copied again by the next ones, neither early (still young at their
+// listing) nor when it is eligible: the record lists it as Ahead, and the target holds it.
 func TestSyncEarlyCopiesAreNotRepeated(t *testing.T) {
 	ctx := context.Background()
 	e := newSyncEnv(time.Millisecond, 0)
 	e.src.clockStep = time.Millisecond
 	in := followInput(replication.Policy{SettleWindow: 2 * time.Second, BatchMaxObjects: 4, BatchMaxBytes: 1 << 20}, 2)
-	in.PollInterval = time.Second // the calls return after one listing: b is eligible later
+	in.PollInterval = time.Second
 	e.src.Put(testRoot+"/a", []byte("a"))
-	e.clock.Advance(3 * time.Second)
-	b := e.src.Put(testRoot+"/b", []byte("b"))
-	for _, step := range []time.Duration{100 * time.Millisecond, 100 * time.Millisecond, 3 * time.Second} {
+	e.clock.Advance(1500 * time.Millisecond) // a is eligible in 0.5 s: the call follows
+	var b objectstore.Object
+	e.onListing(func(n int) {
+		if n == 1 {
+			b = e.src.Put(testRoot+"/b", []byte("b")) // new at the second listing
+			e.clock.Advance(600 * time.Millisecond)
+		}
+	})
+	got, err := replication.Sync(ctx, e.src, e.dst, &memCopier{src: e.src, dst: e.dst}, in, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.EarlyObjects != 1 {
+		t.Fatalf("the first call made %d early copies, want b's", got.EarlyObjects)
+	}
+	in.Watermark = e.checkTarget(t, time.Time{})
+	for _, step := range []time.Duration{100 * time.Millisecond, 3 * time.Second} {
 		e.clock.Advance(step)
 		got, err := replication.Sync(ctx, e.src, e.dst, &memCopier{src: e.src, dst: e.dst}, in, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		in.Watermark = e.checkTarget(t, in.Watermark)
-		if got.EarlyObjects > 1 {
-			t.Fatalf("%d early copies of one blob", got.EarlyObjects)
+		if got.EarlyObjects != 0 {
+			t.Fatalf("b copied early again")
 		}
 	}
-	if !in.Watermark.After(b.LastModified) && !in.Watermark.Equal(b.LastModified) {
+	if in.Watermark.Before(b.LastModified) {
 		t.Fatalf("watermark %s did not pass b (%s)", in.Watermark, b.LastModified)
 	}
 	if puts := e.dst.Puts(testRoot + "/b"); puts[testRoot+"/b"] != 1 {
@@ -160,26 +175,47 @@ func TestSyncEarlyCopiesAreNotRepeated(t *testing.T) {
 	}
 }
 
-// TestSyncWaitEndsOnAHint: a call asked to wait first (the previous call's NextEligibleIn)
-// starts at once when a hint arrives, and copies the hinted blob early.
-func TestSyncWaitEndsOnAHint(t *testing.T) {
+// TestSyncOverwrittenKeysAreNotCopiedEarly: a key the source overwrites (its metadata, say)
+// keeps its older version in the target until the newer one is eligible: copied early, the
+// newer version would replace the one the watermark's prefix holds, and sealing at that
+// watermark would then move the key aside and leave it missing.
+func TestSyncOverwrittenKeysAreNotCopiedEarly(t *testing.T) {
+	ctx := context.Background()
 	e := newSyncEnv(time.Millisecond, 0)
 	e.src.clockStep = time.Millisecond
-	e.src.Put(testRoot+"/a", []byte("a"))
-	e.clock.Advance(3 * time.Second)
-	b := e.src.Put(testRoot+"/b", []byte("b"))
-	hints := make(chan string, 1)
-	hints <- b.Key
 	in := followInput(replication.Policy{SettleWindow: 2 * time.Second, BatchMaxObjects: 4, BatchMaxBytes: 1 << 20}, 2)
-	in.PollInterval, in.Wait, in.Hints = time.Second, time.Hour, hints
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	in.PollInterval = time.Second
+	e.src.Put(testRoot+"/meta", []byte("v1"))
+	e.clock.Advance(5 * time.Second)
+	first, err := replication.Sync(ctx, e.src, e.dst, &memCopier{src: e.src, dst: e.dst}, in, nil)
+	if err != nil || first.CopiedObjects != 1 {
+		t.Fatalf("replicating v1: copied %d, %v", first.CopiedObjects, err)
+	}
+	in.Watermark = first.Watermark.Time
+	e.src.Put(testRoot+"/a", []byte("a"))
+	e.clock.Advance(1500 * time.Millisecond)
+	hints := make(chan string, 4)
+	in.Hints = hints
+	e.onListing(func(n int) {
+		if n == 1 {
+			e.src.Put(testRoot+"/meta", []byte("v2"))
+			hints <- testRoot + "/meta"
+			e.clock.Advance(600 * time.Millisecond)
+		}
+	})
 	got, err := replication.Sync(ctx, e.src, e.dst, &memCopier{src: e.src, dst: e.dst}, in, nil)
 	if err != nil {
-		t.Fatalf("Sync: %v (it waited for its Wait, not for the hint)", err)
+		t.Fatal(err)
 	}
-	if got.EarlyObjects != 1 {
-		t.Fatalf("%d early copies, want b's", got.EarlyObjects)
+	w := e.checkTarget(t, time.Time{})
+	if got.EarlyObjects != 0 {
+		t.Fatalf("%d early copies of an overwritten key", got.EarlyObjects)
 	}
-	e.checkTarget(t, time.Time{})
+	if _, err := replication.Seal(ctx, e.dst, testDB, testRoot, "s1"); err != nil {
+		t.Fatal(err)
+	}
+	meta, ok := e.dst.Get(testRoot + "/meta")
+	if !ok || string(meta.Data) != "v1" {
+		t.Fatalf("sealed at %s, the target holds meta %q (present %v), want v1", w, meta.Data, ok)
+	}
 }

@@ -31,8 +31,7 @@ type SyncInput struct {
 	// size and source ETag): used when resuming after a crash, so nothing is copied twice.
 	VerifyExisting bool
 	// Wait delays the call's start by that long: the previous call's NextEligibleIn, when the
-	// caller has nothing to do until the next blob is eligible. Cancelling ctx ends it, and so
-	// does a hint (Hints): its blob is copied early from the listing.
+	// caller has nothing to do until the next blob is eligible. Cancelling ctx ends it.
 	Wait time.Duration
 	// Budget bounds how long one call keeps starting copies; what is done is checkpointed.
 	Budget time.Duration
@@ -132,7 +131,7 @@ type Progress struct {
 // from the target's watermark, and with VerifyExisting skips blobs already copied. It writes
 // nothing into a target that CheckTarget refuses (a *RefusedError).
 func Sync(ctx context.Context, src, dst Store, copier Copier, in SyncInput, progress func(Progress)) (SyncResult, error) {
-	if err := waitOrHint(ctx, in.Wait, in.Hints); err != nil {
+	if err := sleep(ctx, in.Wait); err != nil {
 		return SyncResult{}, fmt.Errorf("sync %s: %w", in.Database, err)
 	}
 	began := time.Now()
@@ -263,24 +262,6 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
-}
-
-// waitOrHint waits for d, or until a hint arrives (a blob may be new: the listing that
-// follows shows it and copies it early), or ctx ends. The hint itself is not needed again:
-// the listing shows its blob.
-func waitOrHint(ctx context.Context, d time.Duration, hints <-chan string) error {
-	if d <= 0 || hints == nil {
-		return sleep(ctx, d)
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-	case <-hints:
-	}
-	return nil
 }
 
 // nextEligibleIn returns how long from now the oldest blob of l beyond w becomes eligible,
@@ -421,7 +402,6 @@ func (s *syncer) run(ctx context.Context) error {
 	defer stopFollow()
 	var hinting sync.WaitGroup
 	if s.in.Follow > 0 && s.earlyAllowed() {
-		s.hintListed(ctx, s.last)
 		if s.in.Hints != nil {
 			hinting.Add(1)
 			go s.consumeHints(fctx, ctx, s.in.Hints, &hinting)
@@ -543,6 +523,7 @@ func (s *syncer) follow(ctx, copyCtx context.Context, until time.Time) error {
 			s.mu.Unlock()
 			return nil
 		}
+		prev := s.last
 		s.window.Extend(next.plan.Eligible, next.plan.Cutoff)
 		s.windowPending = countKeys(s.windowPending, next.plan.Eligible)
 		for _, o := range next.plan.Eligible {
@@ -554,7 +535,7 @@ func (s *syncer) follow(ctx, copyCtx context.Context, until time.Time) error {
 		s.last = next
 		s.changed.Broadcast()
 		s.mu.Unlock()
-		s.hintListed(copyCtx, next)
+		s.hintListed(copyCtx, prev, next)
 		// With nothing new to copy the cutoff moved the watermark: record it.
 		if err := s.maybeCheckpoint(ctx); err != nil {
 			return s.followError(ctx, err)
