@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -19,6 +20,31 @@ type Process struct {
 	cmd  *exec.Cmd
 	done chan struct{}
 	err  error
+	tail *tailWriter // the end of its output, for an error when it exits at start
+}
+
+// tailWriter keeps the last tailBytes written to it.
+type tailWriter struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+const tailBytes = 2048
+
+func (t *tailWriter) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > tailBytes {
+		t.buf = t.buf[len(t.buf)-tailBytes:]
+	}
+	return len(p), nil
+}
+
+func (t *tailWriter) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.buf)
 }
 
 func commandContext(ctx context.Context, name string, args ...string) *exec.Cmd {
@@ -36,11 +62,16 @@ func startProcess(name, bin string, args, env []string, logw io.Writer) (*Proces
 	if logw == nil {
 		logw = io.Discard
 	}
-	cmd.Stdout, cmd.Stderr = logw, logw
+	tail := &tailWriter{}
+	out := io.MultiWriter(logw, tail)
+	cmd.Stdout, cmd.Stderr = out, out
+	// The output goes through a pipe now: Wait returns once the process has exited even if a
+	// child of it still holds the pipe.
+	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	p := &Process{Name: name, cmd: cmd, done: make(chan struct{})}
+	p := &Process{Name: name, cmd: cmd, done: make(chan struct{}), tail: tail}
 	go func() { p.err = cmd.Wait(); close(p.done) }()
 	return p, nil
 }
@@ -95,7 +126,7 @@ func waitTCP(ctx context.Context, p *Process, addr string, timeout time.Duration
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		if p.Exited() {
-			return fmt.Errorf("%s exited before listening on %s: %v", p.Name, addr, p.err)
+			return fmt.Errorf("%s exited before listening on %s: %v; its last output:\n%s", p.Name, addr, p.err, p.tail)
 		}
 		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
 		if err == nil {

@@ -36,14 +36,36 @@ func BinDir() string {
 	return filepath.Join(home, ".cache", "bottomless-dr", "bin")
 }
 
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago, and that the kernel will
+// not hand out to anyone asking for any free port (bind to :0) for about a minute.
+//
+// Why: Linux picks such ports at random, so a port returned and closed here could be the one
+// the next process asking for any port gets, before the server it was meant for binds it.
+// That happened: the Temporal dev server picks its internal services' ports itself, took one
+// of the stack's, and exited. As the Temporal CLI does (devserver.GetFreePort), a connection to
+// the port closed from the listening side leaves it in TIME_WAIT, which keeps it out of the
+// kernel's picks; the server it is for still binds it (SO_REUSEADDR, which Go servers set).
 func FreePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, fmt.Errorf("free port: %w", err)
 	}
 	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	port := l.Addr().(*net.TCPAddr).Port
+	client, err := net.DialTCP("tcp", nil, l.Addr().(*net.TCPAddr))
+	if err != nil {
+		return 0, fmt.Errorf("free port %d: %w", port, err)
+	}
+	defer client.Close()
+	server, err := l.Accept()
+	if err != nil {
+		return 0, fmt.Errorf("free port %d: %w", port, err)
+	}
+	// Closed from the listening side first: the TIME_WAIT is on the port's side.
+	if err := server.Close(); err != nil {
+		return 0, fmt.Errorf("free port %d: %w", port, err)
+	}
+	return port, nil
 }
 
 // EnsureBinary returns the path of name in BinDir, building module with `go install` first
