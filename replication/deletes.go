@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/bottomless-dr/bottomless-dr/objectstore"
 )
 
@@ -55,7 +57,7 @@ import (
 // (the store's clocks) may be apart: a blob within it of a milestone is kept for it.
 const milestoneMargin = time.Minute
 
-// deleteConcurrency is how many deletes a pass runs at once: each is two requests.
+// deleteConcurrency is how many deletes a pass runs at once: each is three requests.
 const deleteConcurrency = 8
 
 // DeletesKey is where a target records the source's deletes still to reach it.
@@ -293,46 +295,26 @@ func (p deletePass) sourceTime(ctx context.Context, key string) (time.Time, erro
 func (p deletePass) deleteAll(ctx context.Context, due []PendingDelete, held holds) (map[string]bool, error) {
 	deleted := map[string]bool{}
 	var mu sync.Mutex
-	jobs := make(chan PendingDelete)
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var wg sync.WaitGroup
-	for range deleteConcurrency {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for d := range jobs {
-				ok, err := p.deleteOne(ctx, d)
-				if err != nil {
-					cancel(err)
-					continue
-				}
-				if ok {
-					mu.Lock()
-					deleted[d.Key] = true
-					mu.Unlock()
-				}
-			}
-		}()
-	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(deleteConcurrency)
 	for _, d := range due {
 		if held.keys[d.Key] {
 			continue
 		}
-		select {
-		case jobs <- d:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			break
-		}
+		g.Go(func() error {
+			ok, err := p.deleteOne(gctx, d)
+			if ok {
+				mu.Lock()
+				deleted[d.Key] = true
+				mu.Unlock()
+			}
+			return err
+		})
 	}
-	close(jobs)
-	wg.Wait()
-	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
+	if err := g.Wait(); err != nil {
 		return deleted, fmt.Errorf("propagate deletes of %s: %w", p.db, err)
 	}
-	return deleted, ctx.Err()
+	return deleted, nil
 }
 
 // deleteOne deletes d's blob from the target if it still has the ETag recorded; ok is true

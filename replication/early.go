@@ -72,8 +72,8 @@ func (s *syncer) hintListed(ctx context.Context, prev, r round) {
 
 // listed reports whether l (sorted by key, as listings are) shows key.
 func listed(l objectstore.Listing, key string) bool {
-	i, found := slices.BinarySearchFunc(l.Objects, key, func(o objectstore.Object, k string) int { return strings.Compare(o.Key, k) })
-	return found && i >= 0
+	_, found := slices.BinarySearchFunc(l.Objects, key, func(o objectstore.Object, k string) int { return strings.Compare(o.Key, k) })
+	return found
 }
 
 // hinted starts an early copy of the blob at key, named by a hint, if it is in the folder
@@ -83,19 +83,14 @@ func (s *syncer) hinted(ctx context.Context, key string) {
 	if !s.earlyAllowed() || !strings.HasPrefix(key, s.prefix) || excluded(s.exclude, key) {
 		return
 	}
+	// Before the HEAD: a key already copying, or one the latest listing shows (not new: an
+	// overwrite waits until it is eligible, see hintListed), or no room. startEarly checks
+	// again what may have changed since.
 	s.mu.Lock()
 	_, known := s.early[key]
-	full := len(s.early) >= s.earlyLimit()
+	skip := known || len(s.early) >= s.earlyLimit() || listed(s.last.listing, key)
 	s.mu.Unlock()
-	if known || full {
-		return
-	}
-	// A key the latest listing shows is not new: an overwrite waits until it is eligible (see
-	// hintListed).
-	s.mu.Lock()
-	shown := listed(s.last.listing, key)
-	s.mu.Unlock()
-	if shown {
+	if skip {
 		return
 	}
 	info, err := s.src.Head(ctx, key)

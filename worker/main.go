@@ -159,16 +159,22 @@ func run(ctx context.Context, args []string) error {
 
 // serveMetrics serves /metrics on addr until the returned function is called.
 func serveMetrics(addr string, h http.Handler, log *slog.Logger) (func(), error) {
+	return serveHTTP("telemetry.metrics_listen", addr, "/metrics", h, log)
+}
+
+// serveHTTP serves h at path on addr, the value of the config key key, until the returned
+// function is called.
+func serveHTTP(key, addr, path string, h http.Handler, log *slog.Logger) (func(), error) {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("telemetry.metrics_listen %s: %w", addr, err)
+		return nil, fmt.Errorf("%s %s: %w", key, addr, err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", h)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	mux.Handle(path, h)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second}
 	go func() {
 		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("metrics server", "error", err)
+			log.Error("http server", "key", key, "error", err)
 		}
 	}()
 	return func() { _ = srv.Close() }, nil

@@ -8,11 +8,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	otelmetric "go.opentelemetry.io/otel/metric"
 )
@@ -106,19 +104,7 @@ func (h *notificationsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request)
 
 // serveNotifications serves notificationsPath on addr until the returned function is called.
 func serveNotifications(addr string, h http.Handler, log *slog.Logger) (func(), error) {
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("replication.notifications_listen %s: %w", addr, err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle(notificationsPath, h)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second}
-	go func() {
-		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("notifications server", "error", err)
-		}
-	}()
-	return func() { _ = srv.Close() }, nil
+	return serveHTTP("replication.notifications_listen", addr, notificationsPath, h, log)
 }
 
 // NotificationsReceived counts the ObjectCreated records taken from bucket notifications.

@@ -9,12 +9,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"go.temporal.io/sdk/client"
 
 	"github.com/bottomless-dr/bottomless-dr/config"
 	"github.com/bottomless-dr/bottomless-dr/objectstore"
 	"github.com/bottomless-dr/bottomless-dr/replication"
 	"github.com/bottomless-dr/bottomless-dr/test/stack"
+	"github.com/bottomless-dr/bottomless-dr/test/workload"
 	"github.com/bottomless-dr/bottomless-dr/workflows"
 )
 
@@ -49,7 +51,7 @@ func TestReplicationWithSourceDeletes(t *testing.T) {
 
 	// The initial sync: hold its first copies at the target, delete the newest blobs it
 	// listed from the source, let it go on.
-	putBlobs(t, src, "0001/initial", 600)
+	putBlobs(t, s.MinIO["primary"].S3(), "0001/initial", 600)
 	listed := sourceInWriteOrder(t, src)
 	// All eligible at the Sync's first listing (older than the settle window by the store's
 	// clock), so that it lists the newest blobs before they are deleted. A listing's StoreTime
@@ -92,7 +94,7 @@ func TestReplicationWithSourceDeletes(t *testing.T) {
 	}
 
 	// Steady replication: a writer keeps writing while the source deletes old blobs.
-	stopWriting := writeSteadily(t, src, "0002/steady")
+	stopWriting := writeSteadily(t, s.MinIO["primary"].S3(), "0002/steady")
 	gcd := listed[:100]
 	deletedAt := time.Now()
 	deleteBlobs(t, src, gcd)
@@ -168,27 +170,13 @@ func TestReplicationWithSourceDeletes(t *testing.T) {
 	}
 }
 
-// putBlobs writes n small blobs under rootPath/folder, 16 at a time.
-func putBlobs(t *testing.T, c *objectstore.Client, folder string, n int) {
+// putBlobs writes n small blobs under rootPath/folder (n a multiple of 10), 10 at a time.
+func putBlobs(t *testing.T, c *s3.Client, folder string, n int) {
 	t.Helper()
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	sem := make(chan struct{}, 16)
-	for i := range n {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			errs <- c.PutBytes(context.Background(), fmt.Sprintf("%s/%s/%05d", rootPath, folder, i), []byte(fmt.Sprintf("blob %d of %s", i, folder)), nil)
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
+	res, err := workload.Run(context.Background(), c, workload.Options{Bucket: bucket, Prefix: rootPath + "/" + folder,
+		Writers: 10, PerWriter: n / 10, Size: smallBlob})
+	if err != nil || res.Objects != n {
+		t.Fatalf("wrote %d of %d blobs: %v", res.Objects, n, err)
 	}
 }
 
@@ -237,33 +225,22 @@ func deleteBlobs(t *testing.T, c *objectstore.Client, keys []string) {
 
 // writeSteadily writes a blob under rootPath/folder every 20 ms until the returned function is
 // called, which returns how many it wrote.
-func writeSteadily(t *testing.T, c *objectstore.Client, folder string) (stop func() int) {
+func writeSteadily(t *testing.T, c *s3.Client, folder string) (stop func() int) {
 	t.Helper()
-	done := make(chan struct{})
-	result := make(chan int, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan workload.Result, 1)
 	go func() {
-		n := 0
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-done:
-				result <- n
-				return
-			case <-tick.C:
-			}
-			if err := c.PutBytes(context.Background(), fmt.Sprintf("%s/%s/%06d", rootPath, folder, n), []byte("steady"), nil); err != nil {
-				t.Errorf("steady writer: %v", err)
-				result <- n
-				return
-			}
-			n++
+		res, err := workload.Run(ctx, c, workload.Options{Bucket: bucket, Prefix: rootPath + "/" + folder,
+			Writers: 1, Rate: 50, Size: smallBlob})
+		if err != nil {
+			t.Errorf("steady writer: %v", err)
 		}
+		done <- res
 	}()
 	var once sync.Once
 	n := 0
 	stop = func() int {
-		once.Do(func() { close(done); n = <-result })
+		once.Do(func() { cancel(); n = (<-done).Objects })
 		return n
 	}
 	t.Cleanup(func() { stop() })

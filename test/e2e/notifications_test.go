@@ -49,7 +49,7 @@ func TestNotifications(t *testing.T) {
 	})
 	src, dst := store(t, s.MinIO["primary"]), store(t, s.MinIO["secondary"])
 	tc := temporalClient(t, s)
-	putBlobs(t, src, "0001/initial", 50)
+	putBlobs(t, s.MinIO["primary"].S3(), "0001/initial", 50)
 	run := startReplicate(t, s, tc, db)
 	waitCaughtUp(t, tc, run.GetID(), 2*time.Minute)
 	received := func() float64 { return metricValue(metricsText(t, metricsAddr), "bdr_notifications_received_total") }
@@ -57,7 +57,7 @@ func TestNotifications(t *testing.T) {
 	t.Run("sooner", func(t *testing.T) {
 		before := received()
 		folder := "0002/notified"
-		written := steadyLoad(t, tc, run.GetID(), src, folder)
+		written := steadyLoad(t, tc, run.GetID(), s.MinIO["primary"].S3(), folder)
 		if got := received() - before; got < float64(written) {
 			t.Errorf("the worker took %v notifications of blobs created, want at least the %d written", got, written)
 		}
@@ -85,7 +85,7 @@ func TestNotifications(t *testing.T) {
 	t.Run("repeated", func(t *testing.T) {
 		folder := "0003/repeated"
 		stopRepeating := repeatNotifications(t, s, src, folder)
-		written := steadyLoad(t, tc, run.GetID(), src, folder)
+		written := steadyLoad(t, tc, run.GetID(), s.MinIO["primary"].S3(), folder)
 		stopRepeating()
 		waitCaughtUp(t, tc, run.GetID(), time.Minute)
 		checkNotifiedPhase(t, s, src, dst, folder, written)
@@ -103,7 +103,7 @@ func TestNotifications(t *testing.T) {
 		}
 		before := received()
 		folder := "0004/lost"
-		written := steadyLoad(t, tc, run.GetID(), src, folder)
+		written := steadyLoad(t, tc, run.GetID(), s.MinIO["primary"].S3(), folder)
 		if got := received() - before; got != 0 {
 			t.Errorf("the worker took %v notifications after the bucket's was removed", got)
 		}
@@ -126,7 +126,7 @@ func TestNotifications(t *testing.T) {
 
 // steadyLoad writes blobs under folder steadily (writeSteadily) for 6 s, then waits for
 // replication to catch up; it returns how many it wrote.
-func steadyLoad(t *testing.T, tc client.Client, id string, src *objectstore.Client, folder string) int {
+func steadyLoad(t *testing.T, tc client.Client, id string, src *s3.Client, folder string) int {
 	t.Helper()
 	stop := writeSteadily(t, src, folder)
 	time.Sleep(6 * time.Second)
