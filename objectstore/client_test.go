@@ -154,6 +154,43 @@ func TestTransferBetweenStores(t *testing.T) {
 	require.ErrorIs(t, err, os.ErrNotExist, "nothing written for a blob that changed mid-copy")
 }
 
+// TestCopyNewAgainstMinIO checks that CopyNew writes a key only where the target holds none,
+// buffered and streamed, refuses a blob it would copy in parts, and leaves the target's
+// blob as it was when it refuses.
+func TestCopyNewAgainstMinIO(t *testing.T) {
+	ctx := context.Background()
+	a, b := stack.NewMinIO(t), stack.NewMinIO(t)
+	require.NoError(t, a.MakeBucket(ctx, "src"))
+	require.NoError(t, b.MakeBucket(ctx, "dst"))
+	src, dst := newClient(t, a, "src"), newClient(t, b, "dst")
+	const threshold, part = 12 << 20, 5 << 20
+	tr := objectstore.NewTransfer(src, dst, threshold, part)
+	for i, size := range []int{1, 8<<20 + 1 /* streamed */} {
+		key := fmt.Sprintf("blob-%d", i)
+		old := workload.Content(1, i, size)
+		require.NoError(t, src.PutBytes(ctx, key, workload.Content(2, i, size), nil))
+		l, err := src.List(ctx, key)
+		require.NoError(t, err)
+		require.NoError(t, tr.CopyNew(ctx, l.Objects[0], "new/"+key, nil), "a free key is written")
+		got, err := dst.GetBytes(ctx, "new/"+key)
+		require.NoError(t, err)
+		require.Equal(t, workload.Content(2, i, size), got)
+
+		require.NoError(t, dst.PutBytes(ctx, "taken/"+key, old, nil))
+		err = tr.CopyNew(ctx, l.Objects[0], "taken/"+key, nil)
+		require.ErrorIs(t, err, objectstore.ErrPreconditionFailed, "a taken key is refused (%d bytes)", size)
+		got, err = dst.GetBytes(ctx, "taken/"+key)
+		require.NoError(t, err)
+		require.True(t, bytes.Equal(old, got), "the target's blob is left as it was (%d bytes)", size)
+	}
+	require.NoError(t, src.PutBytes(ctx, "big", workload.Content(3, 0, threshold+1), nil))
+	l, err := src.List(ctx, "big")
+	require.NoError(t, err)
+	require.ErrorIs(t, tr.CopyNew(ctx, l.Objects[0], "big", nil), objectstore.ErrTooLargeToCopyNew)
+	_, err = dst.Head(ctx, "big")
+	require.ErrorIs(t, err, os.ErrNotExist)
+}
+
 // TestListParallelAgainstMinIO checks that the parallel listing finds exactly what the serial
 // one finds, whatever the layout: blobs at every level, folders few and many, one deeper than
 // the descent goes, and a prefix that is not a folder.

@@ -97,9 +97,9 @@ func (d *direct) get(ctx context.Context, key string) (io.ReadCloser, Info, erro
 	return resp.Body, info, nil
 }
 
-// put writes data to key with meta as user metadata and, if set, contentMD5 (base64).
-func (d *direct) put(ctx context.Context, key string, data []byte, meta map[string]string, contentMD5 string) error {
-	resp, err := d.do(ctx, http.MethodPut, key, putHeaders(meta, contentMD5), data)
+// put writes data to key with the headers h (putHeaders: user metadata, Content-MD5).
+func (d *direct) put(ctx context.Context, key string, data []byte, h http.Header) error {
+	resp, err := d.do(ctx, http.MethodPut, key, h, data)
 	if err != nil {
 		return err
 	}

@@ -63,7 +63,7 @@ func TestDirectRequestsMatchSDK(t *testing.T) {
 				Body: strings.NewReader("data"), ContentLength: aws.Int64(4), Metadata: meta,
 				ContentMD5: aws.String("jXd/OF09/siBXSD3SWAm3A==")}, unsignedPayload)
 			require.NoError(t, err)
-			require.NoError(t, c.direct.put(ctx, key, []byte("data"), meta, "jXd/OF09/siBXSD3SWAm3A=="))
+			require.NoError(t, c.direct.put(ctx, key, []byte("data"), putHeaders(meta, "jXd/OF09/siBXSD3SWAm3A==")))
 			require.Len(t, capture.reqs, 4)
 			for i, what := range []string{"GET", "PUT"} {
 				sdk, ours := capture.reqs[2*i], capture.reqs[2*i+1]
@@ -156,7 +156,7 @@ func TestDirectAnswers(t *testing.T) {
 			assert.Equal(t, int32(1), f.calls.Load(), "%s is not retried", tc.code)
 		}
 		f := &fakeStore{answers: []func(http.ResponseWriter){s3Error(400, "BadDigest")}}
-		err := fakeClient(t, f).put(ctx, "k", []byte("data"), nil, "AAAAAAAAAAAAAAAAAAAAAA==")
+		err := fakeClient(t, f).put(ctx, "k", []byte("data"), putHeaders(nil, "AAAAAAAAAAAAAAAAAAAAAA=="))
 		assert.True(t, isBadDigest(err), "BadDigest is recognised: %v", err)
 		assert.Equal(t, int32(1), f.calls.Load())
 	})
@@ -167,7 +167,7 @@ func TestDirectAnswers(t *testing.T) {
 		require.NoError(t, body.Close())
 		assert.Equal(t, int32(3), f.calls.Load())
 		f = &fakeStore{answers: []func(http.ResponseWriter){s3Error(503, "SlowDown"), func(w http.ResponseWriter) {}}}
-		require.NoError(t, fakeClient(t, f).put(ctx, "k", []byte("data"), nil, ""))
+		require.NoError(t, fakeClient(t, f).put(ctx, "k", []byte("data"), putHeaders(nil, "")))
 		assert.Equal(t, int32(2), f.calls.Load(), "the PUT's body is sent again")
 	})
 	t.Run("a store that does not answer", func(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"strings"
@@ -83,14 +84,14 @@ func (c *Client) GetBytes(ctx context.Context, key string) ([]byte, error) {
 // PutBytes writes a whole blob with the given user metadata. contentMD5 (base64) may be
 // empty; when set, the store rejects a body that does not match it.
 func (c *Client) PutBytes(ctx context.Context, key string, data []byte, meta map[string]string) error {
-	return c.put(ctx, key, data, meta, "")
+	return c.put(ctx, key, data, putHeaders(meta, ""))
 }
 
 // put writes a whole blob with net/http (see direct); once started, it runs until the store
 // answers (see landing).
-func (c *Client) put(ctx context.Context, key string, data []byte, meta map[string]string, contentMD5 string) error {
+func (c *Client) put(ctx context.Context, key string, data []byte, h http.Header) error {
 	return land(ctx, "put "+key, func(lctx context.Context) error {
-		return c.direct.put(lctx, key, data, meta, contentMD5)
+		return c.direct.put(lctx, key, data, h)
 	})
 }
 

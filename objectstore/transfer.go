@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"sync"
 	"sync/atomic"
 
@@ -65,13 +66,50 @@ func (t *Transfer) Copy(ctx context.Context, obj Object, dstKey string, meta map
 	case obj.Size > t.multipartThreshold:
 		return t.copyMultipart(ctx, obj, dstKey, meta)
 	case obj.Size > bufferLimit:
-		return t.copyStream(ctx, obj, dstKey, meta)
+		return t.copyStream(ctx, obj, dstKey, meta, false)
 	default:
-		return t.copyBuffered(ctx, obj, dstKey, meta)
+		return t.copyBuffered(ctx, obj, dstKey, meta, false)
 	}
 }
 
-func (t *Transfer) copyBuffered(ctx context.Context, obj Object, dstKey string, meta map[string]string) error {
+// CopyNew copies obj as Copy does, but only if the target holds no blob under dstKey: its PUT
+// is conditional (If-None-Match: *), so it fails with ErrPreconditionFailed and writes nothing
+// if one is there, however recent. A retried PUT whose first try landed fails the same way:
+// the caller asks the target when that matters. A blob above the multipart threshold is not
+// copied (ErrTooLargeToCopyNew): its parts would be uploaded before the condition is checked.
+func (t *Transfer) CopyNew(ctx context.Context, obj Object, dstKey string, meta map[string]string) error {
+	switch {
+	case obj.Size > t.multipartThreshold:
+		return fmt.Errorf("objectstore: copy %s if new: %w", obj.Key, ErrTooLargeToCopyNew)
+	case obj.Size > bufferLimit:
+		return t.copyStream(ctx, obj, dstKey, meta, true)
+	default:
+		return t.copyBuffered(ctx, obj, dstKey, meta, true)
+	}
+}
+
+// ErrTooLargeToCopyNew is CopyNew's refusal of a blob it would copy in parts.
+var ErrTooLargeToCopyNew = errors.New("too large to copy in one conditional PUT")
+
+// copyHeaders are the headers of a copy's PUT: meta, contentMD5 if set, and with ifNew the
+// condition that the key is free.
+func copyHeaders(meta map[string]string, contentMD5 string, ifNew bool) http.Header {
+	h := putHeaders(meta, contentMD5)
+	if ifNew {
+		h.Set("If-None-Match", "*")
+	}
+	return h
+}
+
+// notNew turns a refused conditional PUT of dstKey into ErrPreconditionFailed.
+func notNew(dstKey string, err error) error {
+	if preconditionFailed(err) {
+		return fmt.Errorf("objectstore: copy to %s if new: %w", dstKey, ErrPreconditionFailed)
+	}
+	return err
+}
+
+func (t *Transfer) copyBuffered(ctx context.Context, obj Object, dstKey string, meta map[string]string, ifNew bool) error {
 	body, info, err := t.src.Get(ctx, obj.Key)
 	if err != nil {
 		return err
@@ -87,11 +125,11 @@ func (t *Transfer) copyBuffered(ctx context.Context, obj Object, dstKey string, 
 	defer t.buffers.Put(buf)
 	// MD5 over every byte copied was the largest CPU cost of a small-blob copy; the target
 	// computes it anyway (for its own ETag) and compares it with Content-MD5.
-	if err := t.dst.put(ctx, dstKey, buf.Bytes(), meta, contentMD5(info.ETag, buf.Bytes())); err != nil {
+	if err := t.dst.put(ctx, dstKey, buf.Bytes(), copyHeaders(meta, contentMD5(info.ETag, buf.Bytes()), ifNew)); err != nil {
 		if isBadDigest(err) {
 			return fmt.Errorf("objectstore: copy %s: what was read does not match its ETag %s: %w", obj.Key, info.ETag, err)
 		}
-		return err
+		return notNew(dstKey, err)
 	}
 	t.puts.Add(1)
 	t.bytes.Add(int64(buf.Len()))
@@ -101,7 +139,7 @@ func (t *Transfer) copyBuffered(ctx context.Context, obj Object, dstKey string, 
 // copyStream streams a blob too large to buffer from a GET straight into a PUT, with the
 // CRC32C of what passed as a trailer and, when the source ETag is an MD5, that as Content-MD5:
 // the target checks the way there and, with the MD5, the content against the source's.
-func (t *Transfer) copyStream(ctx context.Context, obj Object, dstKey string, meta map[string]string) error {
+func (t *Transfer) copyStream(ctx context.Context, obj Object, dstKey string, meta map[string]string, ifNew bool) error {
 	err := t.fromSource(ctx, func() error {
 		body, info, err := t.src.Get(ctx, obj.Key)
 		if err != nil {
@@ -114,12 +152,12 @@ func (t *Transfer) copyStream(ctx context.Context, obj Object, dstKey string, me
 		sum, _ := etagMD5(info.ETag)
 		// The body is read with ctx: if ctx ends mid-body, the read fails and the PUT with it.
 		return land(ctx, "put "+dstKey, func(lctx context.Context) error {
-			_, err := t.dst.direct.putStream(lctx, dstKey, nil, putHeaders(meta, sum), newChecksummedBody(body, info.Size))
+			_, err := t.dst.direct.putStream(lctx, dstKey, nil, copyHeaders(meta, sum, ifNew), newChecksummedBody(body, info.Size))
 			return err
 		})
 	})
 	if err != nil {
-		return err
+		return notNew(dstKey, err)
 	}
 	t.puts.Add(1)
 	t.bytes.Add(obj.Size)

@@ -29,6 +29,14 @@ import (
 // watermark never reaches it; one that lands after the last record is younger than the record
 // and sealing looks at it anyway (beyondRecord). order: strict makes no early copies: there
 // the target is a prefix at every instant.
+//
+// Why an early copy only ever creates a key (Copier.CopyNew, If-None-Match: *): a key the
+// source overwrites (a database's metadata, say) is in the target already, in its older
+// version, which is the one the watermark's prefix holds. Copied early, the newer version
+// would replace it; were the watermark never to reach that version, sealing would move it
+// aside, and the key would be missing from what attaches. The store refuses such a copy, so
+// nothing the prefix holds is ever replaced early, whatever a hint or a listing said: the
+// newer version waits until it is eligible and the window copies it in order.
 
 // earlyCopy is one copy started from a hint.
 type earlyCopy struct {
@@ -51,14 +59,9 @@ func (s *syncer) earlyAllowed() bool {
 }
 
 // hintListed starts an early copy of every new blob of a listing beyond its cutoff: blobs it
-// shows that are not eligible yet, under keys the listing before (prev) did not show.
-//
-// Only new keys: a key the source overwrites (a database's metadata, say) is in the target
-// already, in its older version, which is the one the watermark's prefix holds. Copied early,
-// the newer version would replace it; were the watermark never to reach that version, sealing
-// would move it aside, and the key would be missing from what attaches. A key first seen in a
-// call's first listing may be an overwrite too (nothing to compare it with): it waits until it
-// is eligible.
+// shows that are not eligible yet, under keys the listing before (prev) did not show, or all
+// of them for a call's first listing (prev empty). A key prev showed is an overwrite: its
+// copy would only be refused (see CopyNew above), after reading it from the source.
 func (s *syncer) hintListed(ctx context.Context, prev, r round) {
 	if !s.earlyAllowed() {
 		return
@@ -83,8 +86,8 @@ func (s *syncer) hinted(ctx context.Context, key string) {
 	if !s.earlyAllowed() || !strings.HasPrefix(key, s.prefix) || excluded(s.exclude, key) {
 		return
 	}
-	// Before the HEAD: a key already copying, or one the latest listing shows (not new: an
-	// overwrite waits until it is eligible, see hintListed), or no room. startEarly checks
+	// Before the HEAD: a key already copying, or one the latest listing shows (an overwrite,
+	// whose copy would be refused, see hintListed), or no room. startEarly checks
 	// again what may have changed since.
 	s.mu.Lock()
 	_, known := s.early[key]
@@ -132,7 +135,7 @@ func (s *syncer) startEarly(ctx context.Context, o objectstore.Object) {
 		if ctx.Err() != nil || s.alive() != nil {
 			return
 		}
-		if err := s.copier.Copy(ctx, o, o.Key, CopyMetadata(o.LastModified, o.ETag)); err != nil {
+		if err := s.copier.CopyNew(ctx, o, o.Key, CopyMetadata(o.LastModified, o.ETag)); err != nil {
 			return // the window copies it when it is eligible
 		}
 		s.mu.Lock()

@@ -130,8 +130,8 @@ func TestSyncHintsChangeOnlySpeed(t *testing.T) {
 	})
 }
 
-// TestSyncEarlyCopiesAreNotRepeated: a blob copied early by one call (new at its second
-// listing) is not copied again by the next ones, neither early (still young at their
+// TestSyncEarlyCopiesAreNotRepeated: blobs copied early by one call (young at its first
+// listing, or new at its second) are not copied again by the next ones, neither early (still young at their
 // listing) nor when it is eligible: the record lists it as Ahead, and the target holds it.
 func TestSyncEarlyCopiesAreNotRepeated(t *testing.T) {
 	ctx := context.Background()
@@ -152,8 +152,8 @@ func TestSyncEarlyCopiesAreNotRepeated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.EarlyObjects != 1 {
-		t.Fatalf("the first call made %d early copies, want b's", got.EarlyObjects)
+	if got.EarlyObjects != 2 {
+		t.Fatalf("the first call made %d early copies, want a's and b's", got.EarlyObjects)
 	}
 	in.Watermark = e.checkTarget(t, time.Time{})
 	for _, step := range []time.Duration{100 * time.Millisecond, 3 * time.Second} {
@@ -170,15 +170,19 @@ func TestSyncEarlyCopiesAreNotRepeated(t *testing.T) {
 	if in.Watermark.Before(b.LastModified) {
 		t.Fatalf("watermark %s did not pass b (%s)", in.Watermark, b.LastModified)
 	}
-	if puts := e.dst.Puts(testRoot + "/b"); puts[testRoot+"/b"] != 1 {
-		t.Fatalf("b copied %d times", puts[testRoot+"/b"])
+	for _, k := range []string{"a", "b"} {
+		if puts := e.dst.Puts(testRoot + "/" + k); puts[testRoot+"/"+k] != 1 {
+			t.Fatalf("%s copied %d times", k, puts[testRoot+"/"+k])
+		}
 	}
 }
 
 // TestSyncOverwrittenKeysAreNotCopiedEarly: a key the source overwrites (its metadata, say)
 // keeps its older version in the target until the newer one is eligible: copied early, the
 // newer version would replace the one the watermark's prefix holds, and sealing at that
-// watermark would then move the key aside and leave it missing.
+// watermark would then move the key aside and leave it missing. The call's first listing
+// cannot tell an overwrite from a new key (v2 is young there): the target refuses that copy.
+// A hint after the second listing names v3, an overwrite of a key that listing showed.
 func TestSyncOverwrittenKeysAreNotCopiedEarly(t *testing.T) {
 	ctx := context.Background()
 	e := newSyncEnv(time.Millisecond, 0)
@@ -193,23 +197,31 @@ func TestSyncOverwrittenKeysAreNotCopiedEarly(t *testing.T) {
 	}
 	in.Watermark = first.Watermark.Time
 	e.src.Put(testRoot+"/a", []byte("a"))
-	e.clock.Advance(1500 * time.Millisecond)
+	e.clock.Advance(time.Second)
+	e.src.Put(testRoot+"/meta", []byte("v2"))
+	e.clock.Advance(500 * time.Millisecond)
 	hints := make(chan string, 4)
 	in.Hints = hints
 	e.onListing(func(n int) {
-		if n == 1 {
-			e.src.Put(testRoot+"/meta", []byte("v2"))
-			hints <- testRoot + "/meta"
+		switch n {
+		case 1:
 			e.clock.Advance(600 * time.Millisecond)
+		case 2:
+			e.src.Put(testRoot+"/meta", []byte("v3"))
+			hints <- testRoot + "/meta"
 		}
 	})
-	got, err := replication.Sync(ctx, e.src, e.dst, &memCopier{src: e.src, dst: e.dst}, in, nil)
+	copier := &memCopier{src: e.src, dst: e.dst}
+	got, err := replication.Sync(ctx, e.src, e.dst, copier, in, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	w := e.checkTarget(t, time.Time{})
-	if got.EarlyObjects != 0 {
-		t.Fatalf("%d early copies of an overwritten key", got.EarlyObjects)
+	if got.EarlyObjects != 1 {
+		t.Fatalf("%d early copies, want a's only", got.EarlyObjects)
+	}
+	if copier.RefusedNew() != 1 {
+		t.Fatalf("%d early copies refused, want v2's", copier.RefusedNew())
 	}
 	if _, err := replication.Seal(ctx, e.dst, testDB, testRoot, "s1"); err != nil {
 		t.Fatal(err)

@@ -443,10 +443,27 @@ type memCopier struct {
 	failed            bool
 	doneAtFailure     map[string]int // the target's copy PUTs per key when the failure happened
 	inflightAtFailure int            // other copies in flight when the failure happened
+	refusedNew        int            // CopyNew calls refused: the key was taken
 }
 
 // Copy copies obj from the source to dstKey in the target with meta.
 func (c *memCopier) Copy(ctx context.Context, obj objectstore.Object, dstKey string, meta map[string]string) error {
+	return c.copy(ctx, obj, dstKey, meta, false)
+}
+
+// CopyNew copies as Copy does if the target holds nothing under dstKey, and counts the copies
+// refused because it did.
+func (c *memCopier) CopyNew(ctx context.Context, obj objectstore.Object, dstKey string, meta map[string]string) error {
+	err := c.copy(ctx, obj, dstKey, meta, true)
+	if errors.Is(err, objectstore.ErrPreconditionFailed) {
+		c.mu.Lock()
+		c.refusedNew++
+		c.mu.Unlock()
+	}
+	return err
+}
+
+func (c *memCopier) copy(ctx context.Context, obj objectstore.Object, dstKey string, meta map[string]string, ifNew bool) error {
 	c.mu.Lock()
 	c.calls++
 	n := c.calls
@@ -487,7 +504,13 @@ func (c *memCopier) Copy(ctx context.Context, obj objectstore.Object, dstKey str
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	c.dst.write(dstKey, o.Data, meta)
+	if ifNew {
+		if _, err := c.dst.PutBytesIf(ctx, dstKey, o.Data, meta, ""); err != nil {
+			return err
+		}
+	} else {
+		c.dst.write(dstKey, o.Data, meta)
+	}
 	if fail {
 		return c.fail()
 	}
@@ -502,6 +525,13 @@ func (c *memCopier) fail() error {
 	c.doneAtFailure = done
 	c.inflightAtFailure = c.inflight - 1
 	return errInjected
+}
+
+// RefusedNew returns how many CopyNew calls found their key taken.
+func (c *memCopier) RefusedNew() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.refusedNew
 }
 
 // Failure reports whether the injected failure happened, the target's PUTs per key at that

@@ -35,6 +35,11 @@ type Store interface {
 // Copier copies one source blob to a key of the target store.
 type Copier interface {
 	Copy(ctx context.Context, obj objectstore.Object, dstKey string, meta map[string]string) error
+	// CopyNew copies as Copy does only if the target holds nothing under dstKey, in one
+	// conditional PUT (objectstore.ErrPreconditionFailed otherwise, nothing written). It may
+	// refuse a blob it cannot copy that way (a large one): an early copy (early.go) is never
+	// needed.
+	CopyNew(ctx context.Context, obj objectstore.Object, dstKey string, meta map[string]string) error
 }
 
 var (

@@ -490,6 +490,10 @@ func (s *syncer) waitForItem(ctx context.Context, i int) bool {
 // keeps the watermark before it. So the window's watermark keeps its guarantee.
 func (s *syncer) follow(ctx, copyCtx context.Context, until time.Time) error {
 	backlog := max(1, s.in.Policy.BatchMaxObjects)
+	s.mu.Lock()
+	first := s.last
+	s.mu.Unlock()
+	s.hintListed(copyCtx, round{}, first)
 	for {
 		s.mu.Lock()
 		for ctx.Err() == nil && !s.stopFollowing && s.window.Unstarted() > backlog {
