@@ -74,3 +74,36 @@ func preconditionFailed(err error) bool {
 	var re interface{ HTTPStatusCode() int }
 	return errors.As(err, &re) && re.HTTPStatusCode() == http.StatusPreconditionFailed
 }
+
+// ErrNoConditionalWrites means the store wrote a PUT whose condition did not hold: it ignores
+// If-None-Match or If-Match.
+var ErrNoConditionalWrites = errors.New("the store ignores conditional writes (If-None-Match, If-Match)")
+
+// CheckConditionalWrites writes a small probe blob at key three times, where the store must
+// accept the first (If-None-Match: * on a free key) and refuse the other two (If-None-Match:
+// * on a taken key, If-Match with another ETag), then deletes it. A store that writes either
+// of those silently (an old MinIO, some S3-compatible stores) would let a fenced Sync write a
+// watermark record and an early copy replace a blob: ErrNoConditionalWrites. key must be
+// unused: the probe overwrites it and deletes it.
+func (c *Client) CheckConditionalWrites(ctx context.Context, key string) error {
+	etag, err := c.PutBytesIf(ctx, key, []byte("probe"), nil, "")
+	if err != nil {
+		return fmt.Errorf("objectstore: conditional write probe %s: %w", key, err)
+	}
+	defer func() { _ = c.Delete(context.WithoutCancel(ctx), key) }()
+	if _, err := c.PutBytesIf(ctx, key, []byte("taken"), nil, ""); !errors.Is(err, ErrPreconditionFailed) {
+		return probeFailed(key, "If-None-Match: * over a blob", err)
+	}
+	if _, err := c.PutBytesIf(ctx, key, []byte("stale"), nil, etag+"0"); !errors.Is(err, ErrPreconditionFailed) {
+		return probeFailed(key, "If-Match with another ETag", err)
+	}
+	return nil
+}
+
+// probeFailed says what the conditional write probe saw instead of a refusal.
+func probeFailed(key, condition string, err error) error {
+	if err != nil {
+		return fmt.Errorf("objectstore: conditional write probe %s (%s): %w", key, condition, err)
+	}
+	return fmt.Errorf("objectstore: conditional write probe %s: written despite %s: %w", key, condition, ErrNoConditionalWrites)
+}

@@ -60,3 +60,15 @@ func TestListUploadsStoreTimeAgainstMinIO(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, l.StoreTime.After(now.Add(time.Second)), "listed at %s, store clock after it %s", l.StoreTime, now)
 }
+
+// TestCheckConditionalWritesAgainstMinIO: MinIO passes the probe and the probe leaves nothing.
+func TestCheckConditionalWritesAgainstMinIO(t *testing.T) {
+	ctx := context.Background()
+	m := stack.NewMinIO(t)
+	require.NoError(t, m.MakeBucket(ctx, "cond"))
+	c := newClient(t, m, "cond")
+	require.NoError(t, c.CheckConditionalWrites(ctx, ".bdr/probe"))
+	l, err := c.List(ctx, "")
+	require.NoError(t, err)
+	require.Empty(t, l.Objects, "the probe deletes its blob")
+}

@@ -188,3 +188,12 @@ func TestDirectAnswers(t *testing.T) {
 func unsignedPayload(o *s3.Options) {
 	o.APIOptions = append(o.APIOptions, v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)
 }
+
+// TestCheckConditionalWritesOnAStoreThatIgnoresThem: a store that answers every PUT with
+// success, whatever its condition, fails the probe with ErrNoConditionalWrites.
+func TestCheckConditionalWritesOnAStoreThatIgnoresThem(t *testing.T) {
+	c := fakeClient(t, &fakeStore{answers: []func(http.ResponseWriter){blob}})
+	err := c.CheckConditionalWrites(context.Background(), ".bdr/probe")
+	require.ErrorIs(t, err, ErrNoConditionalWrites)
+	require.ErrorContains(t, err, "written despite If-None-Match: * over a blob")
+}

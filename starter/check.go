@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +23,7 @@ import (
 	"github.com/bottomless-dr/bottomless-dr/config"
 	"github.com/bottomless-dr/bottomless-dr/internal/clients"
 	"github.com/bottomless-dr/bottomless-dr/internal/temporalconn"
+	"github.com/bottomless-dr/bottomless-dr/replication"
 )
 
 // checkResult is one line of `bdr config check`. Check is the configuration key that was
@@ -44,7 +47,8 @@ func (a *app) configCmd() *cobra.Command {
 		Use:   "check",
 		Short: "Validate the configuration and try every endpoint it names",
 		Long: "check loads and validates the configuration, then checks each region's bucket\n" +
-			"(exists, credentials accepted) and the Temporal frontend (reachable, healthy,\n" +
+			"(exists, credentials accepted, conditional writes honoured: it writes and deletes\n" +
+			"one small blob under .bdr/check/) and the Temporal frontend (reachable, healthy,\n" +
 			"namespace exists, search attributes registered). It prints one line per check and\n" +
 			"fails if any check failed.",
 		Args: exactArgs(),
@@ -120,8 +124,20 @@ func checkStore(ctx context.Context, cfg *config.Config, region string, timeout 
 		res.Error = fmt.Sprintf("%s: %v", res.Check, err)
 		return res
 	}
+	if err := stores[region].CheckConditionalWrites(ctx, conditionalProbeKey()); err != nil {
+		res.Error = fmt.Sprintf("%s: %v", res.Check, err)
+		return res
+	}
 	res.OK = true
 	return res
+}
+
+// conditionalProbeKey is where config check probes a bucket's conditional writes: under
+// .bdr/ (outside every database's root), named so that two checks at once never share it.
+func conditionalProbeKey() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return replication.StateRoot + "/check/conditional-" + hex.EncodeToString(b[:])
 }
 
 // dialEndpoint opens and closes a TCP connection to an endpoint URL's host. The S3 client
