@@ -105,6 +105,10 @@ type PrepareResult struct {
 	MaxLag                time.Duration `json:"maxLag,omitempty"`
 	DrainTimeout          time.Duration `json:"drainTimeout,omitempty"`
 	UnplannedDrainTimeout time.Duration `json:"unplannedDrainTimeout,omitempty"`
+	// Hints says that this worker reads bucket notifications (WithHints): a hint ends a Sync's
+	// wait (replication.SyncInput.Wait), so a caught-up replication does better to wait
+	// inside the next Sync than in a workflow timer, where a hint is lost.
+	Hints bool `json:"hints,omitempty"`
 }
 
 // Prepare checks a replication's input against the configuration and both buckets: the
@@ -147,7 +151,8 @@ func (r *Replicator) Prepare(ctx context.Context, in PrepareInput) (PrepareResul
 	}
 	return PrepareResult{RootPath: db.RootPath, PollInterval: r.cfg.Replication.PollInterval, Retention: r.cfg.Failover.Retention, FenceTimeout: r.cfg.Failover.FenceTimeout,
 		SettleWindow: r.cfg.Replication.SettleWindow, AntiEntropyInterval: r.cfg.Replication.AntiEntropyInterval,
-		MaxLag: r.cfg.Failover.MaxLag, DrainTimeout: r.cfg.Failover.DrainTimeout, UnplannedDrainTimeout: r.cfg.Failover.UnplannedDrainTimeout}, nil
+		MaxLag: r.cfg.Failover.MaxLag, DrainTimeout: r.cfg.Failover.DrainTimeout, UnplannedDrainTimeout: r.cfg.Failover.UnplannedDrainTimeout,
+		Hints: r.hints != nil}, nil
 }
 
 // SyncInput asks for one sync of a database from one region to another.

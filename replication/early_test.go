@@ -231,3 +231,28 @@ func TestSyncOverwrittenKeysAreNotCopiedEarly(t *testing.T) {
 		t.Fatalf("sealed at %s, the target holds meta %q (present %v), want v1", w, meta.Data, ok)
 	}
 }
+
+// TestSyncWaitEndsOnAHint: a call asked to wait first (the previous call's NextEligibleIn, or
+// a poll interval) starts at once when a hint arrives, and copies the hinted blob early: the
+// call's first listing shows it young.
+func TestSyncWaitEndsOnAHint(t *testing.T) {
+	e := newSyncEnv(time.Millisecond, 0)
+	e.src.clockStep = time.Millisecond
+	e.src.Put(testRoot+"/a", []byte("a"))
+	e.clock.Advance(3 * time.Second)
+	b := e.src.Put(testRoot+"/b", []byte("b"))
+	hints := make(chan string, 1)
+	hints <- b.Key
+	in := followInput(replication.Policy{SettleWindow: 2 * time.Second, BatchMaxObjects: 4, BatchMaxBytes: 1 << 20}, 2)
+	in.PollInterval, in.Wait, in.Hints = time.Second, time.Hour, hints
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	got, err := replication.Sync(ctx, e.src, e.dst, &memCopier{src: e.src, dst: e.dst}, in, nil)
+	if err != nil {
+		t.Fatalf("Sync: %v (it waited for its Wait, not for the hint)", err)
+	}
+	if got.EarlyObjects != 1 {
+		t.Fatalf("%d early copies, want b's", got.EarlyObjects)
+	}
+	e.checkTarget(t, time.Time{})
+}

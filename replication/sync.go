@@ -31,7 +31,9 @@ type SyncInput struct {
 	// size and source ETag): used when resuming after a crash, so nothing is copied twice.
 	VerifyExisting bool
 	// Wait delays the call's start by that long: the previous call's NextEligibleIn, when the
-	// caller has nothing to do until the next blob is eligible. Cancelling ctx ends it.
+	// caller has nothing to do until the next blob is eligible, or a poll interval when it
+	// knows of none. Cancelling ctx ends it, and so does a hint (Hints): the call's first
+	// listing shows its blob and copies it early.
 	Wait time.Duration
 	// Budget bounds how long one call keeps starting copies; what is done is checkpointed.
 	Budget time.Duration
@@ -131,7 +133,7 @@ type Progress struct {
 // from the target's watermark, and with VerifyExisting skips blobs already copied. It writes
 // nothing into a target that CheckTarget refuses (a *RefusedError).
 func Sync(ctx context.Context, src, dst Store, copier Copier, in SyncInput, progress func(Progress)) (SyncResult, error) {
-	if err := sleep(ctx, in.Wait); err != nil {
+	if err := waitOrHint(ctx, in.Wait, in.Hints); err != nil {
 		return SyncResult{}, fmt.Errorf("sync %s: %w", in.Database, err)
 	}
 	began := time.Now()
@@ -262,6 +264,23 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
+}
+
+// waitOrHint waits for d, or until a hint arrives, or ctx ends. The hint itself is not needed
+// again: the listing that follows shows its blob, young, and copies it early (hintListed).
+func waitOrHint(ctx context.Context, d time.Duration, hints <-chan string) error {
+	if d <= 0 || hints == nil {
+		return sleep(ctx, d)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+	case <-hints:
+	}
+	return nil
 }
 
 // nextEligibleIn returns how long from now the oldest blob of l beyond w becomes eligible,

@@ -73,6 +73,11 @@ type Settings struct {
 	SettleWindow time.Duration `json:"settleWindow"`
 	// AntiEntropyInterval is how often the full comparison runs; 0: only on request.
 	AntiEntropyInterval time.Duration `json:"antiEntropyInterval"`
+	// WaitInSync makes every caught-up wait, a whole poll interval included, happen inside
+	// the next Sync activity: set when the worker reads bucket notifications, whose hints end
+	// that wait (PrepareResult.Hints). Runs recorded before it have it unset (their Prepare
+	// results lack it), so they replay with their timers.
+	WaitInSync bool `json:"waitInSync,omitempty"`
 }
 
 // Status is the answer of the status query: everything an operator needs at a glance.

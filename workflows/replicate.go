@@ -181,7 +181,7 @@ func (r *replicator) prepare(ctx workflow.Context) (Settings, error) {
 		return Settings{}, err
 	}
 	return Settings{RootPath: res.RootPath, PollInterval: res.PollInterval, SettleWindow: res.SettleWindow,
-		AntiEntropyInterval: res.AntiEntropyInterval}, nil
+		AntiEntropyInterval: res.AntiEntropyInterval, WaitInSync: res.Hints}, nil
 }
 
 // step does one unit of work: wait while paused, drain when asked, otherwise one sync.
@@ -222,10 +222,12 @@ func (r *replicator) step(ctx workflow.Context) error {
 // started, whatever its duration (the history service's timer queue reads up to
 // history.timerProcessorMaxTimeShift, 1 s by default, ahead of now), so a timer here would
 // add a second to every cycle under a steady write load. A pause cancels that sync, wait
-// included, as it cancels any sync; drain and verify run after it.
+// included, as it cancels any sync; drain and verify run after it. A whole poll interval is
+// waited in a timer, unless the worker reads bucket notifications (Settings.WaitInSync): a
+// hint ends a Sync's wait, and the Sync's first listing copies the hinted blob at once.
 func (r *replicator) waitCaughtUp(ctx workflow.Context, res activities.SyncResult) error {
 	wait := caughtUpWait(r.settings.PollInterval, res)
-	if r.waitInSync && wait < r.settings.PollInterval {
+	if r.waitInSync && (wait < r.settings.PollInterval || r.settings.WaitInSync) {
 		r.syncWait = wait
 		return nil
 	}

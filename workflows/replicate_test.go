@@ -207,26 +207,33 @@ func TestReplicateRunsAntiEntropyPeriodically(t *testing.T) {
 // TestReplicateWaitsOnlyUntilTheNextBlobIsEligible: after a caught-up sync the next one starts
 // when the oldest blob left behind becomes eligible, if that is sooner than the poll interval.
 // The wait is in the next Sync activity (a Temporal timer fires no sooner than about a second);
-// a full poll interval is still a timer, so that an idle replication makes no activity.
+// a full poll interval is still a timer, unless the worker reads bucket notifications.
 func TestReplicateWaitsOnlyUntilTheNextBlobIsEligible(t *testing.T) {
 	next := []time.Duration{250 * time.Millisecond, 0, 5 * time.Second, 40 * time.Millisecond}
 	for _, tc := range []struct {
 		name      string
 		version   workflow.Version
+		hints     bool            // the worker reads bucket notifications
 		wantWait  []time.Duration // in the Sync activity after sync i
 		wantTimer []time.Duration // between sync i and the next
 	}{
-		{"waits in the next sync", 1,
+		{"waits in the next sync", 1, false,
 			[]time.Duration{250 * time.Millisecond, 0, 0, 40 * time.Millisecond},
 			[]time.Duration{0, time.Second, time.Second, 0}},
+		// A hint ends a Sync's wait, never a timer's: with notifications every wait is a Sync's.
+		{"with hints, whole poll intervals too", 1, true,
+			[]time.Duration{250 * time.Millisecond, time.Second, time.Second, 40 * time.Millisecond},
+			[]time.Duration{0, 0, 0, 0}},
 		// A run begun before waitInSync (as the recorded history) keeps a timer after every
 		// caught-up sync; only its duration changed.
-		{"runs recorded before wait in a timer", workflow.DefaultVersion,
+		{"runs recorded before wait in a timer", workflow.DefaultVersion, false,
 			[]time.Duration{0, 0, 0, 0},
 			[]time.Duration{250 * time.Millisecond, time.Second, time.Second, 40 * time.Millisecond}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			env := newEnv(t)
+			prepared := defaultPrepared
+			prepared.Hints = tc.hints
+			env := newEnvWith(prepared)
 			env.OnGetVersion(versionWaitInSync, workflow.DefaultVersion, 1).Return(tc.version)
 			var a *activities.Replicator
 			var calls []activities.SyncInput
