@@ -30,20 +30,29 @@ const (
 
 // lagResult is the steady-lag measurement. Watermark lag (p50, p99, max) is, per blob, the
 // time from its source LastModified until the target's watermark passed it: what a failover
-// at that instant keeps. Visible lag is until the blob's copy was written in the target.
+// at that instant keeps. Arrived is until a listing of the target first showed the blob's
+// copy (the target listed every ArrivalPoll seconds), measured as MinIO replication's is;
+// Visible is the same by the copy's LastModified in the target, finer, but which MinIO's
+// replicas do not have (they keep the source's).
 type lagResult struct {
-	Blobs        int                `json:"blobs"`
-	BlobsPerSec  float64            `json:"blobsPerSec"`
-	P50          float64            `json:"p50"`
-	P99          float64            `json:"p99"`
-	Max          float64            `json:"max"`
-	SettleWindow float64            `json:"settleWindow"`
-	PollInterval float64            `json:"pollInterval"`
-	Visible      lagQuantiles       `json:"visible"`
-	Syncs        int                `json:"syncs"`       // Sync activities while the load ran
-	MeanSync     float64            `json:"meanSync"`    // their mean duration, seconds
-	MeanBetween  float64            `json:"meanBetween"` // mean seconds from a Sync's end to the next one's start
-	CPU          map[string]float64 `json:"cpu"`         // CPU seconds per process while the load ran
+	Blobs        int          `json:"blobs"`
+	BlobsPerSec  float64      `json:"blobsPerSec"`
+	P50          float64      `json:"p50"`
+	P99          float64      `json:"p99"`
+	Max          float64      `json:"max"`
+	SettleWindow float64      `json:"settleWindow"`
+	PollInterval float64      `json:"pollInterval"`
+	Visible      lagQuantiles `json:"visible"`
+	Arrived      lagQuantiles `json:"arrived"`
+	ArrivalPoll  float64      `json:"arrivalPoll"`
+	// NotArrived is how many of the load's blobs the listings of the target had not shown
+	// 10 s after the watermark had passed them all (a blob's copy precedes its watermark);
+	// Arrived counts them as arriving then.
+	NotArrived  int                `json:"notArrived"`
+	Syncs       int                `json:"syncs"`       // Sync activities while the load ran
+	MeanSync    float64            `json:"meanSync"`    // their mean duration, seconds
+	MeanBetween float64            `json:"meanBetween"` // mean seconds from a Sync's end to the next one's start
+	CPU         map[string]float64 `json:"cpu"`         // CPU seconds per process while the load ran
 	// ByQuarter is the watermark lag of the blobs written in each quarter of the load, with
 	// the folder's size at the quarter's end: every round lists the whole folder, so the lag
 	// grows with it.
@@ -96,7 +105,7 @@ func (e *env) runLag(ctx context.Context, duration time.Duration, earlyCopies bo
 		return lagResult{}, fmt.Errorf("lag: start worker: %w", err)
 	}
 	res := lagResult{SettleWindow: def.SettleWindow.Seconds(), PollInterval: def.PollInterval.Seconds(), Resolution: lagPoll,
-		EarlyCopies: earlyCopies}
+		EarlyCopies: earlyCopies, ArrivalPoll: arrivalPoll.Seconds()}
 	folder := lagRoot + "/" + part
 	run, err := e.startReplicate(ctx, lagDatabase)
 	if err != nil {
@@ -119,7 +128,9 @@ func (e *env) runLag(ctx context.Context, duration time.Duration, earlyCopies bo
 		return res, err
 	}
 	cpuBefore := e.cpu()
-	samples, stopPolling := pollWatermark(ctx, dst)
+	samples, stopWatermark := pollWatermark(ctx, dst)
+	seen, stopArrivals := pollArrivals(ctx, e.dstS3, e.bucket, folder, lagWriters)
+	stopPolling := func() { stopWatermark(); stopArrivals() }
 	written, err := workload.Run(ctx, e.srcS3, workload.Options{Bucket: e.bucket, Prefix: folder,
 		Writers: lagWriters, Rate: lagRate, Duration: duration, Size: func(*rand.Rand) int { return lagSize }})
 	if err != nil {
@@ -153,6 +164,12 @@ func (e *env) runLag(ctx context.Context, duration time.Duration, earlyCopies bo
 		case <-time.After(lagPoll):
 		}
 	}
+	// Every copy is in the target by now; the next listings show the last ones.
+	if res.NotArrived, err = waitArrived(ctx, source, seen, 10*time.Second); err != nil {
+		stopPolling()
+		return res, err
+	}
+	gaveUp := time.Now()
 	stopPolling()
 	res.CPU = e.cpu().minus(cpuBefore)
 	if tl, err := e.readTimeline(ctx, run, time.Time{}, time.Now()); err == nil && tl.Syncs > 0 {
@@ -175,6 +192,8 @@ func (e *env) runLag(ctx context.Context, duration time.Duration, earlyCopies bo
 	q := quantiles(watermarkLags)
 	res.P50, res.P99, res.Max = q.P50, q.P99, q.Max
 	res.Visible = quantiles(visibleLags)
+	arrived, _ := arrivalLags(source, seen(), gaveUp)
+	res.Arrived = quantiles(arrived)
 	return res, nil
 }
 

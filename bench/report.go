@@ -56,12 +56,18 @@ type report struct {
 		Concurrency int    `json:"concurrency"`
 		Rclone      string `json:"rclone"`
 	} `json:"params"`
-	Runs   []runResult                   `json:"runs"`
+	Runs []runResult `json:"runs"`
+	// Ratios are, per initial-sync set, bottomless-dr's rate over a peer's (higher is
+	// better), and under "lag" bottomless-dr's data-in-the-target lag over MinIO
+	// replication's (lower is better).
 	Ratios map[string]map[string]float64 `json:"ratios"`
 	Lag    *lagResult                    `json:"lag,omitempty"`
 	// LagWithoutEarly is the same load with replication.early_copies off, run just before.
 	LagWithoutEarly *lagResult `json:"lagWithoutEarly,omitempty"`
 	LagError        string     `json:"lagError,omitempty"`
+	// LagMinIO is the same load through MinIO's own bucket replication, run just after.
+	LagMinIO      *minioLagResult `json:"lagMinioReplication,omitempty"`
+	LagMinIOError string          `json:"lagMinioReplicationError,omitempty"`
 	// Failovers are the RTO runs: a planned switchover and an unplanned failover.
 	Failovers     []failoverResult `json:"failovers,omitempty"`
 	FailoverError string           `json:"failoverError,omitempty"`
@@ -103,6 +109,9 @@ func (r *report) failed() int {
 		}
 	}
 	if r.LagError != "" {
+		n++
+	}
+	if r.LagMinIOError != "" {
 		n++
 	}
 	return n
@@ -160,6 +169,7 @@ func (r *report) finish() {
 	if f := r.Failback; f != nil {
 		r.Targets = append(r.Targets, failbackTargets(f)...)
 	}
+	r.lagAgainstMinIO()
 	if r.Lag != nil {
 		limit := r.Lag.SettleWindow + 1
 		r.Targets = append(r.Targets, target{Name: "lag p99 (s)", Want: fmt.Sprintf("<= %.0fs (settle window + 1s)", limit),
@@ -173,6 +183,31 @@ func (r *report) finish() {
 				Want: "< 256 MiB", Measured: peak, Pass: peak > 0 && peak < 256, Missing: peak == 0})
 		}
 	}
+}
+
+// lagAgainstMinIO sets the ratios of bottomless-dr's data-in-the-target lag (with early
+// copies and without) over MinIO replication's, and judges the target: bottomless-dr's p99,
+// with early copies (the default), at most MinIO's in the same run. Both were measured
+// alike, by listing the target. Without a MinIO run asked for, there is no target.
+func (r *report) lagAgainstMinIO() {
+	m := r.LagMinIO
+	if m == nil && r.LagMinIOError == "" {
+		return
+	}
+	ratios := map[string]float64{}
+	for name, l := range map[string]*lagResult{"bdr": r.Lag, "bdr-without-early": r.LagWithoutEarly} {
+		if l == nil || m == nil || m.Arrived.P50 <= 0 || m.Arrived.P99 <= 0 {
+			continue
+		}
+		ratios["arrived-p50 "+name+"/minio"] = l.Arrived.P50 / m.Arrived.P50
+		ratios["arrived-p99 "+name+"/minio"] = l.Arrived.P99 / m.Arrived.P99
+	}
+	if len(ratios) > 0 {
+		r.Ratios["lag"] = ratios
+	}
+	got, ok := ratios["arrived-p99 bdr/minio"]
+	r.Targets = append(r.Targets, target{Name: "lag data in target p99 / MinIO replication's", Want: "<= 1.0x",
+		Measured: got, Pass: ok && r.Lag.Arrived.P99 <= m.Arrived.P99, Missing: !ok})
 }
 
 // print writes the human-readable report.
@@ -232,18 +267,13 @@ func (r *report) print(out io.Writer) {
 
 	if r.Lag != nil {
 		l := r.Lag
-		fmt.Fprintf(out, "\nsteady lag: %d blobs at %.0f blobs/s x %d KiB, settle_window %.0fs, poll_interval %.0fs (sampled every %s)\n",
+		fmt.Fprintf(out, "\nsteady lag: %d blobs at %.0f blobs/s x %d KiB, settle_window %.0fs, poll_interval %.0fs (watermark read every %s)\n",
 			l.Blobs, l.BlobsPerSec, lagSize>>10, l.SettleWindow, l.PollInterval, l.Resolution)
-		fmt.Fprintf(out, "  until the watermark passed it   p50 %.2fs  p99 %.2fs  max %.2fs\n", l.P50, l.P99, l.Max)
-		fmt.Fprintf(out, "  until its copy was in the target p50 %.2fs  p99 %.2fs  max %.2fs\n", l.Visible.P50, l.Visible.P99, l.Visible.Max)
+		fmt.Fprint(out, lagTable(l, r.LagWithoutEarly, r.LagMinIO))
 		fmt.Fprintf(out, "  folder %d blobs at the end; worker peak memory %.0f MiB\n", l.FolderBlobs, l.WorkerPeakMiB)
 		if b := r.LagWithoutEarly; b != nil {
-			fmt.Fprintf(out, "  the same load without early copies (run just before, %d blobs):\n", b.Blobs)
-			fmt.Fprintf(out, "    until the watermark passed it   p50 %.2fs  p99 %.2fs  max %.2fs\n", b.P50, b.P99, b.Max)
-			fmt.Fprintf(out, "    until its copy was in the target p50 %.2fs  p99 %.2fs  max %.2fs\n", b.Visible.P50, b.Visible.P99, b.Visible.Max)
-			fmt.Fprintf(out, "    worker peak memory %.0f MiB (its initial sync of the folder included)\n", b.WorkerPeakMiB)
-			fmt.Fprintf(out, "    data in the target with early copies / without: p50 %.2fx  p99 %.2fx\n",
-				l.Visible.P50/b.Visible.P50, l.Visible.P99/b.Visible.P99)
+			fmt.Fprintf(out, "  without early copies (run just before, %d blobs): worker peak memory %.0f MiB (its initial sync of the folder included)\n",
+				b.Blobs, b.WorkerPeakMiB)
 		}
 		for _, q := range l.ByQuarter {
 			fmt.Fprintf(out, "  written %4.0fs-%4.0fs (folder then %5d blobs): watermark p50 %.2fs  p99 %.2fs\n",
@@ -260,6 +290,12 @@ func (r *report) print(out io.Writer) {
 		fmt.Fprintln(out)
 	} else if r.LagError != "" {
 		fmt.Fprintf(out, "\nsteady lag: FAILED: %s\n", r.LagError)
+	}
+	if r.Lag == nil && r.LagMinIO != nil {
+		fmt.Fprintf(out, "\nsteady lag:\n%s", lagTable(nil, r.LagWithoutEarly, r.LagMinIO))
+	}
+	if r.LagMinIOError != "" {
+		fmt.Fprintf(out, "\nsteady lag, MinIO bucket replication: FAILED: %s\n", r.LagMinIOError)
 	}
 
 	fmt.Fprintf(out, "\nwhere the time goes: CPU seconds per process during each run (%d cores = %d CPU-s per wall second)\n",
@@ -305,6 +341,84 @@ func (r *report) print(out io.Writer) {
 			fmt.Fprintf(out, "\n%s / %s failed: %s\n", run.Name, run.Contender, run.Error)
 		}
 	}
+}
+
+// lagTable sets the steady-lag contenders side by side (any may be nil): per blob, from its
+// source LastModified until its copy was in the target and until the target's watermark
+// passed it. MinIO's row has no watermark: MinIO replicates without order and proves no
+// prefix complete. Below it, bottomless-dr's copies timed by their LastModified in the
+// target (what the listing's polling adds), and the ratios.
+func lagTable(early, without *lagResult, m *minioLagResult) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "  data in the target: until a listing of the target (every %s, the same for all) first showed the copy\n", arrivalPoll)
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	// The names are padded here so that they stay left-aligned in a right-aligned table.
+	fmt.Fprintf(tw, "  %-30s\tdata in target p50\tp99\tmax\twatermark p50\tp99\tmax\t\n", "")
+	row := func(name string, l *lagResult) {
+		if l != nil {
+			fmt.Fprintf(tw, "  %-30s\t%.2fs\t%.2fs\t%.2fs\t%.2fs\t%.2fs\t%.2fs\t\n", name,
+				l.Arrived.P50, l.Arrived.P99, l.Arrived.Max, l.P50, l.P99, l.Max)
+		}
+	}
+	row("bottomless-dr, early copies", early)
+	row("bottomless-dr, no early copies", without)
+	if m != nil {
+		fmt.Fprintf(tw, "  %-30s\t%.2fs\t%.2fs\t%.2fs\t-\t-\t-\t\n", "MinIO bucket replication", m.Arrived.P50, m.Arrived.P99, m.Arrived.Max)
+	}
+	_ = tw.Flush()
+	if m != nil {
+		fmt.Fprintf(&b, "  MinIO bucket replication has no watermark (it copies without order and proves no prefix complete): data in the target only; %d blobs at %.0f blobs/s\n",
+			m.Blobs, m.BlobsPerSec)
+		fmt.Fprintf(&b, "  MinIO bucket replication, CPU seconds while its load ran:")
+		for _, name := range cpuProcesses {
+			if v, ok := m.CPU[name]; ok {
+				fmt.Fprintf(&b, " %s %.1f", name, v)
+			}
+		}
+		fmt.Fprintln(&b)
+		if m.NotArrived > 0 {
+			fmt.Fprintf(&b, "  MinIO bucket replication: %d blobs not in the target a minute after the load (counted as arriving then)\n", m.NotArrived)
+		}
+	}
+	for _, l := range []*lagResult{early, without} {
+		if l != nil && l.NotArrived > 0 {
+			fmt.Fprintf(&b, "  bottomless-dr (early copies %v): %d blobs not seen in a listing of the target 10 s after the watermark passed them\n",
+				l.EarlyCopies, l.NotArrived)
+		}
+	}
+	for _, c := range []struct {
+		name string
+		l    *lagResult
+	}{{"early copies", early}, {"no early copies", without}} {
+		if c.l != nil {
+			fmt.Fprintf(&b, "  bottomless-dr, %s, by its copies' LastModified in the target instead: p50 %.2fs  p99 %.2fs  max %.2fs\n",
+				c.name, c.l.Visible.P50, c.l.Visible.P99, c.l.Visible.Max)
+		}
+	}
+	if early != nil && without != nil {
+		fmt.Fprintf(&b, "  data in the target with early copies / without: p50 %s  p99 %s\n",
+			ratio(early.Arrived.P50, without.Arrived.P50), ratio(early.Arrived.P99, without.Arrived.P99))
+	}
+	if m != nil {
+		for _, c := range []struct {
+			name string
+			l    *lagResult
+		}{{"early copies", early}, {"no early copies", without}} {
+			if c.l != nil {
+				fmt.Fprintf(&b, "  data in the target, bottomless-dr (%s) / MinIO replication: p50 %s  p99 %s\n",
+					c.name, ratio(c.l.Arrived.P50, m.Arrived.P50), ratio(c.l.Arrived.P99, m.Arrived.P99))
+			}
+		}
+	}
+	return b.String()
+}
+
+// ratio is a/b as "0.50x", "-" when b is not positive.
+func ratio(a, b float64) string {
+	if b <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2fx", a/b)
 }
 
 // write writes results.json.

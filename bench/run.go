@@ -163,6 +163,19 @@ func run(ctx context.Context, o options) error {
 				rep.LagWithoutEarly = &lag
 			}
 		}
+		if o.minioReplication {
+			logf("steady lag: %s of the same load through MinIO's own bucket replication (%s -> %s)", o.lagDuration, minioReplSource, minioReplTarget)
+			lag, err := e.runMinIOReplicationLag(ctx, o.lagDuration)
+			if err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				rep.LagMinIOError = err.Error()
+				logf("steady lag: %v", err)
+			} else {
+				rep.LagMinIO = &lag
+			}
+		}
 	}
 	if o.failoverCommits > 0 {
 		logf("failover RTO: a planned switchover and an unplanned failover of %d-commit databases (a stack of their own)", o.failoverCommits)
