@@ -11,9 +11,12 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/bottomless-dr/bottomless-dr/config"
 	"github.com/bottomless-dr/bottomless-dr/objectstore"
 	"github.com/bottomless-dr/bottomless-dr/replication"
+	"github.com/bottomless-dr/bottomless-dr/test/stack"
 	"github.com/bottomless-dr/bottomless-dr/test/workload"
 	"github.com/bottomless-dr/bottomless-dr/workflows"
 )
@@ -323,4 +326,28 @@ func peakMiB(pid int) float64 {
 		}
 	}
 	return 0
+}
+
+// clearLagPart deletes the blobs a steady-lag run wrote under part, from the source and the
+// target, with its replication stopped: both then hold what they held before the run.
+func (e *env) clearLagPart(ctx context.Context, part string) error {
+	for _, m := range []*stack.MinIO{e.src, e.dst} {
+		c, err := e.store(m, e.bucket)
+		if err != nil {
+			return err
+		}
+		l, err := c.List(ctx, lagRoot+"/"+part+"/")
+		if err != nil {
+			return fmt.Errorf("lag: clear %s: %w", part, err)
+		}
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(32)
+		for _, o := range l.Objects {
+			g.Go(func() error { return c.Delete(gctx, o.Key) })
+		}
+		if err := g.Wait(); err != nil {
+			return fmt.Errorf("lag: clear %s: %w", part, err)
+		}
+	}
+	return nil
 }

@@ -162,6 +162,11 @@ func run(ctx context.Context, o options) error {
 			} else {
 				rep.LagWithoutEarly = &lag
 			}
+			// The next run lists the same folder as this one did, not this run's blobs too:
+			// every round lists the whole folder, so they would slow it down.
+			if err := e.clearLagPart(ctx, part); err != nil {
+				return err
+			}
 		}
 		if o.minioReplication {
 			logf("steady lag: %s of the same load through MinIO's own bucket replication (%s -> %s)", o.lagDuration, minioReplSource, minioReplTarget)
