@@ -44,8 +44,9 @@ type Replicator struct {
 	stores    map[string]*objectstore.Client
 	transfers map[[2]string]*objectstore.Transfer
 	recorder  SyncRecorder
-	heartbeat *HeartbeatWatch // nil: Syncs rely on the SDK alone to learn they are cut off
-	hints     *Hints          // nil: Syncs learn of new blobs by listing only
+	heartbeat *HeartbeatWatch        // nil: Syncs rely on the SDK alone to learn they are cut off
+	hints     *Hints                 // nil: Syncs learn of new blobs by listing only
+	below     replication.BelowCache // what each replication's record vouched for (replication/belowset.go)
 }
 
 // ReplicatorOption configures a Replicator. (Options rather than methods: every exported
@@ -229,7 +230,7 @@ func (r *Replicator) Sync(ctx context.Context, in SyncInput) (SyncResult, error)
 		// replication.SyncInput.Follow): most listings skip the round trip through the
 		// workflow, which still folds a result into its status about once a poll interval.
 		Follow: rc.PollInterval, PollInterval: rc.PollInterval,
-		Hints: hints, Alive: alive,
+		Hints: hints, Below: &r.below, Alive: alive,
 	}, func(p replication.Progress) {
 		latest.Store(&p)
 		tally.reach(p.CopiedObjects, p.CopiedBytes)

@@ -75,8 +75,19 @@ func (s *syncer) hintListed(ctx context.Context, prev, r round) {
 
 // listed reports whether l (sorted by key, as listings are) shows key.
 func listed(l objectstore.Listing, key string) bool {
-	_, found := slices.BinarySearchFunc(l.Objects, key, func(o objectstore.Object, k string) int { return strings.Compare(o.Key, k) })
+	_, found := find(l, key)
 	return found
+}
+
+// listedAs reports whether l shows o's key with o's ETag: this version.
+func listedAs(l objectstore.Listing, o objectstore.Object) bool {
+	i, found := find(l, o.Key)
+	return found && l.Objects[i].ETag == o.ETag
+}
+
+// find returns where key is in l (sorted by key, as listings are), and whether it is there.
+func find(l objectstore.Listing, key string) (int, bool) {
+	return slices.BinarySearchFunc(l.Objects, key, func(o objectstore.Object, k string) int { return strings.Compare(o.Key, k) })
 }
 
 // hinted starts an early copy of the blob at key, named by a hint, if it is in the folder

@@ -2,8 +2,10 @@ package replication
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/fnv"
+	"os"
 	"regexp"
 	"time"
 
@@ -59,6 +61,14 @@ type late struct {
 	keys  []string
 }
 
+// add counts the late blob at key.
+func (l *late) add(key string) {
+	l.count++
+	if len(l.keys) < maxLateKeys {
+		l.keys = append(l.keys, key)
+	}
+}
+
 func (l *late) merge(m late) {
 	l.count += m.count
 	for _, k := range m.keys {
@@ -66,6 +76,45 @@ func (l *late) merge(m late) {
 			l.keys = append(l.keys, k)
 		}
 	}
+}
+
+// maxLateHeads bounds the blobs a Sync asks the target about one by one (a HEAD each) when it
+// knows which blobs at or before the watermark are new since it last looked; past it, one
+// listing of the target (findLate) costs less.
+const maxLateHeads = 64
+
+// lookForLate returns the late blobs of the source listing l at or before t (excluded ones and
+// those in skip left out), as findLate does, looking only at the blobs known does not hold
+// when known is set (the blobs it holds were looked at before): a HEAD each, or findLate if
+// there are more than maxLateHeads.
+func lookForLate(ctx context.Context, dst Store, prefix string, l objectstore.Listing, t time.Time,
+	exclude []*regexp.Regexp, skip map[string]bool, known func(objectstore.Object) bool) (late, error) {
+	if known == nil {
+		return findLate(ctx, dst, prefix, l, t, exclude, skip)
+	}
+	var candidates []objectstore.Object
+	for _, o := range l.Objects {
+		if o.LastModified.After(t) || excluded(exclude, o.Key) || skip[o.Key] || known(o) {
+			continue
+		}
+		if len(candidates) == maxLateHeads {
+			return findLate(ctx, dst, prefix, l, t, exclude, skip)
+		}
+		candidates = append(candidates, o)
+	}
+	var found late
+	for _, o := range candidates {
+		info, err := dst.Head(ctx, o.Key)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+		case err != nil:
+			return late{}, fmt.Errorf("look for late blobs: %w", err)
+		case info.Size == o.Size:
+			continue
+		}
+		found.add(o.Key)
+	}
+	return found, nil
 }
 
 // findLate returns the blobs of the source listing l at or before t (excluded ones and those
@@ -92,10 +141,7 @@ func findLate(ctx context.Context, dst Store, prefix string, l objectstore.Listi
 		if size, ok := in[o.Key]; ok && size == o.Size {
 			continue
 		}
-		found.count++
-		if len(found.keys) < maxLateKeys {
-			found.keys = append(found.keys, o.Key)
-		}
+		found.add(o.Key)
 	}
 	return found, nil
 }

@@ -53,6 +53,10 @@ type SyncInput struct {
 	// call copies such a blob at once, before it is eligible, and the window skips it then
 	// (early.go). Read while the call follows; what a hint says changes nothing but speed.
 	Hints <-chan string
+	// Below, if set, is the worker's memory of the source blobs each replication's record
+	// vouched for at its watermark (belowset.go): with it, a call that finds them changed
+	// (garbage collection deleted some) looks for late blobs only among the new ones.
+	Below *BelowCache
 	// Alive, if set, says whether the caller may still write: the Sync activity returns an
 	// error once Temporal has not acknowledged a heartbeat for the heartbeat timeout (the
 	// activity may already run again elsewhere). It is called before every copy starts, at
@@ -206,7 +210,11 @@ func Sync(ctx context.Context, src, dst Store, copier Copier, in SyncInput, prog
 	}
 	var found late
 	if stored.Below != nil && *stored.Below != storedBelow {
-		if found, err = findLate(ctx, dst, prefix, first.listing, state.Time, exclude, nil); err != nil {
+		var known func(objectstore.Object) bool
+		if set, ok := in.Below.matching(belowCacheKey(in), stored.Time, stored.Below); ok && stored.Time.Equal(state.Time) {
+			known = set.holds
+		}
+		if found, err = lookForLate(ctx, dst, prefix, first.listing, state.Time, exclude, nil, known); err != nil {
 			return SyncResult{}, fmt.Errorf("sync %s: %w", in.Database, err)
 		}
 	}
@@ -220,7 +228,7 @@ func Sync(ctx context.Context, src, dst Store, copier Copier, in SyncInput, prog
 		rewrite: stored.Source == nil || stored.Target == nil,
 		exclude: exclude, below: below, windowDigest: windowDigest, late: found,
 		window:  NewWindow(first.plan.Eligible, state.Time, first.plan.Cutoff, max(1, in.Policy.BatchMaxObjects)),
-		carried: carryAhead(aheadKeys, first.listing), carriedKeys: keySet(aheadKeys), last: first,
+		carried: carryAhead(aheadKeys, first.listing), carriedKeys: keySet(aheadKeys), last: first, checked: first.listing,
 		listRounds: 1, listRequests: first.requests, windowPending: countKeys(nil, first.plan.Eligible),
 		earlySlots: make(chan struct{}, max(1, in.Concurrency))}
 	copyErr := s.run(ctx)
@@ -230,6 +238,8 @@ func Sync(ctx context.Context, src, dst Store, copier Copier, in SyncInput, prog
 	}
 	// The result describes the last listing: the one the watermark was planned from.
 	last := s.last
+	in.Below.remember(belowCacheKey(in), s.belowSet(), s.state.Time, s.state.Below)
+
 	res := SyncResult{
 		Watermark: s.state, CopiedObjects: s.copied, CopiedBytes: s.copiedBytes, SkippedObjects: s.skipped,
 		VanishedObjects: s.vanished, EarlyObjects: s.earlyCopied,
@@ -337,9 +347,13 @@ type syncer struct {
 	copiersDone    bool
 	lastCheckpoint time.Time
 	last           round // the newest listing, the one the window's cutoff comes from
-	following      bool  // a follow goroutine may still extend the window
-	stopFollowing  bool  // the dispatcher is done: extend the window no more
-	recording      bool  // a checkpoint is writing the record: no copy starts; mu
+	// checked is the newest listing whose blobs at or before the cutoff checkBelow compared
+	// with what the call knew (last, or a later one the window was not extended with): the
+	// set of blobs the record's Below digests, at or before its watermark.
+	checked       objectstore.Listing
+	following     bool // a follow goroutine may still extend the window
+	stopFollowing bool // the dispatcher is done: extend the window no more
+	recording     bool // a checkpoint is writing the record: no copy starts; mu
 }
 
 // round is one listing of the source and what it made eligible.
@@ -1055,15 +1069,36 @@ func (s *syncer) digestUpTo(t time.Time) Digest {
 	return s.below.plus(s.doneDigest)
 }
 
+// belowSet returns the set of source blobs at or before the watermark that the record's Below
+// digests: those of the listing checked last, the blobs that vanished before their copy left
+// out, as the digest leaves them out.
+func (s *syncer) belowSet() belowSet {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	vanished := make(map[string]string, len(s.vanishedAt)) // key: ETag
+	for i := range s.vanishedAt {
+		o := s.window.Item(i)
+		vanished[o.Key] = o.ETag
+	}
+	return belowSetOf(s.checked, s.state.Time, s.exclude, func(o objectstore.Object) bool {
+		etag, ok := vanished[o.Key]
+		return ok && etag == o.ETag
+	})
+}
+
 // checkBelow compares the blobs at or before cutoff in a follow listing with what the call
 // knows is there: the blobs before the window and every blob of the window (all at or before
-// its cutoff). A difference is a late blob (or a deletion): it looks for late ones, and takes
-// the listing's blobs as the new known set, so that each is reported once.
+// its cutoff). A difference is a late blob (or a deletion): it looks for late ones among the
+// blobs the listing before did not show (it showed every blob the call knows of, and those
+// it showed were looked at then), and takes the listing's blobs as the new known set, so
+// that each is reported once.
 func (s *syncer) checkBelow(ctx context.Context, next round, cutoff time.Time) error {
 	actual := digestUpTo(next.listing, cutoff, s.exclude)
 	s.mu.Lock()
 	window := s.windowDigest
 	expected := s.below.plus(window)
+	prev := s.checked
+	s.checked = next.listing
 	var skip map[string]bool
 	if actual != expected {
 		skip = make(map[string]bool, s.window.Len())
@@ -1075,8 +1110,10 @@ func (s *syncer) checkBelow(ctx context.Context, next round, cutoff time.Time) e
 	if actual == expected {
 		return nil
 	}
-	// The window's blobs are still being copied: not late, and not to be looked for.
-	found, err := findLate(ctx, s.dst, s.prefix, next.listing, cutoff, s.exclude, skip)
+	// The window's blobs are still being copied: not late, and not to be looked for. Those
+	// the listing checked before showed as they are now were looked at then.
+	found, err := lookForLate(ctx, s.dst, s.prefix, next.listing, cutoff, s.exclude, skip,
+		func(o objectstore.Object) bool { return listedAs(prev, o) })
 	if err != nil {
 		return err
 	}

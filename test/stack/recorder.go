@@ -324,6 +324,19 @@ func Writes(reqs []StoreRequest, operation, prefix string) []StoreRequest {
 	return out
 }
 
+// Listings returns the blob listings (ListObjectsV2 pages) among reqs that operation made of
+// prefix or a folder below it.
+func Listings(reqs []StoreRequest, operation, prefix string) []StoreRequest {
+	var out []StoreRequest
+	for _, r := range reqs {
+		if r.Method == "GET" && r.Key == "" && strings.Contains(r.Query, "list-type=2") && r.Operation == operation &&
+			strings.HasPrefix(r.Prefix, prefix) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 // BodyBytes sums the bodies of reqs as sent.
 func BodyBytes(reqs []StoreRequest) int64 {
 	var n int64
