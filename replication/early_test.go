@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
 	"pgregory.net/rapid"
 
 	"github.com/bottomless-dr/bottomless-dr/objectstore"
@@ -254,5 +255,59 @@ func TestSyncWaitEndsOnAHint(t *testing.T) {
 	if got.EarlyObjects != 1 {
 		t.Fatalf("%d early copies, want b's", got.EarlyObjects)
 	}
+	e.checkTarget(t, time.Time{})
+}
+
+// TestCarriedAheadKeysTheSourceDeletedAreDropped: an early copy whose blob the source deletes
+// before the watermark reaches it (a short-lived blob) stays in the target beyond the
+// watermark, and the records list it as Ahead while the watermark has not passed the time its
+// copy carries; once the watermark passes that time it is a deleted blob like any other (the
+// deletes pass's), and the records stop listing it. A carried key the target does not hold
+// has nothing to seal, and is dropped at once.
+func TestCarriedAheadKeysTheSourceDeletedAreDropped(t *testing.T) {
+	ctx := context.Background()
+	e := newSyncEnv(time.Millisecond, 0)
+	e.src.clockStep = time.Millisecond
+	in := followInput(replication.Policy{SettleWindow: 2 * time.Second, BatchMaxObjects: 4, BatchMaxBytes: 1 << 20}, 2)
+	in.Follow, in.PollInterval = time.Second, time.Second
+	e.src.Put(testRoot+"/a", []byte("a"))
+	e.clock.Advance(3 * time.Second)
+	short := e.src.Put(testRoot+"/short", []byte("short")) // young at the call's only listing
+	got, err := replication.Sync(ctx, e.src, e.dst, &memCopier{src: e.src, dst: e.dst}, in, nil)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, got.EarlyObjects)
+	ahead := func() []string {
+		rec, _, err := replication.ReadWatermark(ctx, e.dst, testDB)
+		require.NoError(t, err)
+		return rec.Ahead
+	}
+	require.Equal(t, []string{short.Key}, ahead())
+	require.NoError(t, e.src.Delete(ctx, short.Key))
+
+	in.Watermark = got.Watermark.Time
+	_, err = replication.Sync(ctx, e.src, e.dst, &memCopier{src: e.src, dst: e.dst}, in, nil)
+	require.NoError(t, err)
+	require.Equal(t, []string{short.Key}, ahead(), "the watermark has not passed the copy's time: sealing needs the key")
+
+	e.src.Put(testRoot+"/b", []byte("b"))
+	e.clock.Advance(3 * time.Second)
+	got, err = replication.Sync(ctx, e.src, e.dst, &memCopier{src: e.src, dst: e.dst}, in, nil)
+	require.NoError(t, err)
+	require.True(t, got.Watermark.Time.After(short.LastModified))
+	require.Empty(t, ahead(), "past the watermark")
+
+	// A carried key whose copy never landed: nothing to seal.
+	e.src.Put(testRoot+"/c", []byte("c"))
+	e.clock.Advance(500 * time.Millisecond)
+	gone := e.src.Put(testRoot+"/gone", []byte("gone"))
+	e.clock.Advance(500 * time.Millisecond)
+	got, err = replication.Sync(ctx, e.src, e.dst, &memCopier{src: e.src, dst: e.dst}, in, nil)
+	require.NoError(t, err)
+	require.Contains(t, ahead(), gone.Key)
+	require.NoError(t, e.src.Delete(ctx, gone.Key))
+	require.NoError(t, e.dst.Delete(ctx, gone.Key))
+	_, err = replication.Sync(ctx, e.src, e.dst, &memCopier{src: e.src, dst: e.dst}, in, nil)
+	require.NoError(t, err)
+	require.NotContains(t, ahead(), gone.Key)
 	e.checkTarget(t, time.Time{})
 }

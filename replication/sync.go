@@ -222,13 +222,17 @@ func Sync(ctx context.Context, src, dst Store, copier Copier, in SyncInput, prog
 	for _, o := range first.plan.Eligible {
 		windowDigest.add(o)
 	}
+	carried, err := resolveUnlisted(ctx, dst, carryAhead(aheadKeys, first.listing))
+	if err != nil {
+		return SyncResult{}, fmt.Errorf("sync %s: %w", in.Database, err)
+	}
 	s := &syncer{in: in, src: src, dst: dst, copier: copier, progress: progress, prefix: prefix, policy: policy,
 		state: state, base: state, existing: existing, etag: etag, generation: stored.Generation,
 		// A record without its endpoints (or none at all) is written at the first checkpoint.
 		rewrite: stored.Source == nil || stored.Target == nil,
 		exclude: exclude, below: below, windowDigest: windowDigest, late: found,
 		window:  NewWindow(first.plan.Eligible, state.Time, first.plan.Cutoff, max(1, in.Policy.BatchMaxObjects)),
-		carried: carryAhead(aheadKeys, first.listing), carriedKeys: keySet(aheadKeys), last: first, checked: first.listing,
+		carried: carried, carriedKeys: carriedKeySet(carried), last: first, checked: first.listing,
 		listRounds: 1, listRequests: first.requests, windowPending: countKeys(nil, first.plan.Eligible),
 		earlySlots: make(chan struct{}, max(1, in.Concurrency))}
 	copyErr := s.run(ctx)
@@ -870,11 +874,45 @@ func (s *syncer) checkpoint(ctx context.Context) error {
 }
 
 // carriedKey is a key the record listed as Ahead when the call began, with its LastModified
-// in the source listing (listed false if the listing does not show it).
+// in the source listing or, for a key the source no longer shows, the one its copy in the
+// target carries (known false if neither tells).
 type carriedKey struct {
 	key          string
 	lastModified time.Time
-	listed       bool
+	known        bool
+}
+
+// maxUnlistedCarried bounds the carried keys the source no longer shows that one call asks
+// the target about (a HEAD each); the rest wait for the next call.
+const maxUnlistedCarried = 256
+
+// resolveUnlisted asks the target about the carried keys the source listing did not show (a
+// blob deleted after its copy began, early or in a window): one whose copy never landed has
+// nothing to seal and is dropped; one whose copy carries its source time keeps that time, so
+// that the records stop listing it once the watermark passes it (from then on it is a blob
+// the source deleted, the deletes pass's to remove). A key it cannot tell about stays.
+func resolveUnlisted(ctx context.Context, dst Store, carried []carriedKey) ([]carriedKey, error) {
+	out := carried[:0:0]
+	asked := 0
+	for _, c := range carried {
+		if c.known || asked == maxUnlistedCarried {
+			out = append(out, c)
+			continue
+		}
+		asked++
+		info, err := dst.Head(ctx, c.key)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			continue
+		case err != nil:
+			return nil, fmt.Errorf("carried key %s: %w", c.key, err)
+		}
+		if t, ok, err := copiedSourceTime(c.key, info); err == nil && ok {
+			c.lastModified, c.known = t, true
+		}
+		out = append(out, c)
+	}
+	return out, nil
 }
 
 func carryAhead(keys []string, l objectstore.Listing) []carriedKey {
@@ -888,7 +926,7 @@ func carryAhead(keys []string, l objectstore.Listing) []carriedKey {
 	out := make([]carriedKey, 0, len(keys))
 	for _, k := range keys {
 		t, ok := lm[k]
-		out = append(out, carriedKey{key: k, lastModified: t, listed: ok})
+		out = append(out, carriedKey{key: k, lastModified: t, known: ok})
 	}
 	return out
 }
@@ -916,11 +954,20 @@ func (s *syncer) ahead(t time.Time) []string {
 		seen[k] = true
 	}
 	for _, c := range s.carried {
-		if seen[c.key] || (c.listed && !c.lastModified.After(t)) {
+		if seen[c.key] || (c.known && !c.lastModified.After(t)) {
 			continue
 		}
 		seen[c.key] = true
 		keys = append(keys, c.key)
+	}
+	return keys
+}
+
+// carriedKeySet returns the keys of carried.
+func carriedKeySet(carried []carriedKey) map[string]bool {
+	keys := make(map[string]bool, len(carried))
+	for _, c := range carried {
+		keys[c.key] = true
 	}
 	return keys
 }
