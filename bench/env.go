@@ -58,7 +58,14 @@ type env struct {
 
 // startEnv starts Temporal, two MinIO servers and the worker (configured for the initial-sync
 // runs: settle_window 1s, the least allowed, poll_interval 100ms) and creates the contenders' buckets.
+//
+// For the steady-lag run with notifications (-notifications), the primary MinIO gets a webhook
+// target at the worker (stack.Options.Notifications), but the bucket's notifications are
+// turned off at once and the worker is given no listener: only that run turns both on, so that
+// every other run replicates as a worker without notifications does (a worker that reads them
+// also waits for its next poll inside a Sync: workflows.Settings.WaitInSync).
 func startEnv(ctx context.Context, dir string, o options) (_ *env, err error) {
+	notifications := o.notifications && o.lagDuration > 0
 	s, err := stack.Start(ctx, stack.Options{
 		Dir: dir,
 		Databases: []config.Database{
@@ -66,12 +73,15 @@ func startEnv(ctx context.Context, dir string, o options) (_ *env, err error) {
 			{Name: "large_db", RootPath: "large"},
 			{Name: "lag_db", RootPath: "lag"},
 		},
+		Notifications: notifications,
 		Configure: func(c *config.Config) {
 			c.Replication.SettleWindow = config.MinSettleWindow // the shortest Validate accepts
 			c.Replication.PollInterval = 100 * time.Millisecond
 			c.Replication.Concurrency = o.concurrency
 			// The periodic full comparison would compete with the measured copy.
 			c.Replication.AntiEntropyInterval = 0
+			// Stack.NotificationsAddr keeps the address for the notifications run (runLag).
+			c.Replication.NotificationsListen = ""
 		},
 	})
 	if err != nil {
@@ -84,6 +94,11 @@ func startEnv(ctx context.Context, dir string, o options) (_ *env, err error) {
 			e.stop()
 		}
 	}()
+	if notifications {
+		if err := e.src.NotifyOff(ctx, e.bucket); err != nil {
+			return nil, err
+		}
+	}
 	for _, b := range targetBuckets {
 		if err := e.dst.MakeBucket(ctx, b); err != nil {
 			return nil, fmt.Errorf("target bucket: %w", err)

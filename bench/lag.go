@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"slices"
 	"sort"
@@ -11,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/bottomless-dr/bottomless-dr/config"
@@ -63,6 +67,11 @@ type lagResult struct {
 	Resolution time.Duration `json:"-"`
 	// EarlyCopies is replication.early_copies in the run.
 	EarlyCopies bool `json:"earlyCopies"`
+	// Notifications says that the primary posted bucket notifications to the worker during
+	// the load, and NotificationsReceived is how many blobs they named, by the worker's
+	// bdr_notifications_received_total.
+	Notifications         bool `json:"notifications,omitempty"`
+	NotificationsReceived int  `json:"notificationsReceived,omitempty"`
 	// FolderBlobs is how many blobs the database's folder held at the end (every round lists
 	// them all), and WorkerPeakMiB the worker's peak resident memory (VmHWM) since it started
 	// for this run, its initial sync of the folder included.
@@ -90,15 +99,51 @@ type sample struct {
 	w  time.Time
 }
 
-// runLag restarts the worker with the default settle window and poll interval (and early
-// copies on or off), starts replication of the lag database, writes the steady load into the
-// folder's sub-folder part and measures each of its blobs' lag.
-func (e *env) runLag(ctx context.Context, duration time.Duration, earlyCopies bool, part string) (lagResult, error) {
+// lagSetup is one configuration of bottomless-dr under the steady load. Each writes into a
+// sub-folder of its own of the lag database's folder.
+type lagSetup struct {
+	part        string // the sub-folder of lagRoot the load writes into
+	earlyCopies bool   // replication.early_copies
+	// notifications gives the worker a notifications listener (replication.notifications_listen)
+	// and turns the primary bucket's event notifications to it on for the load only.
+	notifications bool
+}
+
+// The steady-lag runs of bottomless-dr, in the order they run: each adds one thing to the one
+// before.
+var (
+	lagWithoutEarly  = lagSetup{part: "without-early"}
+	lagEarly         = lagSetup{part: "with-early", earlyCopies: true}
+	lagNotifications = lagSetup{part: "notifications", earlyCopies: true, notifications: true}
+)
+
+// errNoNotifications fails a notifications run in which the worker took none: it measured
+// early copies from listings only, not notifications.
+var errNoNotifications = errors.New("the worker took no bucket notification")
+
+// runLag restarts the worker with the default settle window and poll interval (early copies
+// on or off, a notifications listener or none, as s says), starts replication of the lag
+// database, writes the steady load into the folder's sub-folder s.part and measures each of
+// its blobs' lag. With s.notifications the primary's bucket notifications are on during the
+// load only, and the run fails with errNoNotifications if the worker's /metrics counted none.
+func (e *env) runLag(ctx context.Context, duration time.Duration, s lagSetup) (lagResult, error) {
 	def := config.Default().Replication
-	cfg := e.stack.Config
+	cfg := *e.stack.Config // a copy: what one run sets is not the next one's
 	cfg.Replication.SettleWindow, cfg.Replication.PollInterval = def.SettleWindow, def.PollInterval
-	cfg.Replication.EarlyCopies = earlyCopies
-	if err := config.Write(e.stack.ConfigPath, cfg); err != nil {
+	cfg.Replication.EarlyCopies = s.earlyCopies
+	metricsAddr := ""
+	if s.notifications {
+		if e.stack.NotificationsAddr == "" {
+			return lagResult{}, errors.New("lag: notifications: the stack was started without them")
+		}
+		port, err := stack.FreePort()
+		if err != nil {
+			return lagResult{}, fmt.Errorf("lag: %w", err)
+		}
+		metricsAddr = fmt.Sprintf("127.0.0.1:%d", port)
+		cfg.Replication.NotificationsListen, cfg.Telemetry.MetricsListen = e.stack.NotificationsAddr, metricsAddr
+	}
+	if err := config.Write(e.stack.ConfigPath, &cfg); err != nil {
 		return lagResult{}, fmt.Errorf("lag: %w", err)
 	}
 	if err := e.stack.StopWorker(); err != nil {
@@ -108,8 +153,8 @@ func (e *env) runLag(ctx context.Context, duration time.Duration, earlyCopies bo
 		return lagResult{}, fmt.Errorf("lag: start worker: %w", err)
 	}
 	res := lagResult{SettleWindow: def.SettleWindow.Seconds(), PollInterval: def.PollInterval.Seconds(), Resolution: lagPoll,
-		EarlyCopies: earlyCopies, ArrivalPoll: arrivalPoll.Seconds()}
-	folder := lagRoot + "/" + part
+		EarlyCopies: s.earlyCopies, Notifications: s.notifications, ArrivalPoll: arrivalPoll.Seconds()}
+	folder := lagRoot + "/" + s.part
 	run, err := e.startReplicate(ctx, lagDatabase)
 	if err != nil {
 		return res, fmt.Errorf("lag: %w", err)
@@ -130,12 +175,23 @@ func (e *env) runLag(ctx context.Context, duration time.Duration, earlyCopies bo
 	if err != nil {
 		return res, err
 	}
+	notificationsOff := func() {}
+	if s.notifications {
+		// On for this load only: the seeding and the other runs write with them off.
+		if err := e.src.NotifyOnCreate(ctx, e.bucket); err != nil {
+			return res, fmt.Errorf("lag: %w", err)
+		}
+		notificationsOff = sync.OnceFunc(e.notificationsOff)
+		defer notificationsOff()
+	}
 	cpuBefore := e.cpu()
 	samples, stopWatermark := pollWatermark(ctx, dst)
 	seen, stopArrivals := pollArrivals(ctx, e.dstS3, e.bucket, folder, lagWriters)
 	stopPolling := func() { stopWatermark(); stopArrivals() }
 	written, err := workload.Run(ctx, e.srcS3, workload.Options{Bucket: e.bucket, Prefix: folder,
 		Writers: lagWriters, Rate: lagRate, Duration: duration, Size: func(*rand.Rand) int { return lagSize }})
+	// Off as soon as the load ends: MinIO sends each PUT's event as the PUT completes.
+	notificationsOff()
 	if err != nil {
 		stopPolling()
 		return res, fmt.Errorf("lag: write load: %w", err)
@@ -197,7 +253,58 @@ func (e *env) runLag(ctx context.Context, duration time.Duration, earlyCopies bo
 	res.Visible = quantiles(visibleLags)
 	arrived, _ := arrivalLags(source, seen(), gaveUp)
 	res.Arrived = quantiles(arrived)
+	if s.notifications {
+		// The worker started for this run: its counter holds this run's notifications only.
+		n, err := workerCounter(ctx, metricsAddr, "bdr_notifications_received_total")
+		if err != nil {
+			return res, fmt.Errorf("lag: notifications: %w", err)
+		}
+		res.NotificationsReceived = int(n)
+		if n == 0 {
+			return res, fmt.Errorf("lag: notifications: %w while %d blobs were written (bdr_notifications_received_total 0): the run measured early copies from listings only",
+				errNoNotifications, len(source.Objects))
+		}
+	}
 	return res, nil
+}
+
+// notificationsOff removes the primary bucket's event notifications, as the e2e test does.
+// It runs on the way out too, so it ignores the caller's cancellation.
+func (e *env) notificationsOff() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := e.src.NotifyOff(ctx, e.bucket); err != nil {
+		logf("lag: %v", err)
+	}
+}
+
+// workerCounter reads a counter from the worker's /metrics at addr (host:port): the sum of
+// its samples, 0 if the worker has not counted any yet.
+func workerCounter(ctx context.Context, addr, name string) (float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("worker metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("worker metrics: %s", resp.Status)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return 0, fmt.Errorf("worker metrics: %w", err)
+	}
+	var total float64
+	if f, ok := families[name]; ok {
+		for _, m := range f.GetMetric() {
+			total += m.GetCounter().GetValue()
+		}
+	}
+	return total, nil
 }
 
 // pollWatermark reads the target's watermark every lagPoll until stop is called, keeping a

@@ -1,6 +1,10 @@
 package main
 
 import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -47,49 +51,145 @@ func TestArrivalLags(t *testing.T) {
 
 // MinIO's bucket replication stands beside bottomless-dr with data in the target only; the
 // target compares bottomless-dr's p99 with early copies against MinIO's, both measured by
-// listing the target.
+// listing the target, when no run with notifications was measured.
 func TestLagAgainstMinIO(t *testing.T) {
-	early := &lagResult{Blobs: 6000, BlobsPerSec: 200, SettleWindow: 5, PollInterval: 1, Resolution: lagPoll, EarlyCopies: true,
-		P50: 5.5, P99: 6.5, Max: 7, ArrivalPoll: 0.05,
-		Arrived: lagQuantiles{P50: 0.2, P99: 0.4, Max: 0.9}, Visible: lagQuantiles{P50: 0.15, P99: 0.3, Max: 0.8}}
-	without := &lagResult{Blobs: 6000, BlobsPerSec: 200, SettleWindow: 5, PollInterval: 1, Resolution: lagPoll,
-		P50: 5.6, P99: 6.6, Max: 7.1, ArrivalPoll: 0.05,
-		Arrived: lagQuantiles{P50: 5.4, P99: 6.4, Max: 7}, Visible: lagQuantiles{P50: 5.3, P99: 6.3, Max: 6.9}}
-	minio := &minioLagResult{Blobs: 6000, BlobsPerSec: 200, ArrivalPoll: 0.05, Arrived: lagQuantiles{P50: 0.1, P99: 0.5, Max: 1.2}}
+	early, without, _, minio := lagRuns()
+	const name = "lag data in target p99 (early copies) / MinIO replication's"
 
 	r := &report{Ratios: map[string]map[string]float64{}, Lag: early, LagWithoutEarly: without, LagMinIO: minio}
 	r.finish()
-	got := targetsByName(r)["lag data in target p99 / MinIO replication's"]
+	got := targetsByName(r)[name]
 	require.True(t, got.Pass)
 	require.InDelta(t, 0.8, got.Measured, 1e-9)
 	require.InDelta(t, 2.0, r.Ratios["lag"]["arrived-p50 bdr/minio"], 1e-9)
 	require.InDelta(t, 12.8, r.Ratios["lag"]["arrived-p99 bdr-without-early/minio"], 1e-9)
+	require.InDelta(t, 0.0625, r.Ratios["lag"]["arrived-p99 bdr/bdr-without-early"], 1e-9)
 	var out strings.Builder
 	r.print(&out)
 	require.Regexp(t, `\n +MinIO bucket replication +0\.10s +0\.50s +1\.20s +- +- +-\n`, out.String())
 	require.Regexp(t, `\n +bottomless-dr, early copies +0\.20s +0\.40s +0\.90s +5\.50s +6\.50s +7\.00s\n`, out.String())
 	require.Contains(t, out.String(), "MinIO bucket replication has no watermark")
 	require.Contains(t, out.String(), "data in the target, bottomless-dr (early copies) / MinIO replication: p50 2.00x  p99 0.80x")
+	require.Contains(t, out.String(), "data in the target, bottomless-dr (early copies) / (no early copies): p50 0.04x  p99 0.06x")
 	require.Contains(t, out.String(), "bottomless-dr, early copies, by its copies' LastModified in the target instead: p50 0.15s  p99 0.30s")
-	require.Regexp(t, `lag data in target p99 / MinIO replication's\s+0\.80x\s+target <= 1\.0x\s+PASS`, out.String())
+	require.Regexp(t, `lag data in target p99 \(early copies\) / MinIO replication's\s+0\.80x\s+target <= 1\.0x\s+PASS`, out.String())
+	require.NotContains(t, out.String(), "notifications")
 
 	// MinIO faster at p99: a miss.
 	minio.Arrived.P99 = 0.3
 	r = &report{Ratios: map[string]map[string]float64{}, Lag: early, LagMinIO: minio}
 	r.finish()
-	got = targetsByName(r)["lag data in target p99 / MinIO replication's"]
+	got = targetsByName(r)[name]
 	require.False(t, got.Pass)
 	require.False(t, got.Missing)
 
 	// The MinIO run failed: n/a, and the run counts as not measured.
 	r = &report{Ratios: map[string]map[string]float64{}, Lag: early, LagMinIOError: "minio replication: boom"}
 	r.finish()
-	got = targetsByName(r)["lag data in target p99 / MinIO replication's"]
+	got = targetsByName(r)[name]
 	require.True(t, got.Missing)
 	require.Equal(t, 1, r.failed())
 
 	// Not asked for: no target.
 	r = &report{Ratios: map[string]map[string]float64{}, Lag: early}
 	r.finish()
-	require.NotContains(t, targetsByName(r), "lag data in target p99 / MinIO replication's")
+	require.NotContains(t, targetsByName(r), name)
+}
+
+// The run with bucket notifications is a fourth row, after early copies, with its ratios over
+// MinIO's and over early copies alone; the target judges it, bottomless-dr's best
+// configuration, and says so.
+func TestLagNotifications(t *testing.T) {
+	early, without, notified, minio := lagRuns()
+	const name = "lag data in target p99 (notifications) / MinIO replication's"
+
+	r := &report{Ratios: map[string]map[string]float64{}, Lag: early, LagWithoutEarly: without, LagNotifications: notified, LagMinIO: minio}
+	r.finish()
+	byName := targetsByName(r)
+	require.NotContains(t, byName, "lag data in target p99 (early copies) / MinIO replication's")
+	got := byName[name]
+	require.False(t, got.Pass, "0.6 s at p99 is MinIO's 0.5 s and more")
+	require.InDelta(t, 1.2, got.Measured, 1e-9)
+	lag := r.Ratios["lag"]
+	require.InDelta(t, 0.5, lag["arrived-p50 bdr-notifications/minio"], 1e-9)
+	require.InDelta(t, 1.2, lag["arrived-p99 bdr-notifications/minio"], 1e-9)
+	require.InDelta(t, 0.25, lag["arrived-p50 bdr-notifications/bdr"], 1e-9)
+	require.InDelta(t, 1.5, lag["arrived-p99 bdr-notifications/bdr"], 1e-9)
+	require.InDelta(t, 2.0, lag["arrived-p50 bdr/minio"], 1e-9, "the other runs keep their ratios")
+	require.Zero(t, r.failed())
+
+	var out strings.Builder
+	r.print(&out)
+	text := out.String()
+	// Rows in the order the runs ran, MinIO's last.
+	require.Regexp(t, `(?s)bottomless-dr, no early copies .*\n +bottomless-dr, early copies .*\n +bottomless-dr, notifications +0\.05s +0\.60s +0\.70s +5\.40s +6\.40s +6\.90s\n +MinIO bucket replication `, text)
+	require.Contains(t, text, "data in the target, bottomless-dr (notifications) / (early copies): p50 0.25x  p99 1.50x")
+	require.Contains(t, text, "data in the target, bottomless-dr (notifications) / MinIO replication: p50 0.50x  p99 1.20x")
+	require.Contains(t, text, "bottomless-dr, notifications, by its copies' LastModified in the target instead: p50 0.03s  p99 0.50s  max 0.60s")
+	require.Contains(t, text, "with notifications (run just after, 6000 blobs): the worker took 5990 notifications (bdr_notifications_received_total)")
+	require.Contains(t, text, "bottomless-dr, notifications: 3 blobs not seen in a listing of the target")
+	require.Regexp(t, `lag data in target p99 \(notifications\) / MinIO replication's\s+1\.20x\s+target <= 1\.0x\s+MISS`, text)
+
+	// Notifications faster than MinIO at p99: a pass.
+	fast := *notified
+	fast.Arrived.P99 = 0.45
+	r = &report{Ratios: map[string]map[string]float64{}, Lag: early, LagNotifications: &fast, LagMinIO: minio}
+	r.finish()
+	require.True(t, targetsByName(r)[name].Pass)
+
+	// The notifications run failed (none taken): it is no result, counts as not measured, and
+	// the target judges early copies.
+	r = &report{Ratios: map[string]map[string]float64{}, Lag: early, LagWithoutEarly: without, LagMinIO: minio,
+		LagNotificationsError: "lag: notifications: the worker took no bucket notification while 6000 blobs were written"}
+	r.finish()
+	require.Equal(t, 1, r.failed())
+	byName = targetsByName(r)
+	require.NotContains(t, byName, name)
+	require.True(t, byName["lag data in target p99 (early copies) / MinIO replication's"].Pass)
+	require.NotContains(t, r.Ratios["lag"], "arrived-p99 bdr-notifications/minio")
+	out.Reset()
+	r.print(&out)
+	require.Contains(t, out.String(), "steady lag, bottomless-dr with notifications: FAILED: lag: notifications: the worker took no bucket notification")
+	require.NotContains(t, out.String(), "bottomless-dr, notifications ")
+}
+
+// lagRuns returns steady-lag results of bottomless-dr with early copies, without them and with
+// notifications, and of MinIO's bucket replication, as the bench would measure them.
+func lagRuns() (early, without, notified *lagResult, minio *minioLagResult) {
+	early = &lagResult{Blobs: 6000, BlobsPerSec: 200, SettleWindow: 5, PollInterval: 1, Resolution: lagPoll, EarlyCopies: true,
+		P50: 5.5, P99: 6.5, Max: 7, ArrivalPoll: 0.05,
+		Arrived: lagQuantiles{P50: 0.2, P99: 0.4, Max: 0.9}, Visible: lagQuantiles{P50: 0.15, P99: 0.3, Max: 0.8}}
+	without = &lagResult{Blobs: 6000, BlobsPerSec: 200, SettleWindow: 5, PollInterval: 1, Resolution: lagPoll,
+		P50: 5.6, P99: 6.6, Max: 7.1, ArrivalPoll: 0.05,
+		Arrived: lagQuantiles{P50: 5.4, P99: 6.4, Max: 7}, Visible: lagQuantiles{P50: 5.3, P99: 6.3, Max: 6.9}}
+	notified = &lagResult{Blobs: 6000, BlobsPerSec: 200, SettleWindow: 5, PollInterval: 1, Resolution: lagPoll, EarlyCopies: true,
+		Notifications: true, NotificationsReceived: 5990, NotArrived: 3,
+		P50: 5.4, P99: 6.4, Max: 6.9, ArrivalPoll: 0.05,
+		Arrived: lagQuantiles{P50: 0.05, P99: 0.6, Max: 0.7}, Visible: lagQuantiles{P50: 0.03, P99: 0.5, Max: 0.6}}
+	minio = &minioLagResult{Blobs: 6000, BlobsPerSec: 200, ArrivalPoll: 0.05, Arrived: lagQuantiles{P50: 0.1, P99: 0.5, Max: 1.2}}
+	return early, without, notified, minio
+}
+
+// workerCounter sums a counter's samples on the worker's /metrics, as the OTel Prometheus
+// exporter serves them, and reads a counter not served yet as 0.
+func TestWorkerCounter(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		require.Equal(t, "/metrics", r.URL.Path)
+		fmt.Fprint(w, `# HELP bdr_notifications_received_total ObjectCreated records taken from bucket notifications
+# TYPE bdr_notifications_received_total counter
+bdr_notifications_received_total{otel_scope_name="bdr",otel_scope_schema_url="",otel_scope_version=""} 5990
+bdr_notifications_received_total{otel_scope_name="other",otel_scope_schema_url="",otel_scope_version=""} 10
+# HELP target_info Target metadata
+# TYPE target_info gauge
+target_info{service_name="bdr-worker"} 1
+`)
+	}))
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	got, err := workerCounter(context.Background(), addr, "bdr_notifications_received_total")
+	require.NoError(t, err)
+	require.Equal(t, 6000.0, got)
+	got, err = workerCounter(context.Background(), addr, "bdr_objects_copied_total")
+	require.NoError(t, err)
+	require.Zero(t, got)
 }

@@ -22,17 +22,24 @@
 //     uses, the small run under the CPU profiler (bench/cpu.pprof): the copy engine without
 //     Temporal, so the row above minus this one is the cost of orchestration.
 //   - Steady lag: replication with the default settle window and poll interval while 8 writers
-//     add 200 blobs/s of 16 KiB, once without early copies and once with them (the default).
+//     add 200 blobs/s of 16 KiB, once without early copies, once with them (the default) and
+//     (-notifications, on by default) once with bucket notifications too: the primary MinIO
+//     posts an event for each new blob to the worker (a webhook target), which copies the
+//     blob at once. The bucket's notifications are on during that load only, the worker
+//     listens for them in that run only, and the run counts as failed if the worker's
+//     /metrics shows none taken (bdr_notifications_received_total). Each run writes into a
+//     sub-folder of its own, deleted afterwards, so that every run lists the same folder.
 //     Per blob, the time from its source LastModified until the target's watermark passed it
 //     (what a failover at that instant would have kept), and until its copy was in the
 //     target. Then (-minio-replication, on by default) the same load into a bucket of its own
 //     that MinIO's own bucket replication copies between the same two servers (versioning on,
 //     the target set through its admin API): data in the target only, since MinIO keeps no
-//     watermark (no order, no proof that a prefix is complete). Target: bottomless-dr's data
-//     in the target p99 (early copies) <= MinIO's. A copy's arrival is when a listing of the
-//     target, every 50 ms, first showed it, for every contender alike: MinIO's replicas keep
-//     the source's LastModified, so the target's LastModified cannot tell (bottomless-dr's by
-//     LastModified are printed too, the polling's cost beside them).
+//     watermark (no order, no proof that a prefix is complete). Target: the data in the
+//     target p99 of bottomless-dr's best configuration that ran (with notifications, else
+//     early copies) <= MinIO's. A copy's arrival is when a listing of the target, every 50
+//     ms, first showed it, for every contender alike: MinIO's replicas keep the source's
+//     LastModified, so the target's LastModified cannot tell (bottomless-dr's by LastModified
+//     are printed too, the polling's cost beside them).
 //   - Failover RTO (-failover N): a planned switchover and an unplanned failover of stand-in
 //     databases of N commits (one log blob each), on a stack of their own.
 //   - DR drill (-drill N): TestFailover (bdr drill run --to secondary) of a stand-in database of
@@ -77,6 +84,8 @@ type options struct {
 	concurrency int
 	lagDuration time.Duration
 	lagFolder   int // blobs seeded into the lag database's folder before the load
+	// notifications also runs the steady load through bottomless-dr with bucket notifications.
+	notifications bool
 	// minioReplication also runs the steady load through MinIO's own bucket replication.
 	minioReplication bool
 	// failoverCommits is the size of each database failed over, in commits (one blob each).
@@ -117,6 +126,7 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.concurrency, "concurrency", 32, "parallel copies for every contender (bdr's replication.concurrency)")
 	fs.DurationVar(&o.lagDuration, "lag-duration", 60*time.Second, "how long the steady-lag write load runs (0 skips it)")
 	fs.IntVar(&o.lagFolder, "lag-folder", 0, "blobs already in the lag database's folder when the load starts (seeded, not timed): the lag and worker memory at 10k or 100k blobs")
+	fs.BoolVar(&o.notifications, "notifications", true, "also run the steady-lag load through bottomless-dr with bucket notifications (the primary MinIO posting each new blob to the worker), after early copies")
 	fs.BoolVar(&o.minioReplication, "minio-replication", true, "also run the steady-lag load through MinIO's own bucket replication between the same two servers, beside bottomless-dr")
 	fs.IntVar(&o.failoverCommits, "failover", 10000, "commits (log blobs) in each database failed over for the RTO runs (0 skips them)")
 	fs.IntVar(&o.drillCommits, "drill", 10000, "commits (log blobs) in the database of the DR drill run (0 skips it)")

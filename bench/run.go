@@ -144,27 +144,39 @@ func run(ctx context.Context, o options) error {
 				return err
 			}
 		}
-		// Side by side: without early copies, then with them (the default).
-		for _, early := range []bool{false, true} {
-			logf("steady lag: %s of 200 blobs/s x 16 KiB with the default settle window and poll interval, early_copies %v", o.lagDuration, early)
-			part := map[bool]string{false: "without-early", true: "with-early"}[early]
-			lag, err := e.runLag(ctx, o.lagDuration, early, part)
+		// Side by side: without early copies, with them (the default), then with bucket
+		// notifications too.
+		setups := []lagSetup{lagWithoutEarly, lagEarly}
+		if o.notifications {
+			setups = append(setups, lagNotifications)
+		}
+		for _, s := range setups {
+			logf("steady lag: %s of 200 blobs/s x 16 KiB with the default settle window and poll interval, early_copies %v, notifications %v",
+				o.lagDuration, s.earlyCopies, s.notifications)
+			lag, err := e.runLag(ctx, o.lagDuration, s)
 			if err != nil {
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
-				rep.LagError = err.Error()
+				if s.notifications {
+					rep.LagNotificationsError = err.Error()
+				} else {
+					rep.LagError = err.Error()
+				}
 				logf("steady lag: %v", err)
 				break
 			}
-			if early {
-				rep.Lag = &lag
-			} else {
+			switch s {
+			case lagWithoutEarly:
 				rep.LagWithoutEarly = &lag
+			case lagEarly:
+				rep.Lag = &lag
+			case lagNotifications:
+				rep.LagNotifications = &lag
 			}
 			// The next run lists the same folder as this one did, not this run's blobs too:
 			// every round lists the whole folder, so they would slow it down.
-			if err := e.clearLagPart(ctx, part); err != nil {
+			if err := e.clearLagPart(ctx, s.part); err != nil {
 				return err
 			}
 		}

@@ -11,9 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"go.temporal.io/sdk/client"
 
 	"github.com/bottomless-dr/bottomless-dr/config"
@@ -97,8 +95,7 @@ func TestNotifications(t *testing.T) {
 	})
 
 	t.Run("lost", func(t *testing.T) {
-		if _, err := s.MinIO["primary"].S3().PutBucketNotificationConfiguration(ctx, &s3.PutBucketNotificationConfigurationInput{
-			Bucket: aws.String(bucket), NotificationConfiguration: &s3types.NotificationConfiguration{}}); err != nil {
+		if err := s.MinIO["primary"].NotifyOff(ctx, bucket); err != nil {
 			t.Fatal(err)
 		}
 		before := received()

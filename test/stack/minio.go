@@ -156,6 +156,16 @@ func (m *MinIO) NotifyOnCreate(ctx context.Context, bucket string) error {
 	}
 }
 
+// NotifyOff removes bucket's event notifications (an empty PutBucketNotificationConfiguration):
+// from then on the server posts no event of it, as if they were lost.
+func (m *MinIO) NotifyOff(ctx context.Context, bucket string) error {
+	if _, err := m.S3().PutBucketNotificationConfiguration(ctx, &s3.PutBucketNotificationConfigurationInput{
+		Bucket: aws.String(bucket), NotificationConfiguration: &types.NotificationConfiguration{}}); err != nil {
+		return fmt.Errorf("bucket notification of %s off: %w", bucket, err)
+	}
+	return nil
+}
+
 // Stop ends the server gracefully.
 func (m *MinIO) Stop() error { return m.proc.Stop() }
 
