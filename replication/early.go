@@ -259,9 +259,13 @@ func (s *syncer) earlyAhead(t time.Time) []string {
 }
 
 // consumeHints starts early copies (with copyCtx) from hints until ctx ends or the channel
-// closes.
+// closes. Each hint costs a HEAD of the source before its copy can start: up to
+// SyncInput.Concurrency of them run at once, so that hints do not queue behind one another
+// under a steady write load (one at a time, a HEAD's round trip bounded how many blobs a
+// second started early).
 func (s *syncer) consumeHints(ctx, copyCtx context.Context, hints <-chan string, wg *sync.WaitGroup) {
 	defer wg.Done()
+	slots := make(chan struct{}, max(1, s.in.Concurrency))
 	for {
 		select {
 		case <-ctx.Done():
@@ -270,7 +274,17 @@ func (s *syncer) consumeHints(ctx, copyCtx context.Context, hints <-chan string,
 			if !ok {
 				return
 			}
-			s.hinted(copyCtx, key)
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-slots }()
+				s.hinted(copyCtx, key)
+			}()
 		}
 	}
 }
