@@ -55,11 +55,14 @@ type lagResult struct {
 	// NotArrived is how many of the load's blobs the listings of the target had not shown
 	// 10 s after the watermark had passed them all (a blob's copy precedes its watermark);
 	// Arrived counts them as arriving then.
-	NotArrived  int                `json:"notArrived"`
-	Syncs       int                `json:"syncs"`       // Sync activities while the load ran
-	MeanSync    float64            `json:"meanSync"`    // their mean duration, seconds
-	MeanBetween float64            `json:"meanBetween"` // mean seconds from a Sync's end to the next one's start
-	CPU         map[string]float64 `json:"cpu"`         // CPU seconds per process while the load ran
+	NotArrived  int     `json:"notArrived"`
+	Syncs       int     `json:"syncs"`       // Sync activities while the load ran
+	MeanSync    float64 `json:"meanSync"`    // their mean duration, seconds
+	MeanBetween float64 `json:"meanBetween"` // mean seconds from a Sync's end to the next one's start
+	// RequestsPerRound is the LIST requests (blobs and uploads) per listing of the source,
+	// over the run's Syncs: every round lists the whole folder, so it grows with the folder.
+	RequestsPerRound float64            `json:"requestsPerRound,omitempty"`
+	CPU              map[string]float64 `json:"cpu"` // CPU seconds per process while the load ran
 	// ByQuarter is the watermark lag of the blobs written in each quarter of the load, with
 	// the folder's size at the quarter's end: every round lists the whole folder, so the lag
 	// grows with it.
@@ -233,6 +236,9 @@ func (e *env) runLag(ctx context.Context, duration time.Duration, s lagSetup) (l
 	res.CPU = e.cpu().minus(cpuBefore)
 	if tl, err := e.readTimeline(ctx, run, time.Time{}, time.Now()); err == nil && tl.Syncs > 0 {
 		res.Syncs, res.MeanSync = tl.Syncs, tl.InSyncs/float64(tl.Syncs)
+		if tl.ListRounds > 0 {
+			res.RequestsPerRound = float64(tl.ListRequests) / float64(tl.ListRounds)
+		}
 		if tl.Syncs > 1 {
 			res.MeanBetween = tl.BetweenSyncs / float64(tl.Syncs-1)
 		}

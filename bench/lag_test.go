@@ -128,6 +128,7 @@ func TestLagNotifications(t *testing.T) {
 	require.Contains(t, text, "bottomless-dr, notifications, by its copies' LastModified in the target instead: p50 0.03s  p99 0.50s  max 0.60s")
 	require.Contains(t, text, "with notifications (run just after, 6000 blobs): the worker took 5990 notifications (bdr_notifications_received_total)")
 	require.Contains(t, text, "bottomless-dr, notifications: 3 blobs not seen in a listing of the target")
+	require.Contains(t, text, "20 Sync calls, 1.50s each on average, 0.000s from one's end to the next one's start (poll_interval 1s at most); 7.5 LIST requests per listing of the source")
 	require.Regexp(t, `lag data in target p99 \(notifications\) / MinIO replication's\s+1\.20x\s+target <= 1\.0x\s+MISS`, text)
 
 	// Notifications faster than MinIO at p99: a pass.
@@ -157,7 +158,7 @@ func TestLagNotifications(t *testing.T) {
 // notifications, and of MinIO's bucket replication, as the bench would measure them.
 func lagRuns() (early, without, notified *lagResult, minio *minioLagResult) {
 	early = &lagResult{Blobs: 6000, BlobsPerSec: 200, SettleWindow: 5, PollInterval: 1, Resolution: lagPoll, EarlyCopies: true,
-		P50: 5.5, P99: 6.5, Max: 7, ArrivalPoll: 0.05,
+		P50: 5.5, P99: 6.5, Max: 7, ArrivalPoll: 0.05, Syncs: 20, MeanSync: 1.5, RequestsPerRound: 7.5,
 		Arrived: lagQuantiles{P50: 0.2, P99: 0.4, Max: 0.9}, Visible: lagQuantiles{P50: 0.15, P99: 0.3, Max: 0.8}}
 	without = &lagResult{Blobs: 6000, BlobsPerSec: 200, SettleWindow: 5, PollInterval: 1, Resolution: lagPoll,
 		P50: 5.6, P99: 6.6, Max: 7.1, ArrivalPoll: 0.05,

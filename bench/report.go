@@ -336,8 +336,8 @@ func (r *report) print(out io.Writer) {
 			fmt.Fprintf(out, "  written %4.0fs-%4.0fs (folder then %5d blobs): watermark p50 %.2fs  p99 %.2fs\n",
 				q.FromSecond, q.ToSecond, q.FolderBlobs, q.P50, q.P99)
 		}
-		fmt.Fprintf(out, "  %d Sync calls, %.2fs each on average, %.3fs from one's end to the next one's start (poll_interval %.0fs at most)\n",
-			l.Syncs, l.MeanSync, l.MeanBetween, l.PollInterval)
+		fmt.Fprintf(out, "  %d Sync calls, %.2fs each on average, %.3fs from one's end to the next one's start (poll_interval %.0fs at most);"+
+			" %.1f LIST requests per listing of the source\n", l.Syncs, l.MeanSync, l.MeanBetween, l.PollInterval, l.RequestsPerRound)
 		fmt.Fprintf(out, "  CPU seconds while the load ran:%s\n", cpuList(l.CPU))
 		if n := r.LagNotifications; n != nil {
 			fmt.Fprintf(out, "  with notifications (run just after, %d blobs): the worker took %d notifications (bdr_notifications_received_total);"+

@@ -7,6 +7,7 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 
 	"github.com/bottomless-dr/bottomless-dr/activities"
 )
@@ -26,6 +27,10 @@ type timeline struct {
 	// FailedSyncs are the Sync activities that failed or timed out (retries exhausted), with
 	// why: the workflow then starts another, and the time in between counts in the run.
 	FailedSyncs []string `json:"failedSyncs,omitempty"`
+	// ListRounds and ListRequests sum the completed Syncs' listings of the source and the
+	// LIST requests they took (SyncResult.ListRounds, ListRequests).
+	ListRounds   int `json:"listRounds,omitempty"`
+	ListRequests int `json:"listRequests,omitempty"`
 	// foldedAt is when the workflow task after the last Sync completed: the status shows that
 	// Sync's result from then on.
 	foldedAt time.Time
@@ -61,6 +66,11 @@ func (e *env) readTimeline(ctx context.Context, run client.WorkflowRun, started,
 			from, ok := scheduled[ev.GetActivityTaskCompletedEventAttributes().GetScheduledEventId()]
 			if !ok || at.After(seen) {
 				continue // not a Sync, or one that completed after the run was timed
+			}
+			var res activities.SyncResult
+			if err := converter.GetDefaultDataConverter().FromPayloads(ev.GetActivityTaskCompletedEventAttributes().GetResult(), &res); err == nil {
+				t.ListRounds += res.ListRounds
+				t.ListRequests += res.ListRequests
 			}
 			d := at.Sub(from).Seconds()
 			if t.Syncs == 0 {
