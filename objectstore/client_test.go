@@ -97,16 +97,26 @@ func TestClientAgainstMinIO(t *testing.T) {
 	})
 }
 
-// TestTransferBetweenStores copies blobs of every size class (buffered, streamed, multipart)
-// from one MinIO server to another and checks content, metadata and the PUT count.
-func TestTransferBetweenStores(t *testing.T) {
+// Where twoStores' Transfer copies in parts, and the size of each.
+const threshold, part = 12 << 20, 5 << 20
+
+// twoStores returns the buckets "src" and "dst" of two MinIO servers and a Transfer between
+// them that copies blobs above threshold in parts of part bytes.
+func twoStores(t *testing.T) (src, dst *objectstore.Client, tr *objectstore.Transfer) {
+	t.Helper()
 	ctx := context.Background()
 	a, b := stack.NewMinIO(t), stack.NewMinIO(t)
 	require.NoError(t, a.MakeBucket(ctx, "src"))
 	require.NoError(t, b.MakeBucket(ctx, "dst"))
-	src, dst := newClient(t, a, "src"), newClient(t, b, "dst")
-	const threshold, part = 12 << 20, 5 << 20
-	tr := objectstore.NewTransfer(src, dst, threshold, part)
+	src, dst = newClient(t, a, "src"), newClient(t, b, "dst")
+	return src, dst, objectstore.NewTransfer(src, dst, threshold, part)
+}
+
+// TestTransferBetweenStores copies blobs of every size class (buffered, streamed, multipart)
+// from one MinIO server to another and checks content, metadata and the PUT count.
+func TestTransferBetweenStores(t *testing.T) {
+	ctx := context.Background()
+	src, dst, tr := twoStores(t)
 	sizes := []int{0, 1, 64 << 10, 8<<20 + 1 /* streamed */, threshold + 1 /* 3 parts */}
 	wantPuts := 0
 	for i, size := range sizes {
@@ -159,12 +169,7 @@ func TestTransferBetweenStores(t *testing.T) {
 // blob as it was when it refuses.
 func TestCopyNewAgainstMinIO(t *testing.T) {
 	ctx := context.Background()
-	a, b := stack.NewMinIO(t), stack.NewMinIO(t)
-	require.NoError(t, a.MakeBucket(ctx, "src"))
-	require.NoError(t, b.MakeBucket(ctx, "dst"))
-	src, dst := newClient(t, a, "src"), newClient(t, b, "dst")
-	const threshold, part = 12 << 20, 5 << 20
-	tr := objectstore.NewTransfer(src, dst, threshold, part)
+	src, dst, tr := twoStores(t)
 	for i, size := range []int{1, 8<<20 + 1 /* streamed */} {
 		key := fmt.Sprintf("blob-%d", i)
 		old := workload.Content(1, i, size)

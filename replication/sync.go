@@ -266,25 +266,14 @@ func Sync(ctx context.Context, src, dst Store, copier Copier, in SyncInput, prog
 }
 
 // sleep waits for d, or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
+func sleep(ctx context.Context, d time.Duration) error { return waitOrHint(ctx, d, nil) }
+
+// waitOrHint waits for d, or until a hint arrives (never, with hints nil), or ctx ends. The
+// hint itself is not needed again: the listing that follows shows its blob, young, and copies
+// it early (hintListed).
+func waitOrHint(ctx context.Context, d time.Duration, hints <-chan string) error {
 	if d <= 0 {
 		return nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
-// waitOrHint waits for d, or until a hint arrives, or ctx ends. The hint itself is not needed
-// again: the listing that follows shows its blob, young, and copies it early (hintListed).
-func waitOrHint(ctx context.Context, d time.Duration, hints <-chan string) error {
-	if d <= 0 || hints == nil {
-		return sleep(ctx, d)
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()
