@@ -18,12 +18,12 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	otelmetric "go.opentelemetry.io/otel/metric"
 
 	"github.com/bottomless-dr/bottomless-dr/config"
+	"github.com/bottomless-dr/bottomless-dr/internal/clients"
 )
 
 // Long polling: one ReceiveMessage waits up to sqsWait for a message and takes up to
@@ -32,6 +32,9 @@ const (
 	sqsWait  = 20 * time.Second
 	sqsBatch = 10
 )
+
+// sqsMargin bounds a DeleteMessageBatch, and a ReceiveMessage beyond its wait.
+const sqsMargin = 10 * time.Second
 
 // Backoff after an SQS error: sqsMinBackoff doubling up to sqsMaxBackoff, reset by a success.
 const (
@@ -69,18 +72,11 @@ type sqsReader struct {
 
 // newSQSReader builds a reader of q with its credentials, resolved now.
 func newSQSReader(q config.SQS, hints publisher, counter sqsCounter, log *slog.Logger) (*sqsReader, error) {
-	creds, err := q.ResolveCredentials(nil)
+	client, err := clients.SQS(q)
 	if err != nil {
 		return nil, err
 	}
-	opts := sqs.Options{
-		Region:      q.Region,
-		Credentials: credentials.NewStaticCredentialsProvider(creds.AccessKeyID, creds.SecretAccessKey, ""),
-	}
-	if q.Endpoint != "" {
-		opts.BaseEndpoint = aws.String(q.Endpoint)
-	}
-	return &sqsReader{client: sqs.New(opts), queueURL: q.QueueURL, hints: hints, counter: counter, log: log}, nil
+	return &sqsReader{client: client, queueURL: q.QueueURL, hints: hints, counter: counter, log: log}, nil
 }
 
 // run reads the queue until ctx ends. An SQS error is logged and retried after a backoff
@@ -110,10 +106,15 @@ func (r *sqsReader) run(ctx context.Context) {
 // poll receives one batch of messages (waiting for one up to the long-poll time), publishes
 // their hints and deletes them.
 func (r *sqsReader) poll(ctx context.Context) error {
-	out, err := r.client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+	wait := cmp.Or(r.wait, sqsWait)
+	// The SDK's HTTP client has no overall timeout: a connection that hangs would stop the
+	// hints for good. A receive answers within its wait; past that plus a margin it is retried.
+	rctx, cancel := context.WithTimeout(ctx, wait+sqsMargin)
+	defer cancel()
+	out, err := r.client.ReceiveMessage(rctx, &sqs.ReceiveMessageInput{
 		QueueUrl:            aws.String(r.queueURL),
 		MaxNumberOfMessages: sqsBatch,
-		WaitTimeSeconds:     int32(cmp.Or(r.wait, sqsWait) / time.Second),
+		WaitTimeSeconds:     int32(wait / time.Second),
 	})
 	if err != nil {
 		return fmt.Errorf("receive: %w", err)
@@ -145,8 +146,8 @@ func (r *sqsReader) poll(ctx context.Context) error {
 	}
 	// The hints are out: delete the messages even if the worker is stopping, or they come
 	// back after their visibility timeout (harmless, repeated hints, but useless).
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
+	dctx, cancelDelete := context.WithTimeout(context.WithoutCancel(ctx), sqsMargin)
+	defer cancelDelete()
 	del, err := r.client.DeleteMessageBatch(dctx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(r.queueURL), Entries: entries})
 	if err != nil {
 		return fmt.Errorf("delete %d messages: %w", len(entries), err)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"regexp"
 	"sync"
 	"testing"
 	"time"
@@ -29,7 +30,8 @@ import (
 //     the garbage (hints of the blobs written after it arrived);
 //   - every blob is in the target at the watermark, written there once;
 //   - hints made copies start before a listing could show the blob (arrivals' hintedFirst:
-//     structural, no timing threshold).
+//     structural, no timing threshold);
+//   - bdr config check reaches the queue.
 func TestNotificationsSQS(t *testing.T) {
 	ctx := context.Background()
 	metricsPort, err := stack.FreePort()
@@ -44,6 +46,12 @@ func TestNotificationsSQS(t *testing.T) {
 	})
 	if s.Config.Replication.NotificationsListen != "" {
 		t.Fatal("the webhook is on: this test is about SQS alone")
+	}
+	// bdr config check reaches the queue too.
+	if out, err := s.Bdr(ctx, "config", "check"); err != nil {
+		t.Fatalf("config check: %v\n%s", err, out)
+	} else if !regexp.MustCompile(`(?m)^OK +replication\.notifications_sqs `).Match(out) {
+		t.Errorf("config check did not check the queue:\n%s", out)
 	}
 	src, dst := store(t, s.MinIO["primary"]), store(t, s.MinIO["secondary"])
 	tc := temporalClient(t, s)
