@@ -3,6 +3,7 @@ SHELL := /bin/bash
 BIN_DIR ?= $(HOME)/.cache/bottomless-dr/bin
 TEMPORAL_MODULE := github.com/temporalio/cli/cmd/temporal@v1.5.1
 MINIO_MODULE := github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c
+GOAWS_MODULE := github.com/Admiral-Piett/goaws/app/cmd@v0.4.5
 WORKFLOWCHECK_MODULE := go.temporal.io/sdk/contrib/tools/workflowcheck@v0.6.0
 UNIT_PKGS = $$(go list ./... | grep -v /test/e2e)
 
@@ -40,9 +41,9 @@ build:
 	go build -o bin/bdr-worker ./worker
 	go build -o bin/bdr ./starter
 
-## tools: build the temporal CLI and MinIO once into $(BIN_DIR) (several minutes the first time)
-## and install the mariadb client if it is missing
-tools: $(BIN_DIR)/temporal $(BIN_DIR)/minio $(BIN_DIR)/workflowcheck mariadb-client
+## tools: build the temporal CLI, MinIO and goaws (an SQS server) once into $(BIN_DIR) (several
+## minutes the first time) and install the mariadb client if it is missing
+tools: $(BIN_DIR)/temporal $(BIN_DIR)/minio $(BIN_DIR)/goaws $(BIN_DIR)/workflowcheck mariadb-client
 
 ## mariadb-client: the stand-in's tests also drive it through the mariadb command-line client;
 ## installed with apt-get (as root, else with sudo) when `mariadb` is not on PATH
@@ -64,6 +65,11 @@ $(BIN_DIR)/temporal:
 
 $(BIN_DIR)/minio:
 	mkdir -p $(BIN_DIR) && cd /tmp && GOBIN=$(BIN_DIR) go install $(MINIO_MODULE)
+
+# goaws's command is in app/cmd: go install names it cmd, so it is built apart and renamed.
+$(BIN_DIR)/goaws:
+	mkdir -p $(BIN_DIR) && tmp=$$(mktemp -d) && cd /tmp && GOBIN=$$tmp go install $(GOAWS_MODULE) && \
+		mv $$tmp/cmd $@ && rmdir $$tmp
 
 $(BIN_DIR)/workflowcheck:
 	mkdir -p $(BIN_DIR) && cd /tmp && GOBIN=$(BIN_DIR) go install $(WORKFLOWCHECK_MODULE)

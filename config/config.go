@@ -183,7 +183,33 @@ type Replication struct {
 	// /notifications must carry as "Authorization: Bearer <token>" (a MinIO webhook target's
 	// auth_token). Empty: no token asked.
 	NotificationsTokenEnv string `mapstructure:"notifications_token_env"`
+	// NotificationsSQS reads S3 event notifications from an Amazon SQS queue, where AWS S3
+	// sends them (it cannot post a webhook), directly or through an EventBridge rule: the same
+	// hints as notifications_listen's. Off while its queue_url is empty.
+	NotificationsSQS SQS `mapstructure:"notifications_sqs"`
 }
+
+// SQS is an Amazon SQS queue that the worker reads (worker/sqs.go), or one of an
+// SQS-compatible server at Endpoint. Credentials are referenced as ObjectStore's are: the name
+// of an environment variable (…_env) or a file (…_file), exactly one of the two for each of
+// the key ID and the secret; ResolveCredentials reads them.
+type SQS struct {
+	// QueueURL is the queue's URL (https://sqs.<region>.amazonaws.com/<account>/<name>).
+	// Empty: off.
+	QueueURL string `mapstructure:"queue_url"`
+	// Region is the queue's AWS region, which requests are signed for; required with QueueURL.
+	Region string `mapstructure:"region"`
+	// Endpoint overrides the SQS endpoint (an SQS-compatible server, a VPC endpoint); empty:
+	// AWS's own for Region.
+	Endpoint            string `mapstructure:"endpoint"`
+	AccessKeyIDEnv      string `mapstructure:"access_key_id_env"`
+	SecretAccessKeyEnv  string `mapstructure:"secret_access_key_env"`
+	AccessKeyIDFile     string `mapstructure:"access_key_id_file"`
+	SecretAccessKeyFile string `mapstructure:"secret_access_key_file"`
+}
+
+// Enabled reports whether the worker reads the queue.
+func (q SQS) Enabled() bool { return q.QueueURL != "" }
 
 // Telemetry configures traces (OTLP, disabled when OTLPEndpoint is empty) and
 // the Prometheus /metrics listener (disabled when MetricsListen is empty).

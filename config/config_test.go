@@ -169,6 +169,16 @@ func TestLoadEnvOverrides(t *testing.T) {
 			},
 		},
 		{
+			name: "notifications_sqs, nested",
+			env: map[string]string{"BDR_REPLICATION_NOTIFICATIONS_SQS_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/111122223333/bdr-hints",
+				"BDR_REPLICATION_NOTIFICATIONS_SQS_REGION": "eu-west-1", "BDR_REPLICATION_NOTIFICATIONS_SQS_ACCESS_KEY_ID_ENV": "SQS_ID",
+				"BDR_REPLICATION_NOTIFICATIONS_SQS_SECRET_ACCESS_KEY_FILE": "/run/secrets/sqs"},
+			check: func(t *testing.T, c *config.Config) {
+				assert.Equal(t, config.SQS{QueueURL: "https://sqs.eu-west-1.amazonaws.com/111122223333/bdr-hints", Region: "eu-west-1",
+					AccessKeyIDEnv: "SQS_ID", SecretAccessKeyFile: "/run/secrets/sqs"}, c.Replication.NotificationsSQS)
+			},
+		},
+		{
 			name: "temporal tls and api key",
 			env: map[string]string{"BDR_TEMPORAL_TLS_CERT_FILE": "/etc/bdr/client.pem", "BDR_TEMPORAL_TLS_KEY_FILE": "/etc/bdr/client.key",
 				"BDR_TEMPORAL_TLS_INSECURE_SKIP_VERIFY": "true", "BDR_TEMPORAL_API_KEY_ENV": "TEMPORAL_API_KEY"},
@@ -631,6 +641,28 @@ func TestValidate(t *testing.T) {
 		}, `replication.notifications_token_env: "1-TOKEN" is not an environment variable name`},
 		{"notifications_token_env without a listener", func(c *config.Config) { c.Replication.NotificationsTokenEnv = "TOKEN" },
 			`replication.notifications_token_env: set only beside notifications_listen`},
+		{"notifications_sqs off by default", func(c *config.Config) {}, ""},
+		{"notifications_sqs set", setSQS(func(q *config.SQS) {}), ""},
+		{"notifications_sqs from files, with an endpoint", setSQS(func(q *config.SQS) {
+			q.AccessKeyIDEnv, q.SecretAccessKeyEnv = "", ""
+			q.AccessKeyIDFile, q.SecretAccessKeyFile = "/run/secrets/sqs-id", "/run/secrets/sqs-secret"
+			q.Endpoint = "http://127.0.0.1:4100"
+		}), ""},
+		{"notifications_sqs without queue_url", func(c *config.Config) { c.Replication.NotificationsSQS.Region = "us-east-1" },
+			"replication.notifications_sqs.queue_url: required when any other notifications_sqs key is set"},
+		{"notifications_sqs queue_url not a URL", setSQS(func(q *config.SQS) { q.QueueURL = "bdr-hints" }),
+			`replication.notifications_sqs.queue_url: must be the queue's http:// or https:// URL`},
+		{"notifications_sqs queue_url without the queue", setSQS(func(q *config.SQS) { q.QueueURL = "https://sqs.us-east-1.amazonaws.com/" }),
+			`replication.notifications_sqs.queue_url: must be the queue's`},
+		{"notifications_sqs region", setSQS(func(q *config.SQS) { q.Region = "" }), "replication.notifications_sqs.region: required"},
+		{"notifications_sqs endpoint", setSQS(func(q *config.SQS) { q.Endpoint = "127.0.0.1:4100" }),
+			`replication.notifications_sqs.endpoint: must be an http:// or https:// URL or empty, got "127.0.0.1:4100"`},
+		{"notifications_sqs no credentials", setSQS(func(q *config.SQS) { q.AccessKeyIDEnv = "" }),
+			"replication.notifications_sqs.access_key_id_env: set exactly one of access_key_id_env and access_key_id_file, neither is set"},
+		{"notifications_sqs both credentials", setSQS(func(q *config.SQS) { q.SecretAccessKeyFile = "/s" }),
+			"replication.notifications_sqs.secret_access_key_env: set exactly one of secret_access_key_env and secret_access_key_file, both are set"},
+		{"notifications_sqs bad env name", setSQS(func(q *config.SQS) { q.SecretAccessKeyEnv = "SQS-SECRET" }),
+			`replication.notifications_sqs.secret_access_key_env: "SQS-SECRET" is not an environment variable name`},
 		{"service_name", func(c *config.Config) { c.Telemetry.ServiceName = "" }, "telemetry.service_name: required"},
 	}
 	for _, tt := range tests {
@@ -650,6 +682,16 @@ func TestValidate(t *testing.T) {
 			}
 			assert.NotEmpty(t, config.FieldErrors(err))
 		})
+	}
+}
+
+// setSQS sets a valid replication.notifications_sqs, then applies f to it.
+func setSQS(f func(q *config.SQS)) func(c *config.Config) {
+	return func(c *config.Config) {
+		q := config.SQS{QueueURL: "https://sqs.us-east-1.amazonaws.com/111122223333/bdr-hints", Region: "us-east-1",
+			AccessKeyIDEnv: "SQS_AWS_ACCESS_KEY_ID", SecretAccessKeyEnv: "SQS_AWS_SECRET_ACCESS_KEY"}
+		f(&q)
+		c.Replication.NotificationsSQS = q
 	}
 }
 
@@ -771,6 +813,25 @@ func TestResolveCredentials(t *testing.T) {
 			assert.NotContains(t, err.Error(), id)
 		})
 	}
+}
+
+// TestResolveSQSCredentials: the queue's credentials are resolved as an object store's, and
+// errors name notifications_sqs's keys, never a value.
+func TestResolveSQSCredentials(t *testing.T) {
+	const id, secret = "AKIASQS", "sqs-secret-that-must-not-leak"
+	env := map[string]string{"ID": id, "SECRET": secret}
+	getenv := func(k string) string { return env[k] }
+	got, err := config.SQS{AccessKeyIDEnv: "ID", SecretAccessKeyEnv: "SECRET"}.ResolveCredentials(getenv)
+	require.NoError(t, err)
+	assert.Equal(t, config.Credentials{AccessKeyID: id, SecretAccessKey: secret}, got)
+
+	_, err = config.SQS{AccessKeyIDEnv: "ID", SecretAccessKeyEnv: "MISSING"}.ResolveCredentials(getenv)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "replication.notifications_sqs.secret_access_key_env: environment variable MISSING is empty or not set")
+	assert.NotContains(t, err.Error(), id)
+	_, err = config.SQS{}.ResolveCredentials(getenv)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "replication.notifications_sqs.access_key_id: neither")
 }
 
 func TestResolveCredentialsDefaultsToOSEnv(t *testing.T) {

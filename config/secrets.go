@@ -8,8 +8,8 @@ import (
 	"strings"
 )
 
-// Credentials are the S3 access key of one region, read from wherever its
-// ObjectStore points. They are built when a client is created and must not
+// Credentials are an AWS access key: one region's object store's, read from wherever its
+// ObjectStore points, or the SQS queue's (SQS). They are built when a client is created and must not
 // be logged or put into workflow inputs, results or heartbeats; String,
 // GoString and LogValue redact the secret in case one slips into a log line.
 type Credentials struct {
@@ -40,8 +40,20 @@ func (c Credentials) LogValue() slog.Value {
 // os.Getenv; nil means os.Getenv. Errors name the key and the variable or
 // file, never the value; an empty value is an error.
 func (o ObjectStore) ResolveCredentials(getenv func(string) string) (Credentials, error) {
-	id, errID := resolveSecret("object_store.access_key_id", o.AccessKeyIDEnv, o.AccessKeyIDFile, getenv)
-	secret, errSecret := resolveSecret("object_store.secret_access_key", o.SecretAccessKeyEnv, o.SecretAccessKeyFile, getenv)
+	return resolveCredentials("object_store", o.AccessKeyIDEnv, o.AccessKeyIDFile, o.SecretAccessKeyEnv, o.SecretAccessKeyFile, getenv)
+}
+
+// ResolveCredentials reads the queue's access key ID and secret as ObjectStore's
+// ResolveCredentials does; errors name replication.notifications_sqs's keys, never a value.
+func (q SQS) ResolveCredentials(getenv func(string) string) (Credentials, error) {
+	return resolveCredentials("replication.notifications_sqs", q.AccessKeyIDEnv, q.AccessKeyIDFile, q.SecretAccessKeyEnv, q.SecretAccessKeyFile, getenv)
+}
+
+// resolveCredentials reads an access key ID and a secret, each from exactly one of an
+// environment variable and a file; key is their section, used in error messages.
+func resolveCredentials(key, idEnv, idFile, secretEnv, secretFile string, getenv func(string) string) (Credentials, error) {
+	id, errID := resolveSecret(key+".access_key_id", idEnv, idFile, getenv)
+	secret, errSecret := resolveSecret(key+".secret_access_key", secretEnv, secretFile, getenv)
 	if err := errors.Join(errID, errSecret); err != nil {
 		return Credentials{}, err
 	}

@@ -264,6 +264,29 @@ func (v *validator) replication(r Replication, retention time.Duration) {
 			v.add(k+"notifications_token_env", "set only beside notifications_listen")
 		}
 	}
+	v.sqs(k+"notifications_sqs", r.NotificationsSQS)
+}
+
+// sqs checks the optional SQS queue of bucket notifications: with queue_url, a region and
+// credentials as an object store's; without it, no other key.
+func (v *validator) sqs(key string, q SQS) {
+	if !q.Enabled() {
+		if q != (SQS{}) {
+			v.add(key+".queue_url", "required when any other notifications_sqs key is set")
+		}
+		return
+	}
+	if u, err := url.Parse(q.QueueURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.Trim(u.Path, "/") == "" {
+		v.add(key+".queue_url", "must be the queue's http:// or https:// URL (https://sqs.<region>.amazonaws.com/<account>/<name>), got %q", q.QueueURL)
+	}
+	v.required(key+".region", q.Region)
+	if q.Endpoint != "" {
+		if u, err := url.Parse(q.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			v.add(key+".endpoint", "must be an http:// or https:// URL or empty, got %q", q.Endpoint)
+		}
+	}
+	v.secretRef(key, "access_key_id", q.AccessKeyIDEnv, q.AccessKeyIDFile, true)
+	v.secretRef(key, "secret_access_key", q.SecretAccessKeyEnv, q.SecretAccessKeyFile, true)
 }
 
 // listen checks an optional host:port to listen on (empty: off).

@@ -15,6 +15,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/spf13/cobra"
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/api/workflowservice/v1"
@@ -48,7 +51,8 @@ func (a *app) configCmd() *cobra.Command {
 		Short: "Validate the configuration and try every endpoint it names",
 		Long: "check loads and validates the configuration, then checks each region's bucket\n" +
 			"(exists, credentials accepted, conditional writes honoured: it writes and deletes\n" +
-			"one small blob under .bdr/check/) and the Temporal frontend (reachable, healthy,\n" +
+			"one small blob under .bdr/check/), the SQS queue of bucket notifications if one is\n" +
+			"configured (exists, its attributes readable) and the Temporal frontend (reachable, healthy,\n" +
 			"namespace exists, search attributes registered). It prints one line per check and\n" +
 			"fails if any check failed.",
 		Args: exactArgs(),
@@ -82,7 +86,7 @@ func (a *app) configCmd() *cobra.Command {
 
 // checkAll runs every check of `config check`, in a fixed order: the configuration (one
 // result per invalid key when it does not load), then each region's bucket in name order,
-// then Temporal.
+// then the SQS queue of bucket notifications if any, then Temporal.
 func (a *app) checkAll(ctx context.Context, timeout time.Duration) []checkResult {
 	cfg, err := a.loadConfig()
 	if err != nil {
@@ -99,7 +103,49 @@ func (a *app) checkAll(ctx context.Context, timeout time.Duration) []checkResult
 	for _, name := range cfg.RegionNames() {
 		out = append(out, checkStore(ctx, cfg, name, timeout))
 	}
+	if cfg.Replication.NotificationsSQS.Enabled() {
+		out = append(out, checkSQS(ctx, cfg.Replication.NotificationsSQS, timeout))
+	}
 	return append(out, checkTemporal(ctx, cfg, timeout)...)
+}
+
+// checkSQS checks the queue of bucket notifications: it exists and the credentials may read
+// its attributes (GetQueueAttributes, which changes nothing; the worker itself needs
+// ReceiveMessage and DeleteMessage, which a check cannot try without taking messages).
+func checkSQS(ctx context.Context, q config.SQS, timeout time.Duration) checkResult {
+	const key = "replication.notifications_sqs"
+	res := checkResult{Check: key, Target: "queue " + redactURL(q.QueueURL)}
+	if q.Endpoint != "" {
+		res.Target += " at " + redactURL(q.Endpoint)
+	}
+	c, err := clients.SQS(q)
+	if err != nil {
+		res.Error = err.Error()
+		return res
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := dialEndpoint(ctx, q.Endpoint); err != nil {
+		res.Error = fmt.Sprintf("%s.endpoint: %v", key, err)
+		return res
+	}
+	if _, err := c.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(q.QueueURL),
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}}); err != nil {
+		res.Error = fmt.Sprintf("%s.queue_url: %v", key, err)
+		return res
+	}
+	res.OK = true
+	return res
+}
+
+// redactURL returns u without any user info, which could hold a password.
+func redactURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return u
+	}
+	p.User = nil
+	return p.String()
 }
 
 // checkStore checks one region's bucket. It builds the client from a copy of cfg that holds

@@ -181,6 +181,34 @@ func TestConfigCheckReportsEveryEndpoint(t *testing.T) {
 	assert.NotContains(t, out, "AKIAEXAMPLEKEY")
 }
 
+// TestConfigCheckSQS: with replication.notifications_sqs, config check tries the queue too:
+// its credentials first (a missing variable is named, no value shown), then its endpoint.
+func TestConfigCheckSQS(t *testing.T) {
+	cfgPath := writeConfig(t, deadAddress(t))
+	b, err := os.ReadFile(cfgPath)
+	require.NoError(t, err)
+	sqsConf := fmt.Sprintf(`replication:
+  notifications_sqs: {queue_url: "http://%s/100010001000/bdr", region: us-east-1, endpoint: "http://%s",
+                      access_key_id_env: Q_KEY, secret_access_key_env: Q_SECRET}
+`, deadAddress(t), deadAddress(t))
+	require.NoError(t, os.WriteFile(cfgPath, append(b, sqsConf...), 0o600))
+
+	var stdout, stderr bytes.Buffer
+	err = run(context.Background(), []string{"--config", cfgPath, "config", "check", "--timeout", "3s"}, &stdout, &stderr)
+	require.Error(t, err)
+	assert.Regexp(t, `(?m)^FAIL +replication\.notifications_sqs +queue http://.* at http://.*replication\.notifications_sqs\.access_key_id_env: environment variable Q_KEY is empty or not set`, stdout.String())
+
+	t.Setenv("Q_KEY", "AKIAQUEUEKEY")
+	t.Setenv("Q_SECRET", "queue-secret-value")
+	stdout.Reset()
+	err = run(context.Background(), []string{"--config", cfgPath, "config", "check", "--timeout", "3s"}, &stdout, &stderr)
+	require.Error(t, err)
+	out := stdout.String()
+	assert.Regexp(t, `(?m)^FAIL +replication\.notifications_sqs .*replication\.notifications_sqs\.endpoint: dial tcp 127\.0\.0\.1:\d+: connect: connection refused$`, out)
+	assert.NotContains(t, out, "queue-secret-value")
+	assert.NotContains(t, out, "AKIAQUEUEKEY")
+}
+
 // TestConfigCheckReportsTLSMisconfiguration: a TLS file that cannot be used is reported
 // under its own key, with the file and the cause, before Temporal is dialed.
 func TestConfigCheckReportsTLSMisconfiguration(t *testing.T) {

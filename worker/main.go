@@ -66,6 +66,9 @@ func run(ctx context.Context, args []string) error {
 	}
 	// hints carries bucket notifications to the Syncs: keys that may be new, copied early.
 	var hints *activities.Hints
+	if cfg.Replication.NotificationsListen != "" || cfg.Replication.NotificationsSQS.Enabled() {
+		hints = activities.NewHints()
+	}
 	if addr := cfg.Replication.NotificationsListen; addr != "" {
 		token := ""
 		if env := cfg.Replication.NotificationsTokenEnv; env != "" {
@@ -73,12 +76,22 @@ func run(ctx context.Context, args []string) error {
 				return fmt.Errorf("replication.notifications_token_env: environment variable %s is empty or unset", env)
 			}
 		}
-		hints = activities.NewHints()
 		stopNotifications, err := serveNotifications(addr, &notificationsHandler{hints: hints, token: token, counter: metrics}, log)
 		if err != nil {
 			return err
 		}
 		defer stopNotifications()
+	}
+	if q := cfg.Replication.NotificationsSQS; q.Enabled() {
+		reader, err := newSQSReader(q, hints, metrics, log)
+		if err != nil {
+			return err
+		}
+		// The reader stops with the worker: readCtx ends when run returns.
+		readCtx, stopReading := context.WithCancel(ctx)
+		readerDone := make(chan struct{})
+		go func() { defer close(readerDone); reader.run(readCtx) }()
+		defer func() { stopReading(); <-readerDone }()
 	}
 	tracer, shutdownTracing, err := newTracer(ctx, cfg.Telemetry.OTLPEndpoint, cfg.Telemetry.ServiceName)
 	if err != nil {
@@ -148,7 +161,7 @@ func run(ctx context.Context, args []string) error {
 	w.RegisterActivity(cluster)
 	log.Info("worker starting", "temporal", cfg.Temporal.Address, "namespace", cfg.Temporal.Namespace,
 		"task_queue", cfg.Temporal.TaskQueue, "regions", cfg.RegionNames(), "metrics", cfg.Telemetry.MetricsListen,
-		"notifications", cfg.Replication.NotificationsListen)
+		"notifications", cfg.Replication.NotificationsListen, "notifications_sqs", cfg.Replication.NotificationsSQS.QueueURL)
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}

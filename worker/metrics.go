@@ -80,6 +80,8 @@ type metrics struct {
 	deletesHeld    otelmetric.Int64Gauge
 	deleted        otelmetric.Int64Counter
 	notifications  otelmetric.Int64Counter
+	// notificationsIgnored counts SQS messages that were not notifications (sqs.go).
+	notificationsIgnored otelmetric.Int64Counter
 }
 
 var (
@@ -98,7 +100,7 @@ func newMetrics(service string, cfg *config.Config) (*metrics, error) {
 	}
 	meter := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exporter)).Meter(service)
 	m := &metrics{labels: newLabels(cfg), handler: promhttp.HandlerFor(registry, promhttp.HandlerOpts{})}
-	var errs [20]error
+	var errs [21]error
 	m.lag, errs[0] = meter.Float64Gauge("bdr_replication_lag_seconds", otelmetric.WithDescription("source clock minus the watermark at the last sync: the RPO a failover would have now"), otelmetric.WithUnit("s"))
 	m.pendingObjects, errs[1] = meter.Int64Gauge("bdr_replication_pending_objects", otelmetric.WithDescription("source blobs newer than the watermark"))
 	m.pendingBytes, errs[2] = meter.Int64Gauge("bdr_replication_pending_bytes", otelmetric.WithDescription("bytes of source blobs newer than the watermark"), otelmetric.WithUnit("By"))
@@ -119,6 +121,7 @@ func newMetrics(service string, cfg *config.Config) (*metrics, error) {
 	m.deletesHeld, errs[17] = meter.Int64Gauge("bdr_replication_deletes_held_objects", otelmetric.WithDescription("target blobs past their delete delay kept because a recorded milestone may need them"))
 	m.deleted, errs[18] = meter.Int64Counter("bdr_replication_deleted_objects", otelmetric.WithDescription("target blobs deleted after the source deleted them and delete_delay passed"))
 	m.notifications, errs[19] = notificationsCounter(meter)
+	m.notificationsIgnored, errs[20] = notificationsIgnoredCounter(meter)
 	for _, err := range errs {
 		if err != nil {
 			return nil, fmt.Errorf("metrics: %w", err)

@@ -45,6 +45,33 @@ type s3Event struct {
 	} `json:"Records"`
 }
 
+// hint is a key that may be new in a bucket.
+type hint struct{ bucket, key string }
+
+// parseS3Event returns the bucket and key of every ObjectCreated record of an S3/MinIO event
+// notification (body), keys URL-decoded. A record of another event, or whose key does not
+// decode, or without a bucket or key, is skipped: a hint lost costs only speed. It is an error
+// only when body is not a JSON object; S3's s3:TestEvent has no records and gives none.
+func parseS3Event(body []byte) ([]hint, error) {
+	var ev s3Event
+	if err := json.Unmarshal(body, &ev); err != nil {
+		return nil, err
+	}
+	var hints []hint
+	for _, rec := range ev.Records {
+		// "s3:ObjectCreated:Put" (MinIO) or "ObjectCreated:Put" (S3).
+		if !strings.HasPrefix(strings.TrimPrefix(rec.EventName, "s3:"), "ObjectCreated:") {
+			continue
+		}
+		key, err := url.QueryUnescape(rec.S3.Object.Key)
+		if err != nil || rec.S3.Bucket.Name == "" || key == "" {
+			continue
+		}
+		hints = append(hints, hint{rec.S3.Bucket.Name, key})
+	}
+	return hints, nil
+}
+
 // notificationsHandler takes S3/MinIO bucket event notifications (a MinIO webhook target's
 // POSTs) and publishes the key of every ObjectCreated record to hints. It answers at once:
 // publishing never blocks, and a hint lost changes only speed. With a token, a POST must carry
@@ -78,24 +105,15 @@ func (h *notificationsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request)
 		http.Error(w, "cannot read the body", http.StatusBadRequest)
 		return
 	}
-	var ev s3Event
-	if err := json.Unmarshal(body, &ev); err != nil {
+	hints, err := parseS3Event(body)
+	if err != nil {
 		http.Error(w, "not an S3 event notification (JSON)", http.StatusBadRequest)
 		return
 	}
-	published := 0
-	for _, rec := range ev.Records {
-		// "s3:ObjectCreated:Put" (MinIO) or "ObjectCreated:Put" (S3).
-		if !strings.HasPrefix(strings.TrimPrefix(rec.EventName, "s3:"), "ObjectCreated:") {
-			continue
-		}
-		key, err := url.QueryUnescape(rec.S3.Object.Key)
-		if err != nil || rec.S3.Bucket.Name == "" || key == "" {
-			continue
-		}
-		h.hints.Publish(rec.S3.Bucket.Name, key)
-		published++
+	for _, hint := range hints {
+		h.hints.Publish(hint.bucket, hint.key)
 	}
+	published := len(hints)
 	if h.counter != nil && published > 0 {
 		h.counter.NotificationsReceived(r.Context(), published)
 	}

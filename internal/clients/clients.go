@@ -1,13 +1,16 @@
 // Package clients builds the long-lived clients that the worker and the bdr CLI share from a
 // loaded configuration: one object-store client per region (credentials resolved from the
-// environment or files here, and kept only in memory) and the Temporal client (options from
-// internal/temporalconn).
+// environment or files here, and kept only in memory), the SQS client of the bucket
+// notifications' queue, and the Temporal client (options from internal/temporalconn).
 package clients
 
 import (
 	"fmt"
 	"os"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"go.temporal.io/sdk/client"
 
 	"github.com/bottomless-dr/bottomless-dr/config"
@@ -49,6 +52,23 @@ func StoreCredentials(cfg *config.Config) (map[string]config.Credentials, error)
 		creds[name] = c
 	}
 	return creds, nil
+}
+
+// SQS returns a client of the SQS queue of bucket notifications q
+// (replication.notifications_sqs), its credentials resolved now.
+func SQS(q config.SQS) (*sqs.Client, error) {
+	creds, err := q.ResolveCredentials(os.Getenv)
+	if err != nil {
+		return nil, err // names replication.notifications_sqs…
+	}
+	opts := sqs.Options{
+		Region:      q.Region,
+		Credentials: credentials.NewStaticCredentialsProvider(creds.AccessKeyID, creds.SecretAccessKey, ""),
+	}
+	if q.Endpoint != "" {
+		opts.BaseEndpoint = aws.String(q.Endpoint)
+	}
+	return sqs.New(opts), nil
 }
 
 // DSNs returns the database DSN of every region that configures one, keyed by region name.

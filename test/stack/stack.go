@@ -3,9 +3,10 @@
 // worker) as child processes on free loopback ports, and stops them all on exit. With
 // Options.Faults it also puts a fault layer (faults.go) between the worker and those servers,
 // and with Options.RecordStoreRequests a recorder of the requests each object store receives
-// (recorder.go).
+// (recorder.go). With Options.SQS it starts goaws, an SQS server, whose queue the worker
+// reads bucket notifications from (goaws.go).
 //
-// Binaries that take minutes to build (temporal, minio) are built once with `go install` into
+// Binaries that take minutes to build (temporal, minio; goaws takes seconds) are built once with `go install` into
 // a cache outside the clone (DESIGN 10), so fresh clones in CI reuse them.
 package stack
 
@@ -14,13 +15,17 @@ import (
 	"fmt"
 	"net"
 	"os"
+	pathpkg "path"
 	"path/filepath"
+	"strings"
 )
 
-// Pinned versions of the servers the stack runs (DESIGN 10).
+// Pinned versions of the servers the stack runs (DESIGN 10). goaws's command is in a folder
+// called cmd, which go install names the binary after: EnsureBinary renames it.
 const (
 	TemporalModule = "github.com/temporalio/cli/cmd/temporal@v1.5.1"
 	MinIOModule    = "github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c"
+	GoAWSModule    = "github.com/Admiral-Piett/goaws/app/cmd@v0.4.5"
 )
 
 // BinDir returns the cache holding the built servers: $BDR_BIN_DIR, or
@@ -69,7 +74,9 @@ func FreePort() (int, error) {
 }
 
 // EnsureBinary returns the path of name in BinDir, building module with `go install` first
-// when it is missing. Building takes minutes; it happens once per machine.
+// when it is missing. Building takes minutes; it happens once per machine. go install names
+// the binary after the module's last path element; it is renamed name when they differ
+// (goaws's app/cmd).
 func EnsureBinary(ctx context.Context, name, module string) (string, error) {
 	path := filepath.Join(BinDir(), name)
 	if _, err := os.Stat(path); err == nil {
@@ -78,11 +85,22 @@ func EnsureBinary(ctx context.Context, name, module string) (string, error) {
 	if err := os.MkdirAll(BinDir(), 0o755); err != nil {
 		return "", fmt.Errorf("ensure %s: %w", name, err)
 	}
+	// Built into a folder of its own, then moved into place: no other binary of BinDir is
+	// overwritten, and a build cut short leaves no binary behind.
+	tmp, err := os.MkdirTemp(BinDir(), ".install-"+name+"-")
+	if err != nil {
+		return "", fmt.Errorf("ensure %s: %w", name, err)
+	}
+	defer os.RemoveAll(tmp)
 	cmd := commandContext(ctx, "go", "install", module)
-	cmd.Env = append(os.Environ(), "GOBIN="+BinDir())
+	cmd.Env = append(os.Environ(), "GOBIN="+tmp)
 	cmd.Dir = os.TempDir() // outside any module, so the pinned version is what builds
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go install %s: %w\n%s", module, err, out)
+	}
+	modPath, _, _ := strings.Cut(module, "@")
+	if err := os.Rename(filepath.Join(tmp, pathpkg.Base(modPath)), path); err != nil {
+		return "", fmt.Errorf("ensure %s: %w", name, err)
 	}
 	return path, nil
 }

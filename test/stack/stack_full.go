@@ -39,11 +39,18 @@ type Options struct {
 	// bucket's new blobs to the worker (replication.notifications_listen, on a free port),
 	// which copies those blobs early. Stack.NotificationsAddr is where the worker listens.
 	Notifications bool
+	// SQS starts goaws (an SQS server, goaws.go) with a queue, SQSQueue, that the worker reads
+	// S3 event notifications from (replication.notifications_sqs, its credentials in Env).
+	// MinIO cannot send to SQS: a test sends what AWS S3 would (Stack.SQS.Client()).
+	SQS bool
 	// Configure may change the configuration before it is written (settle window, …).
 	Configure func(*config.Config)
 	// Logs receives every server's output; default: a file per server under Dir/logs.
 	Logs func(name string) io.Writer
 }
+
+// SQSQueue is the name of Options.SQS's queue.
+const SQSQueue = "bdr-notifications"
 
 // Stack is a running set of real servers and the bdr.yaml that points at them.
 type Stack struct {
@@ -61,6 +68,8 @@ type Stack struct {
 	// NotificationsAddr is the worker's notifications listener (host:port), with
 	// Options.Notifications.
 	NotificationsAddr string
+	// SQS is the queue of bucket notifications the worker reads, with Options.SQS.
+	SQS *SQS
 
 	opts      Options
 	worker    *Process
@@ -139,6 +148,14 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		}
 		s.NotificationsAddr = fmt.Sprintf("127.0.0.1:%d", port)
 		cfg.Replication.NotificationsListen = s.NotificationsAddr
+	}
+	if opts.SQS {
+		if s.SQS, err = StartGoAWS(ctx, filepath.Join(opts.Dir, "goaws"), SQSQueue, opts.Logs("goaws")); err != nil {
+			return nil, err
+		}
+		cfg.Replication.NotificationsSQS = config.SQS{QueueURL: s.SQS.QueueURL, Region: s.SQS.Region, Endpoint: s.SQS.Endpoint,
+			AccessKeyIDEnv: "SQS_AWS_ACCESS_KEY_ID", SecretAccessKeyEnv: "SQS_AWS_SECRET_ACCESS_KEY"}
+		s.Env = append(s.Env, "SQS_AWS_ACCESS_KEY_ID="+s.SQS.AccessKey, "SQS_AWS_SECRET_ACCESS_KEY="+s.SQS.SecretKey)
 	}
 	for i, region := range opts.Regions {
 		var env []string
@@ -357,6 +374,7 @@ func (s *Stack) Stop() {
 	if s.Temporal != nil {
 		_ = s.Temporal.Stop()
 	}
+	_ = s.SQS.Stop()
 	if s.Faults != nil {
 		s.Faults.Close()
 	}
