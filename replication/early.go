@@ -226,8 +226,7 @@ func (s *syncer) carriedIn(ctx context.Context, obj objectstore.Object) (bool, e
 	return s.targetHolds(ctx, obj)
 }
 
-// targetHolds reports whether the target holds obj: same size, and its ETag or the source
-// ETag its copy records. One HEAD.
+// targetHolds reports whether the target holds obj (isCopyOf). One HEAD.
 func (s *syncer) targetHolds(ctx context.Context, obj objectstore.Object) (bool, error) {
 	info, err := s.dst.Head(ctx, obj.Key)
 	switch {
@@ -236,7 +235,13 @@ func (s *syncer) targetHolds(ctx context.Context, obj objectstore.Object) (bool,
 	case err != nil:
 		return false, err
 	}
-	return info.Size == obj.Size && (info.ETag == obj.ETag || info.Metadata[MetaSourceETag] == obj.ETag), nil
+	return isCopyOf(info, obj), nil
+}
+
+// isCopyOf reports whether info, a target blob, is a copy of obj: same size, and its ETag or
+// the source ETag its copy records.
+func isCopyOf(info objectstore.Info, obj objectstore.Object) bool {
+	return info.Size == obj.Size && (info.ETag == obj.ETag || info.Metadata[MetaSourceETag] == obj.ETag)
 }
 
 // earlyAhead returns, sorted, the keys of early copies that may be in the target beyond t,

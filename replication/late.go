@@ -84,9 +84,10 @@ func (l *late) merge(m late) {
 const maxLateHeads = 64
 
 // lookForLate returns the late blobs of the source listing l at or before t (excluded ones and
-// those in skip left out), as findLate does, looking only at the blobs known does not hold
-// when known is set (the blobs it holds were looked at before): a HEAD each, or findLate if
-// there are more than maxLateHeads.
+// the versions in skip left out), as findLate does, looking only at the blobs known does not
+// hold when known is set (the blobs it holds were looked at before): a HEAD each, which also
+// tells a copy of another version of the same size (the ETag its copy carries), or findLate
+// if there are more than maxLateHeads.
 func lookForLate(ctx context.Context, dst Store, prefix string, l objectstore.Listing, t time.Time,
 	exclude []*regexp.Regexp, skip map[string]bool, known func(objectstore.Object) bool) (late, error) {
 	if known == nil {
@@ -94,7 +95,7 @@ func lookForLate(ctx context.Context, dst Store, prefix string, l objectstore.Li
 	}
 	var candidates []objectstore.Object
 	for _, o := range l.Objects {
-		if o.LastModified.After(t) || excluded(exclude, o.Key) || skip[o.Key] || known(o) {
+		if o.LastModified.After(t) || excluded(exclude, o.Key) || skip[version(o)] || known(o) {
 			continue
 		}
 		if len(candidates) == maxLateHeads {
@@ -109,7 +110,7 @@ func lookForLate(ctx context.Context, dst Store, prefix string, l objectstore.Li
 		case errors.Is(err, os.ErrNotExist):
 		case err != nil:
 			return late{}, fmt.Errorf("look for late blobs: %w", err)
-		case info.Size == o.Size:
+		case isCopyOf(info, o):
 			continue
 		}
 		found.add(o.Key)
@@ -117,8 +118,12 @@ func lookForLate(ctx context.Context, dst Store, prefix string, l objectstore.Li
 	return found, nil
 }
 
-// findLate returns the blobs of the source listing l at or before t (excluded ones and those
-// in skip left out) that the target lacks, or holds with another size: blobs the watermark
+// version names one version of a blob: its key and ETag. A late overwrite of a key the
+// window holds is another version, not the window's.
+func version(o objectstore.Object) string { return o.Key + "\x00" + o.ETag }
+
+// findLate returns the blobs of the source listing l at or before t (excluded ones and the
+// versions in skip left out) that the target lacks, or holds with another size: blobs the watermark
 // passed before they showed. It lists the target once; it is called only when the digest of
 // the blobs at or before t changed, which a deletion at the source causes too (then it finds
 // none). Content is the anti-entropy pass's to compare (Verify): a blob of the right size is
@@ -135,7 +140,7 @@ func findLate(ctx context.Context, dst Store, prefix string, l objectstore.Listi
 	}
 	var found late
 	for _, o := range l.Objects {
-		if o.LastModified.After(t) || excluded(exclude, o.Key) || skip[o.Key] {
+		if o.LastModified.After(t) || excluded(exclude, o.Key) || skip[version(o)] {
 			continue
 		}
 		if size, ok := in[o.Key]; ok && size == o.Size {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/bottomless-dr/bottomless-dr/objectstore"
 	"github.com/bottomless-dr/bottomless-dr/replication"
 )
 
@@ -183,4 +184,34 @@ func TestBelowSetLeavesOutVanishedBlobs(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, got.LateObjects)
 	require.Zero(t, targetLists())
+}
+
+// TestLateOverwriteOfAWindowKeyIsReported: a blob that shows up at or below the cutoff under a
+// key the window holds, in another version (a late overwrite), is late like any other: the
+// window's copy is of the version it listed. It was skipped by key once, and a worker that
+// remembers the set below the watermark would then never look at it again.
+func TestLateOverwriteOfAWindowKeyIsReported(t *testing.T) {
+	ctx := context.Background()
+	e := newSyncEnv(time.Millisecond, 0)
+	e.src.clockStep = time.Millisecond
+	for i := range 4 {
+		e.src.Put(fmt.Sprintf("%s/sid/old_%d", testRoot, i), []byte{byte(i)})
+	}
+	e.clock.Advance(1999 * time.Millisecond)
+	var late objectstore.Object
+	e.onListing(func(n int) {
+		if n <= 4 {
+			e.src.Put(fmt.Sprintf("%s/sid/blob_%d", testRoot, n), []byte{byte(n)})
+		}
+		if n == 3 {
+			late = e.src.PutAt(testRoot+"/sid/blob_1", []byte("a late overwrite, another size"), base)
+		}
+		e.clock.Advance(1999 * time.Millisecond)
+	})
+	in := followInput(replication.Policy{SettleWindow: 2 * time.Second, BatchMaxObjects: 4, BatchMaxBytes: 1 << 30}, 2)
+	in.Below = &replication.BelowCache{}
+	got, err := replication.Sync(ctx, e.src, e.dst, &memCopier{src: e.src, dst: e.dst}, in, nil)
+	require.NoError(t, err)
+	require.Equal(t, []string{late.Key}, got.LateKeys)
+	require.True(t, got.VerifyWanted)
 }

@@ -242,7 +242,9 @@ func Sync(ctx context.Context, src, dst Store, copier Copier, in SyncInput, prog
 	}
 	// The result describes the last listing: the one the watermark was planned from.
 	last := s.last
-	in.Below.remember(belowCacheKey(in), s.belowSet(), s.state.Time, s.state.Below)
+	if in.Below != nil {
+		in.Below.remember(belowCacheKey(in), s.belowSet(), s.state.Time, s.state.Below)
+	}
 
 	res := SyncResult{
 		Watermark: s.state, CopiedObjects: s.copied, CopiedBytes: s.copiedBytes, SkippedObjects: s.skipped,
@@ -1139,15 +1141,15 @@ func (s *syncer) checkBelow(ctx context.Context, next round, cutoff time.Time) e
 	if actual != expected {
 		skip = make(map[string]bool, s.window.Len())
 		for i := range s.window.Len() {
-			skip[s.window.Item(i).Key] = true
+			skip[version(s.window.Item(i))] = true
 		}
 	}
 	s.mu.Unlock()
 	if actual == expected {
 		return nil
 	}
-	// The window's blobs are still being copied: not late, and not to be looked for. Those
-	// the listing checked before showed as they are now were looked at then.
+	// The window's blobs (those versions) are still being copied: not late, and not to be
+	// looked for. Those the listing checked before showed as they are now were looked at then.
 	found, err := lookForLate(ctx, s.dst, s.prefix, next.listing, cutoff, s.exclude, skip,
 		func(o objectstore.Object) bool { return listedAs(prev, o) })
 	if err != nil {

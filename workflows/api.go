@@ -63,6 +63,9 @@ type ReplicateState struct {
 	// record does not: the next run need not check the target before copying. A state
 	// without it (older runs) is treated as unclean, which is always safe.
 	Clean bool `json:"clean,omitempty"`
+	// VerifyWanted carries a pending anti-entropy pass over: a Sync reported a late blob,
+	// which only a full comparison repairs, and no later listing reports it again.
+	VerifyWanted bool `json:"verifyWanted,omitempty"`
 }
 
 // Settings are the non-secret settings a run uses, read from the worker's configuration by

@@ -90,6 +90,7 @@ func (r *replicator) setup(ctx workflow.Context) error {
 	r.status = Status{State: StateStarting, Database: r.in.Database, From: r.in.From, To: r.in.To}
 	if st := r.in.State; st != nil {
 		r.paused, r.settings, r.status = st.Paused, st.Settings, st.Status
+		r.verifyWanted = st.VerifyWanted
 		r.unsure = !st.Clean
 	}
 	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (Status, error) { return r.status, nil }); err != nil {
@@ -161,7 +162,8 @@ func (r *replicator) run(ctx workflow.Context) error {
 				continue
 			}
 			next := r.in
-			next.State = &ReplicateState{Paused: r.paused, Settings: r.settings, Status: r.status, Clean: !r.unsure}
+			next.State = &ReplicateState{Paused: r.paused, Settings: r.settings, Status: r.status, Clean: !r.unsure,
+				VerifyWanted: r.verifyWanted}
 			return workflow.NewContinueAsNewError(ctx, Replicate, next)
 		}
 	}
