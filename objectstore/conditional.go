@@ -86,11 +86,16 @@ var ErrNoConditionalWrites = errors.New("the store ignores conditional writes (I
 // watermark record and an early copy replace a blob: ErrNoConditionalWrites. key must be
 // unused: the probe overwrites it and deletes it.
 func (c *Client) CheckConditionalWrites(ctx context.Context, key string) error {
+	defer func() { _ = c.Delete(context.WithoutCancel(ctx), key) }()
 	etag, err := c.PutBytesIf(ctx, key, []byte("probe"), nil, "")
+	if errors.Is(err, ErrPreconditionFailed) {
+		// A retried PUT whose first try landed (its answer lost) finds the key taken by
+		// itself: the probe's own blob is there.
+		etag, err = c.ownProbe(ctx, key)
+	}
 	if err != nil {
 		return fmt.Errorf("objectstore: conditional write probe %s: %w", key, err)
 	}
-	defer func() { _ = c.Delete(context.WithoutCancel(ctx), key) }()
 	if _, err := c.PutBytesIf(ctx, key, []byte("taken"), nil, ""); !errors.Is(err, ErrPreconditionFailed) {
 		return probeFailed(key, "If-None-Match: * over a blob", err)
 	}
@@ -98,6 +103,18 @@ func (c *Client) CheckConditionalWrites(ctx context.Context, key string) error {
 		return probeFailed(key, "If-Match with another ETag", err)
 	}
 	return nil
+}
+
+// ownProbe returns the ETag of the probe's blob at key, or an error if key holds another.
+func (c *Client) ownProbe(ctx context.Context, key string) (string, error) {
+	data, etag, err := c.GetBytesETag(ctx, key)
+	if err != nil {
+		return "", err
+	}
+	if string(data) != "probe" {
+		return "", fmt.Errorf("the key holds another blob: use an unused key")
+	}
+	return etag, nil
 }
 
 // probeFailed says what the conditional write probe saw instead of a refusal.

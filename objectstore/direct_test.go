@@ -197,3 +197,17 @@ func TestCheckConditionalWritesOnAStoreThatIgnoresThem(t *testing.T) {
 	require.ErrorIs(t, err, ErrNoConditionalWrites)
 	require.ErrorContains(t, err, "written despite If-None-Match: * over a blob")
 }
+
+// TestCheckConditionalWritesAfterALostAnswer: a probe whose first PUT is refused because its
+// own earlier try landed (the answer lost, the PUT retried) reads the blob back, finds its
+// own, and goes on: the store is not blamed.
+func TestCheckConditionalWritesAfterALostAnswer(t *testing.T) {
+	probe := func(w http.ResponseWriter) {
+		w.Header().Set("ETag", `"0b3d7e4bbdb1c3e5e1b6fcd3aa3b9e4c"`)
+		_, _ = io.WriteString(w, "probe")
+	}
+	refused := s3Error(http.StatusPreconditionFailed, "PreconditionFailed")
+	f := &fakeStore{answers: []func(http.ResponseWriter){refused, probe, refused, refused, func(w http.ResponseWriter) { w.WriteHeader(http.StatusNoContent) }}}
+	require.NoError(t, fakeClient(t, f).CheckConditionalWrites(context.Background(), ".bdr/probe"))
+	require.EqualValues(t, 5, f.calls.Load(), "PUT, GET, two refused PUTs, DELETE")
+}

@@ -222,7 +222,7 @@ func Sync(ctx context.Context, src, dst Store, copier Copier, in SyncInput, prog
 	for _, o := range first.plan.Eligible {
 		windowDigest.add(o)
 	}
-	carried, err := resolveUnlisted(ctx, dst, carryAhead(aheadKeys, first.listing))
+	carried, err := resolveUnlisted(ctx, dst, carryAhead(aheadKeys, first.listing), !in.VerifyExisting)
 	if err != nil {
 		return SyncResult{}, fmt.Errorf("sync %s: %w", in.Database, err)
 	}
@@ -878,11 +878,14 @@ type carriedKey struct {
 const maxUnlistedCarried = 256
 
 // resolveUnlisted asks the target about the carried keys the source listing did not show (a
-// blob deleted after its copy began, early or in a window): one whose copy never landed has
-// nothing to seal and is dropped; one whose copy carries its source time keeps that time, so
-// that the records stop listing it once the watermark passes it (from then on it is a blob
-// the source deleted, the deletes pass's to remove). A key it cannot tell about stays.
-func resolveUnlisted(ctx context.Context, dst Store, carried []carriedKey) ([]carriedKey, error) {
+// blob deleted after its copy began, early or in a window). One whose copy carries its source
+// time keeps that time, so that the records stop listing it once the watermark passes it
+// (from then on it is a blob the source deleted, the deletes pass's to remove). One the
+// target lacks has nothing to seal when the call before ended cleanly (settled): its copies
+// all ended before it returned. After a failure a copy of the call that failed may still be
+// on its way (a write outlives a cancelled call until the store answers, see objectstore's
+// land), so the key stays. A key it cannot tell about stays.
+func resolveUnlisted(ctx context.Context, dst Store, carried []carriedKey, settled bool) ([]carriedKey, error) {
 	out := carried[:0:0]
 	asked := 0
 	for _, c := range carried {
@@ -893,7 +896,10 @@ func resolveUnlisted(ctx context.Context, dst Store, carried []carriedKey) ([]ca
 		asked++
 		info, err := dst.Head(ctx, c.key)
 		switch {
+		case errors.Is(err, os.ErrNotExist) && settled:
+			continue
 		case errors.Is(err, os.ErrNotExist):
+			out = append(out, c)
 			continue
 		case err != nil:
 			return nil, fmt.Errorf("carried key %s: %w", c.key, err)
@@ -1127,9 +1133,9 @@ func (s *syncer) belowSet() belowSet {
 // checkBelow compares the blobs at or before cutoff in a follow listing with what the call
 // knows is there: the blobs before the window and every blob of the window (all at or before
 // its cutoff). A difference is a late blob (or a deletion): it looks for late ones among the
-// blobs the listing before did not show (it showed every blob the call knows of, and those
-// it showed were looked at then), and takes the listing's blobs as the new known set, so
-// that each is reported once.
+// blobs the listing checked before did not show (it showed every blob the call knows of;
+// those it showed were looked at then, or are the window's own versions), and takes the
+// listing's blobs as the new known set, so that each is reported once.
 func (s *syncer) checkBelow(ctx context.Context, next round, cutoff time.Time) error {
 	actual := digestUpTo(next.listing, cutoff, s.exclude)
 	s.mu.Lock()

@@ -76,10 +76,10 @@ type Settings struct {
 	SettleWindow time.Duration `json:"settleWindow"`
 	// AntiEntropyInterval is how often the full comparison runs; 0: only on request.
 	AntiEntropyInterval time.Duration `json:"antiEntropyInterval"`
-	// WaitInSync makes every caught-up wait, a whole poll interval included, happen inside
-	// the next Sync activity: set when the worker reads bucket notifications, whose hints end
-	// that wait (PrepareResult.Hints). Runs recorded before it have it unset (their Prepare
-	// results lack it), so they replay with their timers.
+	// WaitInSync makes every caught-up wait, a whole poll interval included (up to
+	// maxHintWait), happen inside the next Sync activity: set when the worker reads bucket
+	// notifications, whose hints end that wait (PrepareResult.Hints). Runs started by code
+	// before it wait in timers whatever it says (versionHintWaits).
 	WaitInSync bool `json:"waitInSync,omitempty"`
 }
 

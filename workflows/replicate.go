@@ -75,11 +75,17 @@ type replicator struct {
 	// boundedUpdates is set for runs whose pause and drain handlers wait within a bound
 	// (workflow.GetVersion: their timers are commands that histories recorded before lack).
 	boundedUpdates bool
+	// hintWaits is set for runs started by code that waits a whole poll interval in the next
+	// Sync when the worker reads bucket notifications (Settings.WaitInSync). A GetVersion, not
+	// the setting alone: a run a worker of the code before recorded with the setting (another
+	// worker's Prepare) has timers there, and its replay must find them.
+	hintWaits bool
 }
 
 // workflow.GetVersion change IDs.
 const (
 	versionWaitInSync     = "wait-in-sync"
+	versionHintWaits      = "hint-waits"
 	versionBoundedUpdates = "bounded-updates"
 )
 
@@ -135,6 +141,7 @@ func validateInput(in ReplicateInput) error {
 func (r *replicator) run(ctx workflow.Context) error {
 	r.waitInSync = workflow.GetVersion(ctx, versionWaitInSync, workflow.DefaultVersion, 1) >= 1
 	r.boundedUpdates = workflow.GetVersion(ctx, versionBoundedUpdates, workflow.DefaultVersion, 1) >= 1
+	r.hintWaits = workflow.GetVersion(ctx, versionHintWaits, workflow.DefaultVersion, 1) >= 1
 	prep, err := r.prepare(ctx)
 	if err != nil {
 		return err
@@ -225,17 +232,24 @@ func (r *replicator) step(ctx workflow.Context) error {
 // history.timerProcessorMaxTimeShift, 1 s by default, ahead of now), so a timer here would
 // add a second to every cycle under a steady write load. A pause cancels that sync, wait
 // included, as it cancels any sync; drain and verify run after it. A whole poll interval is
-// waited in a timer, unless the worker reads bucket notifications (Settings.WaitInSync): a
-// hint ends a Sync's wait, and the Sync's first listing copies the hinted blob at once.
+// waited in a timer, unless the worker reads bucket notifications (Settings.WaitInSync) and
+// it is at most maxHintWait: a hint ends a Sync's wait, and the Sync's first listing copies
+// the hinted blob at once. The bound keeps what a drain or a verify waits for short (they do
+// not cancel a sync).
 func (r *replicator) waitCaughtUp(ctx workflow.Context, res activities.SyncResult) error {
 	wait := caughtUpWait(r.settings.PollInterval, res)
-	if r.waitInSync && (wait < r.settings.PollInterval || r.settings.WaitInSync) {
+	hintWait := r.hintWaits && r.settings.WaitInSync && wait <= maxHintWait
+	if r.waitInSync && (wait < r.settings.PollInterval || hintWait) {
 		r.syncWait = wait
 		return nil
 	}
 	_, err := workflow.AwaitWithTimeout(ctx, wait, func() bool { return r.paused || r.drainWanted || r.verifyWanted })
 	return err
 }
+
+// maxHintWait bounds a whole poll interval waited in a Sync for hints (waitCaughtUp): with a
+// longer poll_interval, the wait is a timer and a hint that arrives meanwhile is lost.
+const maxHintWait = 5 * time.Second
 
 // minCaughtUpWait is the shortest wait after a caught-up sync. It is never zero: a zero
 // timeout starts no timer, and histories recorded before waitInSync have a timer after every

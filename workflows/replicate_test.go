@@ -211,30 +211,42 @@ func TestReplicateRunsAntiEntropyPeriodically(t *testing.T) {
 func TestReplicateWaitsOnlyUntilTheNextBlobIsEligible(t *testing.T) {
 	next := []time.Duration{250 * time.Millisecond, 0, 5 * time.Second, 40 * time.Millisecond}
 	for _, tc := range []struct {
-		name      string
-		version   workflow.Version
-		hints     bool            // the worker reads bucket notifications
-		wantWait  []time.Duration // in the Sync activity after sync i
-		wantTimer []time.Duration // between sync i and the next
+		name        string
+		version     workflow.Version // of versionWaitInSync
+		hintVersion workflow.Version // of versionHintWaits
+		hints       bool             // the worker reads bucket notifications
+		poll        time.Duration
+		wantWait    []time.Duration // in the Sync activity after sync i
+		wantTimer   []time.Duration // between sync i and the next
 	}{
-		{"waits in the next sync", 1, false,
+		{"waits in the next sync", 1, 1, false, time.Second,
 			[]time.Duration{250 * time.Millisecond, 0, 0, 40 * time.Millisecond},
 			[]time.Duration{0, time.Second, time.Second, 0}},
 		// A hint ends a Sync's wait, never a timer's: with notifications every wait is a Sync's.
-		{"with hints, whole poll intervals too", 1, true,
+		{"with hints, whole poll intervals too", 1, 1, true, time.Second,
 			[]time.Duration{250 * time.Millisecond, time.Second, time.Second, 40 * time.Millisecond},
 			[]time.Duration{0, 0, 0, 0}},
+		// Not a poll interval longer than maxHintWait: a drain or a verify would wait for it.
+		{"with hints, a long poll interval in a timer", 1, 1, true, 10 * time.Second,
+			[]time.Duration{250 * time.Millisecond, 0, 5 * time.Second, 40 * time.Millisecond},
+			[]time.Duration{0, 10 * time.Second, 0, 0}},
+		// A run begun before hint waits (another worker's Prepare may say hints) keeps its
+		// timers.
+		{"with hints, runs recorded before hint waits", 1, workflow.DefaultVersion, true, time.Second,
+			[]time.Duration{250 * time.Millisecond, 0, 0, 40 * time.Millisecond},
+			[]time.Duration{0, time.Second, time.Second, 0}},
 		// A run begun before waitInSync (as the recorded history) keeps a timer after every
 		// caught-up sync; only its duration changed.
-		{"runs recorded before wait in a timer", workflow.DefaultVersion, false,
+		{"runs recorded before wait in a timer", workflow.DefaultVersion, workflow.DefaultVersion, false, time.Second,
 			[]time.Duration{0, 0, 0, 0},
 			[]time.Duration{250 * time.Millisecond, time.Second, time.Second, 40 * time.Millisecond}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			prepared := defaultPrepared
-			prepared.Hints = tc.hints
+			prepared.Hints, prepared.PollInterval = tc.hints, tc.poll
 			env := newEnvWith(prepared)
 			env.OnGetVersion(versionWaitInSync, workflow.DefaultVersion, 1).Return(tc.version)
+			env.OnGetVersion(versionHintWaits, workflow.DefaultVersion, 1).Return(tc.hintVersion)
 			var a *activities.Replicator
 			var calls []activities.SyncInput
 			var at []time.Time
@@ -245,7 +257,7 @@ func TestReplicateWaitsOnlyUntilTheNextBlobIsEligible(t *testing.T) {
 				res.NextEligibleIn = next[(len(calls)-1)%len(next)]
 				return res, err
 			})
-			env.RegisterDelayedCallback(func() { env.CancelWorkflow() }, 20*time.Second)
+			env.RegisterDelayedCallback(func() { env.CancelWorkflow() }, 100*time.Second)
 			env.ExecuteWorkflow(Replicate, ReplicateInput{Database: "db", From: "primary", To: "secondary"})
 			require.Greater(t, len(at), 8)
 			for i := 1; i < 9; i++ {
