@@ -43,6 +43,9 @@ type earlyCopy struct {
 	obj  objectstore.Object
 	done chan struct{} // closed when the copy ended
 	ok   bool          // it landed; set before done is closed
+	// distrusted: the window copies another version of the key (distrustEarly), which may
+	// land after this copy and replace it: whether the target holds this one is asked.
+	distrusted bool
 }
 
 // maxEarlyCopies bounds the early copies a call tracks at once (those its watermark has not
@@ -181,7 +184,30 @@ func (s *syncer) mayCopyEarly(ctx context.Context, o objectstore.Object) bool {
 		return false
 	}
 	return !s.carriedKeys[o.Key] && s.windowPending[o.Key] == 0 && len(s.early) < s.earlyLimit() &&
-		o.LastModified.After(s.window.Cutoff()) && !s.stopFollowing && ctx.Err() == nil
+		o.LastModified.After(s.earlyFloor()) && !s.stopFollowing && ctx.Err() == nil
+}
+
+// earlyFloor is the time an early copy's blob must be beyond: the window's cutoff (the window
+// copies what is at or before it), or before the window exists (firstListing) the record's
+// watermark. s.mu is held.
+func (s *syncer) earlyFloor() time.Time {
+	if s.window == nil {
+		return s.state.Time
+	}
+	return s.window.Cutoff()
+}
+
+// distrustEarly marks the early copies of keys that eligible (the first window) holds in
+// another version: copies started before the window existed (firstListing), when nothing said
+// that an older version of the key was still to be copied. That copy (a plain PUT, in order)
+// may land after the early one and replace it, so the early copy is not taken as in unless
+// the target holds it (earlyIn). s.mu is held.
+func (s *syncer) distrustEarly(eligible []objectstore.Object) {
+	for _, o := range eligible {
+		if e, ok := s.early[o.Key]; ok && e.obj.ETag != o.ETag {
+			e.distrusted = true
+		}
+	}
 }
 
 // earlyIn reports whether an early copy put obj (this version) in the target, waiting for
@@ -202,7 +228,10 @@ func (s *syncer) earlyIn(ctx context.Context, obj objectstore.Object) (bool, err
 	if e.obj.ETag != obj.ETag || e.obj.Size != obj.Size {
 		return false, nil
 	}
-	if e.ok {
+	s.mu.Lock()
+	trusted := e.ok && !e.distrusted
+	s.mu.Unlock()
+	if trusted {
 		return true, nil
 	}
 	landed, err := s.targetHolds(ctx, obj)

@@ -59,7 +59,7 @@ func TestSyncHintsChangeOnlySpeed(t *testing.T) {
 						hints <- o.Key
 						sent = append(sent, o.Key)
 					}
-					if len(sent) > 0 && sent[len(sent)-1] == o.Key && n > 1 {
+					if len(sent) > 0 && sent[len(sent)-1] == o.Key {
 						hinted[o.Key] = o.LastModified
 					}
 				}
@@ -67,13 +67,10 @@ func TestSyncHintsChangeOnlySpeed(t *testing.T) {
 				hints <- testRoot + "/sid/storage_locks/9_9"
 				hints <- testRoot + "/sid/never_written"
 			}
-			// Hinted blobs land before the clock moves on to the next listing; the call reads
-			// hints from its second listing on (the first is before it follows).
+			// Hinted blobs land before the clock moves on to the next listing, the call's
+			// first included (it reads hints while it lists, firstListing).
 			deadline := time.Now().Add(10 * time.Second)
 			for _, k := range sent {
-				if n == 1 {
-					break
-				}
 				for {
 					mu.Lock()
 					_, ok := landed[k]
@@ -316,5 +313,48 @@ func TestCarriedAheadKeysTheSourceDeletedAreDropped(t *testing.T) {
 	_, err = replication.Sync(ctx, e.src, e.dst, &memCopier{src: e.src, dst: e.dst}, in, nil)
 	require.NoError(t, err)
 	require.NotContains(t, ahead(), gone.Key)
+	e.checkTarget(t, time.Time{})
+}
+
+// TestEarlyCopyReplacedByAnOlderVersionIsCopiedAgain: a hint read while the call's first
+// listing runs starts an early copy of a key's newer version (v2) before the window exists;
+// the listing shows the older one (v1), which the window copies in order. Were the read of v1
+// served after v2's early copy landed (a stale replica), the window's PUT would replace v2
+// with v1: the early copy is then not taken as in when v2 is eligible (distrustEarly), and v2
+// is copied again, so that the target holds v2 at a watermark past it.
+func TestEarlyCopyReplacedByAnOlderVersionIsCopiedAgain(t *testing.T) {
+	ctx := context.Background()
+	e := newSyncEnv(time.Millisecond, 0)
+	e.src.clockStep = time.Millisecond
+	v1 := e.src.Put(testRoot+"/k", []byte("v1"))
+	e.clock.Advance(3 * time.Second)
+	e.src.Put(testRoot+"/x", []byte("x")) // young at the first listing: the call follows
+	e.clock.Advance(time.Second)
+	hints := make(chan string, 4)
+	var v2 objectstore.Object
+	e.onListing(func(n int) {
+		if n == 1 {
+			v2 = e.src.Put(v1.Key, []byte("v2, newer"))
+			hints <- v2.Key
+			deadline := time.Now().Add(10 * time.Second)
+			for o, ok := e.dst.Get(v2.Key); !ok || string(o.Data) != "v2, newer"; o, ok = e.dst.Get(v2.Key) {
+				if time.Now().After(deadline) {
+					t.Fatal("v2 was not copied early while the first listing ran")
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}
+		e.clock.Advance(1999 * time.Millisecond)
+	})
+	copier := &memCopier{src: e.src, dst: e.dst, staleRead: func(obj objectstore.Object) ([]byte, bool) {
+		return []byte("v1"), obj.ETag == v1.ETag
+	}}
+	in := followInput(replication.Policy{SettleWindow: 2 * time.Second, BatchMaxObjects: 4, BatchMaxBytes: 1 << 20}, 2)
+	in.Hints = hints
+	got, err := replication.Sync(ctx, e.src, e.dst, copier, in, nil)
+	require.NoError(t, err)
+	require.False(t, got.Watermark.Time.Before(v2.LastModified), "the call follows until v2 is eligible")
+	k, _ := e.dst.Get(v1.Key)
+	require.Equal(t, "v2, newer", string(k.Data))
 	e.checkTarget(t, time.Time{})
 }

@@ -437,6 +437,9 @@ type memCopier struct {
 	before       func(ctx context.Context, key string) error
 	failOn       int  // the failOn-th Copy call fails (1-based); 0: none
 	failAfterPut bool // the failing copy writes its blob before it reports the failure
+	// staleRead, if set, may answer a copy's read of obj with data of its own, as a stale
+	// replica of an eventually consistent store would after obj was overwritten.
+	staleRead func(obj objectstore.Object) ([]byte, bool)
 
 	mu                sync.Mutex
 	calls, inflight   int
@@ -491,6 +494,11 @@ func (c *memCopier) copy(ctx context.Context, obj objectstore.Object, dstKey str
 		}
 	}
 	o, ok := c.src.Get(obj.Key)
+	if c.staleRead != nil {
+		if data, stale := c.staleRead(obj); stale {
+			o, ok = memObject{Data: data, ETag: obj.ETag, LastModified: obj.LastModified}, true
+		}
+	}
 	if !ok {
 		return notExist("copy", obj.Key)
 	}

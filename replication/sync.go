@@ -164,7 +164,16 @@ func Sync(ctx context.Context, src, dst Store, copier Copier, in SyncInput, prog
 	if in.Drain {
 		policy.SettleWindow = 0
 	}
-	first, err := listRound(ctx, src, prefix, state.Time, policy)
+	exclude := compileGlobs(in.Policy.Exclude)
+	s := &syncer{in: in, src: src, dst: dst, copier: copier, progress: progress, prefix: prefix, policy: policy,
+		state: state, base: state, etag: etag, generation: stored.Generation, exclude: exclude,
+		// A record without its endpoints (or none at all) is written at the first checkpoint.
+		rewrite:     stored.Source == nil || stored.Target == nil,
+		carriedKeys: keySet(stored.Ahead), earlySlots: make(chan struct{}, max(1, in.Concurrency))}
+	s.changed = sync.NewCond(&s.mu)
+	// Early copies end before the call does, whatever ends it.
+	defer s.earlyWG.Wait()
+	first, err := s.firstListing(ctx)
 	if err != nil {
 		return SyncResult{}, fmt.Errorf("sync %s: %w", in.Database, err)
 	}
@@ -202,7 +211,6 @@ func Sync(ctx context.Context, src, dst Store, copier Copier, in SyncInput, prog
 	}
 	// The blobs at or before the record's watermark, as this listing shows them: any change
 	// since the record was written is a late blob (or a deletion) to look for.
-	exclude := compileGlobs(in.Policy.Exclude)
 	below := digestUpTo(first.listing, state.Time, exclude)
 	storedBelow := below // the record's own watermark is almost always state.Time
 	if !stored.Time.Equal(state.Time) {
@@ -226,15 +234,13 @@ func Sync(ctx context.Context, src, dst Store, copier Copier, in SyncInput, prog
 	if err != nil {
 		return SyncResult{}, fmt.Errorf("sync %s: %w", in.Database, err)
 	}
-	s := &syncer{in: in, src: src, dst: dst, copier: copier, progress: progress, prefix: prefix, policy: policy,
-		state: state, base: state, existing: existing, etag: etag, generation: stored.Generation,
-		// A record without its endpoints (or none at all) is written at the first checkpoint.
-		rewrite: stored.Source == nil || stored.Target == nil,
-		exclude: exclude, below: below, windowDigest: windowDigest, late: found,
-		window:  NewWindow(first.plan.Eligible, state.Time, first.plan.Cutoff, max(1, in.Policy.BatchMaxObjects)),
-		carried: carried, carriedKeys: carriedKeySet(carried), last: first, checked: first.listing,
-		listRounds: 1, listRequests: first.requests, windowPending: countKeys(nil, first.plan.Eligible),
-		earlySlots: make(chan struct{}, max(1, in.Concurrency))}
+	s.mu.Lock()
+	s.existing, s.below, s.windowDigest, s.late = existing, below, windowDigest, found
+	s.window = NewWindow(first.plan.Eligible, state.Time, first.plan.Cutoff, max(1, in.Policy.BatchMaxObjects))
+	s.carried, s.carriedKeys, s.last, s.checked = carried, carriedKeySet(carried), first, first.listing
+	s.listRounds, s.listRequests, s.windowPending = 1, first.requests, countKeys(nil, first.plan.Eligible)
+	s.distrustEarly(first.plan.Eligible)
+	s.mu.Unlock()
 	copyErr := s.run(ctx)
 	// Checkpoint what is in even after an error, so a retry does not copy it again.
 	if err := s.checkpoint(context.WithoutCancel(ctx)); err != nil && copyErr == nil {
@@ -384,8 +390,27 @@ func listRound(ctx context.Context, src Store, prefix string, from time.Time, p 
 		requests: uploads.Requests + listing.Requests}, nil
 }
 
+// firstListing lists the source for the call's first round. Hints are read meanwhile, so
+// that a blob a notification names is copied at once rather than after the listing, which
+// takes seconds in a folder of 100,000 blobs (early.go: before the window exists, a blob
+// beyond the record's watermark may be copied early; distrustEarly settles what the listing
+// then shows of the same keys). Not in a resumed call, which learns what the target holds
+// only after this listing.
+func (s *syncer) firstListing(ctx context.Context) (round, error) {
+	if s.in.Hints == nil || s.in.Follow <= 0 || !s.earlyAllowed() || s.in.VerifyExisting {
+		return listRound(ctx, s.src, s.prefix, s.state.Time, s.policy)
+	}
+	hctx, stop := context.WithCancel(ctx)
+	var hinting sync.WaitGroup
+	hinting.Add(1)
+	go s.consumeHints(hctx, ctx, s.in.Hints, &hinting)
+	r, err := listRound(ctx, s.src, s.prefix, s.state.Time, s.policy)
+	stop()
+	hinting.Wait()
+	return r, err
+}
+
 func (s *syncer) run(ctx context.Context) error {
-	s.changed = sync.NewCond(&s.mu)
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	// Wake the dispatcher when copying stops early (a failed copy or a cancelled call).
