@@ -546,7 +546,9 @@ func (s *syncer) follow(ctx, copyCtx context.Context, until time.Time) error {
 	s.mu.Lock()
 	first := s.last
 	s.mu.Unlock()
-	s.hintListed(copyCtx, round{}, first)
+	if first.plan.HeldBy == nil { // as for every listing this follows (below)
+		s.hintListed(copyCtx, round{}, first)
+	}
 	for {
 		s.mu.Lock()
 		for ctx.Err() == nil && !s.stopFollowing && s.window.Unstarted() > backlog {

@@ -110,10 +110,10 @@ func failOverWithATail(t *testing.T, configure func(*config.Config)) *failedOver
 	acks, wait := writeRows(load, f.primary, 0, 2)
 	defer func() { stop(); wait() }()
 	f.acksA = acks
-	waitFor(t, time.Minute, "rows to replicate", func() (bool, error) {
-		st, err := queryStatus(ctx, f.tc, repl.GetID())
-		return err == nil && st.CopiedObjects > 20, err
-	})
+	// Rows replicated: the watermark past them, not copies counted (early copies are
+	// copies beyond the watermark, which a seal moves aside).
+	waitFor(t, time.Minute, "rows to commit", func() (bool, error) { return acks.total() >= 20, nil })
+	waitWatermarkPastNewest(t, f.s, f.tc, repl.GetID(), rootPath)
 	cutOff(t, f.s, "primary")
 	cutAt := acks.total()
 	waitFor(t, time.Minute, "A to commit rows while cut off", func() (bool, error) { return acks.total() >= cutAt+20, nil })
