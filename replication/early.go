@@ -95,12 +95,12 @@ func find(l objectstore.Listing, key string) (int, bool) {
 
 // hinted starts an early copy of the blob at key, named by a hint, if it is in the folder
 // and not eligible yet. The hint's key is all it trusts: the blob's time, size and ETag come
-// from the source.
+// from a listing of the source (listedAlone).
 func (s *syncer) hinted(ctx context.Context, key string) {
 	if !s.earlyAllowed() || !strings.HasPrefix(key, s.prefix) || excluded(s.exclude, key) {
 		return
 	}
-	// Before the HEAD: a key already copying, or one the latest listing shows (an overwrite,
+	// Before the listing: a key already copying, or one the latest listing shows (an overwrite,
 	// whose copy would be refused, see hintListed), or no room. startEarly checks
 	// again what may have changed since.
 	s.mu.Lock()
@@ -110,11 +110,29 @@ func (s *syncer) hinted(ctx context.Context, key string) {
 	if skip {
 		return
 	}
-	info, err := s.src.Head(ctx, key)
-	if err != nil {
+	o, ok := listedAlone(ctx, s.src, key)
+	if !ok {
 		return // gone, or the source did not answer: the listing decides
 	}
-	s.startEarly(ctx, info.Object)
+	s.startEarly(ctx, o)
+}
+
+// listedAlone returns the blob at key as a listing shows it: one LIST request with key as the
+// prefix. Not a HEAD: a HEAD's Last-Modified has whole seconds, where MinIO's listings have
+// milliseconds. The watermark is a time from listings, so an early copy's time must be one
+// too: taken a second early, it passed for at or before a watermark that had not reached it,
+// left the records' Ahead and would have stayed in place at a seal, its copy claiming the
+// earlier time (e2e TestNotifications found it).
+func listedAlone(ctx context.Context, src Store, key string) (objectstore.Object, bool) {
+	l, err := src.List(ctx, key)
+	if err != nil {
+		return objectstore.Object{}, false
+	}
+	i, found := find(l, key)
+	if !found {
+		return objectstore.Object{}, false
+	}
+	return l.Objects[i], true
 }
 
 // startEarly registers and starts an early copy of o, unless one of that version is known,
@@ -293,9 +311,9 @@ func (s *syncer) earlyAhead(t time.Time) []string {
 }
 
 // consumeHints starts early copies (with copyCtx) from hints until ctx ends or the channel
-// closes. Each hint costs a HEAD of the source before its copy can start: up to
+// closes. Each hint costs a listing of its key before its copy can start: up to
 // SyncInput.Concurrency of them run at once, so that hints do not queue behind one another
-// under a steady write load (one at a time, a HEAD's round trip bounded how many blobs a
+// under a steady write load (one at a time, a request's round trip bounded how many blobs a
 // second started early).
 func (s *syncer) consumeHints(ctx, copyCtx context.Context, hints <-chan string, wg *sync.WaitGroup) {
 	defer wg.Done()

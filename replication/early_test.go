@@ -27,6 +27,7 @@ func TestSyncHintsChangeOnlySpeed(t *testing.T) {
 		ctx := context.Background()
 		e := newSyncEnv(time.Millisecond, 0)
 		e.src.clockStep = time.Millisecond
+		e.src.headResolution = time.Second // a HEAD's Last-Modified, listings' milliseconds
 		policy := replication.Policy{SettleWindow: 2 * time.Second, BatchMaxObjects: rapid.IntRange(1, 8).Draw(t, "batchMaxObjects"),
 			BatchMaxBytes: 1 << 30, Exclude: storageLocks}
 		rounds := rapid.IntRange(1, 5).Draw(t, "rounds")

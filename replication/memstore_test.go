@@ -84,6 +84,9 @@ type memStore struct {
 	clock      *fakeClock
 	resolution time.Duration
 	clockStep  time.Duration // set before use
+	// headResolution, if set, truncates the LastModified a HEAD answers, as a real store's
+	// Last-Modified header has whole seconds where MinIO's listings have milliseconds.
+	headResolution time.Duration
 
 	mu      sync.Mutex
 	objects map[string]memObject
@@ -92,7 +95,8 @@ type memStore struct {
 	puts    map[string]int // whole-object writes (PutBytes, copies received) per key
 
 	// Hooks, set before use. afterList runs after a List or Uploads call has taken its
-	// snapshot (kind is "list" or "uploads"); beforePut and afterPut run before and after a
+	// snapshot (kind is "list", "list-key" for a prefix that is not a folder (a hint's key), or
+	// "uploads"); beforePut and afterPut run before and after a
 	// PutBytes or a received copy is stored. They run outside the store's lock.
 	afterList func(kind string)
 	beforePut func(key string, data []byte, meta map[string]string)
@@ -138,7 +142,11 @@ func (s *memStore) List(ctx context.Context, prefix string) (objectstore.Listing
 	s.mu.Unlock()
 	slices.SortFunc(l.Objects, func(a, b objectstore.Object) int { return strings.Compare(a.Key, b.Key) })
 	if hook != nil {
-		hook("list")
+		if strings.HasSuffix(prefix, "/") {
+			hook("list")
+		} else {
+			hook("list-key")
+		}
 	}
 	return l, nil
 }
@@ -200,8 +208,12 @@ func (s *memStore) Head(ctx context.Context, key string) (objectstore.Info, erro
 	if !ok {
 		return objectstore.Info{}, notExist("head", key)
 	}
+	lm := o.LastModified
+	if s.headResolution > 0 {
+		lm = lm.Truncate(s.headResolution)
+	}
 	return objectstore.Info{
-		Object:   objectstore.Object{Key: key, Size: int64(len(o.Data)), LastModified: o.LastModified, ETag: o.ETag},
+		Object:   objectstore.Object{Key: key, Size: int64(len(o.Data)), LastModified: lm, ETag: o.ETag},
 		Metadata: maps.Clone(o.Meta),
 	}, nil
 }

@@ -334,7 +334,14 @@ func checkCopiedOnce(t *testing.T, requests []stack.StoreRequest, operation, pre
 		}
 	}
 	if len(again) > interrupted {
-		t.Errorf("%s wrote %d keys under %s more than once, more than the %d a kill may interrupt: %v", operation, len(again), prefix, interrupted, again)
+		var which []string
+		for _, r := range stack.Writes(requests, operation, prefix) {
+			if slices.Contains(again, r.Key) {
+				which = append(which, fmt.Sprintf("%s at %s", r, r.At.Format("15:04:05.000")))
+			}
+		}
+		t.Errorf("%s wrote %d keys under %s more than once, more than the %d a kill may interrupt: %v\n%s", operation, len(again), prefix,
+			interrupted, again, strings.Join(which, "\n"))
 	}
 	return len(writes)
 }

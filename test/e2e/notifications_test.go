@@ -62,9 +62,9 @@ func TestNotifications(t *testing.T) {
 		checkNotifiedPhase(t, s, src, dst, folder, written)
 		a := arrivals(t, s, src, dst, folder)
 		t.Logf("with notifications: %s", a)
-		// A Sync HEADs a source blob only for a hint (early.go's hinted), and a listing whose
-		// answer was passed on before the blob's write cannot show it: a HEAD that began
-		// before any listing that could show the blob had ended was a notification's, and
+		// A Sync looks a source blob up alone only for a hint (early.go's listedAlone), and a
+		// listing whose answer was passed on before the blob's write cannot show it: a look-up
+		// that began before any listing that could show the blob had ended was a notification's, and
 		// came first. Under this load the Syncs list the folder every few tens of
 		// milliseconds (follow), so a listing often ends between a write and its hint: some,
 		// not all. The lost run below finds none, by construction.
@@ -107,7 +107,7 @@ func TestNotifications(t *testing.T) {
 		checkNotifiedPhase(t, s, src, dst, folder, written)
 		a := arrivals(t, s, src, dst, folder)
 		t.Logf("without notifications: %s", a)
-		if a.headed != 0 || a.hintedFirst != 0 || a.copiedFirst != 0 {
+		if a.lookedUp != 0 || a.hintedFirst != 0 || a.copiedFirst != 0 {
 			t.Errorf("with no notifications, blobs were learnt of or copied before a listing showed them: %s", a)
 		}
 	})
@@ -154,17 +154,18 @@ type arrival struct {
 	// lags are the blobs' times from write to copy: target LastModified - source
 	// LastModified (both MinIOs run on this machine's clock).
 	lags []time.Duration
-	// headed counts the blobs a Sync HEADed in the source (it does for a hint only), and
-	// hintedFirst those whose HEAD began before any listing that could show them had ended.
-	headed, hintedFirst int
+	// lookedUp counts the blobs a Sync looked up alone in the source (a listing with the
+	// blob's key as its prefix: it does for a hint only), and hintedFirst those whose look-up
+	// began before any listing of a folder that could show them had ended.
+	lookedUp, hintedFirst int
 	// copiedFirst counts the blobs whose copy (its source GET) began before any listing that
 	// could show them had ended: possible only from a hint.
 	copiedFirst int
 }
 
 func (a arrival) String() string {
-	return fmt.Sprintf("%d blobs, write to copy median %s, max %s; %d HEADed for a hint, %d of those before a listing could show them; %d copied before",
-		a.blobs, median(a.lags), slices.Max(a.lags), a.headed, a.hintedFirst, a.copiedFirst)
+	return fmt.Sprintf("%d blobs, write to copy median %s, max %s; %d looked up for a hint, %d of those before a listing could show them; %d copied before",
+		a.blobs, median(a.lags), slices.Max(a.lags), a.lookedUp, a.hintedFirst, a.copiedFirst)
 }
 
 // arrivals tells how the blobs under folder reached the target, from both buckets and the
@@ -194,12 +195,18 @@ func arrivals(t *testing.T, s *stack.Stack, src, dst *objectstore.Client, folder
 	syncOp := workflows.ReplicateName + "/Sync"
 	for _, r := range s.StoreRequests("primary") {
 		switch {
+		case r.Method == "GET" && r.Key == "" && strings.Contains(r.Query, "list-type") && r.Operation == syncOp &&
+			strings.HasPrefix(r.Prefix, prefix) && !strings.HasSuffix(r.Prefix, "/"):
+			// A blob looked up alone, for a hint (replication's listedAlone).
+			if _, ok := first["LOOKUP "+r.Prefix]; !ok {
+				first["LOOKUP "+r.Prefix] = r.At
+			}
 		case r.Method == "GET" && r.Key == "" && strings.Contains(r.Query, "list-type"):
 			if r.Done.IsZero() {
 				t.Fatalf("a listing still in flight: %s", r)
 			}
 			listings = append(listings, r)
-		case (r.Method == "GET" || r.Method == "HEAD") && r.Operation == syncOp && strings.HasPrefix(r.Key, prefix):
+		case r.Method == "GET" && r.Operation == syncOp && strings.HasPrefix(r.Key, prefix):
 			if _, ok := first[r.Method+" "+r.Key]; !ok {
 				first[r.Method+" "+r.Key] = r.At
 			}
@@ -225,9 +232,9 @@ func arrivals(t *testing.T, s *stack.Stack, src, dst *objectstore.Client, folder
 			continue
 		}
 		a.lags = append(a.lags, at.Sub(o.LastModified))
-		if head, ok := first["HEAD "+o.Key]; ok {
-			a.headed++
-			if before(o, head) {
+		if lookup, ok := first["LOOKUP "+o.Key]; ok {
+			a.lookedUp++
+			if before(o, lookup) {
 				a.hintedFirst++
 			}
 		}

@@ -53,6 +53,8 @@ type StoreRequest struct {
 	// Done is when the store's answer had been passed on to the client, body and all (zero
 	// while the request is in flight): a listing shows no blob written after it.
 	Done time.Time
+	// Status is the store's answer's status code (0 while the request is in flight).
+	Status int
 	// Bytes is the size of the body as sent: the decoded size of an aws-chunked (streamed)
 	// upload (X-Amz-Decoded-Content-Length), else Content-Length; 0 without a body. A
 	// server-side copy (X-Amz-Copy-Source) sends none.
@@ -72,6 +74,9 @@ func (r StoreRequest) String() string {
 	}
 	if r.Operation != "" {
 		s += " [" + r.Operation + "]"
+	}
+	if r.Status != 0 {
+		s += fmt.Sprintf(" -> %d", r.Status)
 	}
 	return s
 }
@@ -196,10 +201,30 @@ func startRecorder(upstream string, logw io.Writer) (*recorder, error) {
 func (rec *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	req, i := rec.note(r)
 	rec.hold(r, req)
-	rec.proxy.ServeHTTP(w, r)
+	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+	rec.proxy.ServeHTTP(sw, r)
 	rec.mu.Lock()
 	rec.reqs[i].Done = time.Now()
+	rec.reqs[i].Status = sw.status
 	rec.mu.Unlock()
+}
+
+// statusWriter keeps the status code a handler answered with.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Flush passes a flush on, as the reverse proxy flushes streamed answers.
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
 }
 
 // note records r, and returns it as recorded and its index.
@@ -313,11 +338,11 @@ func (s *Stack) StoreRequestCount(region string) int {
 }
 
 // Writes returns the PUTs (uploads and server-side copies) among reqs that operation made
-// under prefix.
+// under prefix, but those the store refused as conditional writes (412: nothing written).
 func Writes(reqs []StoreRequest, operation, prefix string) []StoreRequest {
 	var out []StoreRequest
 	for _, r := range reqs {
-		if r.Method == "PUT" && r.Operation == operation && strings.HasPrefix(r.Key, prefix) {
+		if r.Method == "PUT" && r.Operation == operation && strings.HasPrefix(r.Key, prefix) && r.Status != http.StatusPreconditionFailed {
 			out = append(out, r)
 		}
 	}
