@@ -248,10 +248,15 @@ func TestReplicateWaitsOnlyUntilTheNextBlobIsEligible(t *testing.T) {
 			env.OnGetVersion(versionWaitInSync, workflow.DefaultVersion, 1).Return(tc.version)
 			env.OnGetVersion(versionHintWaits, workflow.DefaultVersion, 1).Return(tc.hintVersion)
 			var a *activities.Replicator
+			// A sync still in flight when the workflow is cancelled may finish on another
+			// goroutine.
+			var mu sync.Mutex
 			var calls []activities.SyncInput
 			var at []time.Time
 			ok := syncing(&calls)
 			env.OnActivity(a.Sync, mock.Anything, mock.Anything).Return(func(ctx context.Context, in activities.SyncInput) (activities.SyncResult, error) {
+				mu.Lock()
+				defer mu.Unlock()
 				at = append(at, env.Now())
 				res, err := ok(ctx, in)
 				res.NextEligibleIn = next[(len(calls)-1)%len(next)]
@@ -259,6 +264,8 @@ func TestReplicateWaitsOnlyUntilTheNextBlobIsEligible(t *testing.T) {
 			})
 			env.RegisterDelayedCallback(func() { env.CancelWorkflow() }, 100*time.Second)
 			env.ExecuteWorkflow(Replicate, ReplicateInput{Database: "db", From: "primary", To: "secondary"})
+			mu.Lock()
+			defer mu.Unlock()
 			require.Greater(t, len(at), 8)
 			for i := 1; i < 9; i++ {
 				k := (i - 1) % len(next)
