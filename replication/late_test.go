@@ -131,12 +131,7 @@ func TestLateBlobsAreLookedForAmongNewBlobsOnly(t *testing.T) {
 // for the late blob: it asks the target about the blob the listing before did not show.
 func TestLateBlobIsReportedWhileFollowing(t *testing.T) {
 	ctx := context.Background()
-	e := newSyncEnv(time.Millisecond, 0)
-	e.src.clockStep = time.Millisecond
-	for i := range 4 {
-		e.src.Put(fmt.Sprintf("%s/sid/old_%d", testRoot, i), []byte{byte(i)})
-	}
-	e.clock.Advance(1999 * time.Millisecond)
+	e := envWithOldBlobs()
 	targetLists := countLists(e.dst)
 	var lateKey string
 	listings := e.onListing(func(n int) {
@@ -192,12 +187,7 @@ func TestBelowSetLeavesOutVanishedBlobs(t *testing.T) {
 // remembers the set below the watermark would then never look at it again.
 func TestLateOverwriteOfAWindowKeyIsReported(t *testing.T) {
 	ctx := context.Background()
-	e := newSyncEnv(time.Millisecond, 0)
-	e.src.clockStep = time.Millisecond
-	for i := range 4 {
-		e.src.Put(fmt.Sprintf("%s/sid/old_%d", testRoot, i), []byte{byte(i)})
-	}
-	e.clock.Advance(1999 * time.Millisecond)
+	e := envWithOldBlobs()
 	var late objectstore.Object
 	e.onListing(func(n int) {
 		if n <= 4 {
@@ -214,4 +204,16 @@ func TestLateOverwriteOfAWindowKeyIsReported(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{late.Key}, got.LateKeys)
 	require.True(t, got.VerifyWanted)
+}
+
+// envWithOldBlobs returns a sync environment whose source holds four blobs a moment short of
+// eligible under a 2 s settle window, for the follow tests' listings to add to.
+func envWithOldBlobs() *syncEnv {
+	e := newSyncEnv(time.Millisecond, 0)
+	e.src.clockStep = time.Millisecond
+	for i := range 4 {
+		e.src.Put(fmt.Sprintf("%s/sid/old_%d", testRoot, i), []byte{byte(i)})
+	}
+	e.clock.Advance(1999 * time.Millisecond)
+	return e
 }

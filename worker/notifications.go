@@ -33,16 +33,20 @@ type notificationCounter interface {
 // URL-encoded (as in S3's and MinIO's events).
 type s3Event struct {
 	Records []struct {
-		EventName string `json:"eventName"`
-		S3        struct {
-			Bucket struct {
-				Name string `json:"name"`
-			} `json:"bucket"`
-			Object struct {
-				Key string `json:"key"`
-			} `json:"object"`
-		} `json:"s3"`
+		EventName string       `json:"eventName"`
+		S3        bucketObject `json:"s3"`
 	} `json:"Records"`
+}
+
+// bucketObject names a blob as S3 events (their "s3") and EventBridge events (their
+// "detail") both do.
+type bucketObject struct {
+	Bucket struct {
+		Name string `json:"name"`
+	} `json:"bucket"`
+	Object struct {
+		Key string `json:"key"`
+	} `json:"object"`
 }
 
 // hint is a key that may be new in a bucket.

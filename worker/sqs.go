@@ -169,16 +169,9 @@ type sqsBody struct {
 	Records    json.RawMessage `json:"Records"`
 	Event      string          `json:"Event"`
 	DetailType string          `json:"detail-type"`
-	Detail     struct {
-		Bucket struct {
-			Name string `json:"name"`
-		} `json:"bucket"`
-		Object struct {
-			Key string `json:"key"`
-		} `json:"object"`
-	} `json:"detail"`
-	Type    string `json:"Type"`
-	Message string `json:"Message"`
+	Detail     bucketObject    `json:"detail"`
+	Type       string          `json:"Type"`
+	Message    string          `json:"Message"`
 }
 
 // parseSQSMessage returns the blobs created that an SQS message's body names, and whether it
