@@ -52,14 +52,71 @@ func TestHintsUnsubscribe(t *testing.T) {
 	h := NewHints()
 	ch, stop := h.Subscribe("b", "")
 	h.Publish("b", "k1")
+	if got := drain(ch); fmt.Sprint(got) != "[k1]" {
+		t.Errorf("subscribed: got %v, want [k1]", got)
+	}
 	stop()
 	stop() // twice is fine
 	h.Publish("b", "k2")
-	if got := drain(ch); fmt.Sprint(got) != "[k1]" {
-		t.Errorf("after unsubscribing got %v, want [k1]", got)
+	if got := drain(ch); len(got) != 0 {
+		t.Errorf("after unsubscribing got %v, want nothing", got)
 	}
 	if n := h.subscribers(); n != 0 {
 		t.Errorf("%d subscriptions left", n)
+	}
+}
+
+// TestHintsHeldBetweenSubscriptions: a hint published while no subscription takes it, and
+// one left unread when a subscription ends, reach the bucket's next subscription under their
+// prefix, once; those older than HintKeep, those of buckets never subscribed to and those
+// beyond HintBuffer do not.
+func TestHintsHeldBetweenSubscriptions(t *testing.T) {
+	h := NewHints()
+	now := time.Unix(1000, 0)
+	h.now = func() time.Time { return now }
+	h.Publish("b", "db/never-subscribed") // no subscription to b yet: not held
+	_, stop := h.Subscribe("b", "db/")
+	h.Publish("b", "db/unread")
+	stop()
+	h.Publish("b", "db/in-the-gap")
+	h.Publish("b", "other/1") // held for a subscription to other/
+	h.Publish("x", "db/1")    // bucket x was never subscribed to
+	ch, stop := h.Subscribe("b", "db/")
+	if got := drain(ch); fmt.Sprint(got) != "[db/unread db/in-the-gap]" {
+		t.Errorf("next subscription got %v, want [db/unread db/in-the-gap]", got)
+	}
+	stop()
+	ch, stop = h.Subscribe("b", "db/")
+	if got := drain(ch); len(got) != 0 {
+		t.Errorf("a held hint was given twice: %v", got)
+	}
+	stop()
+	ch, stop = h.Subscribe("b", "other/")
+	if got := drain(ch); fmt.Sprint(got) != "[other/1]" {
+		t.Errorf("other/ got %v, want [other/1]", got)
+	}
+	stop()
+	if _, ok := h.held["x"]; ok {
+		t.Error("hints of a bucket never subscribed to are held")
+	}
+
+	h.Publish("b", "db/old")
+	now = now.Add(HintKeep + time.Millisecond)
+	h.Publish("b", "db/new")
+	ch, stop = h.Subscribe("b", "db/")
+	if got := drain(ch); fmt.Sprint(got) != "[db/new]" {
+		t.Errorf("after HintKeep got %v, want [db/new]", got)
+	}
+	stop()
+
+	for i := range HintBuffer + 10 {
+		h.Publish("b", fmt.Sprint("db/", i))
+	}
+	ch, stop = h.Subscribe("b", "db/")
+	defer stop()
+	got := drain(ch)
+	if len(got) != HintBuffer || got[0] != "db/10" {
+		t.Errorf("held %d hints from %v, want the newest %d (from db/10)", len(got), got[:1], HintBuffer)
 	}
 }
 

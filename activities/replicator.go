@@ -226,11 +226,11 @@ func (r *Replicator) Sync(ctx context.Context, in SyncInput) (SyncResult, error)
 		Concurrency: rc.Concurrency, Watermark: in.Watermark, Drain: in.Drain, Wait: in.Wait,
 		VerifyExisting: in.Resume || info.Attempt > 1,
 		Budget:         syncBudget, CheckpointEvery: syncCheckpointEvery,
-		// A caught-up call keeps listing and copying for up to a poll interval (see
-		// replication.SyncInput.Follow): most listings skip the round trip through the
-		// workflow, which still folds a result into its status about once a poll interval.
-		Follow: rc.PollInterval, PollInterval: rc.PollInterval,
-		Hints: hints, Below: &r.below, Alive: alive,
+		// A caught-up call keeps listing and copying for up to a poll interval, longer with
+		// hints (see follow, replication.SyncInput.Follow): most listings skip the round trip
+		// through the workflow, which still folds a result into its status that often.
+		Follow: follow(rc.PollInterval, r.hints != nil), PollInterval: rc.PollInterval,
+		Hints: hints, HintedListingGap: syncCheckpointEvery, Below: &r.below, Alive: alive,
 	}, func(p replication.Progress) {
 		latest.Store(&p)
 		tally.reach(p.CopiedObjects, p.CopiedBytes)
@@ -442,4 +442,20 @@ func (t *copyTally) reach(objects, bytes int64) {
 	}
 	t.record(max(0, objects-t.objects), max(0, bytes-t.bytes))
 	t.objects, t.bytes = max(objects, t.objects), max(bytes, t.bytes)
+}
+
+// hintFollow is how long a caught-up Sync keeps following when the worker reads bucket
+// notifications (replication.SyncInput.Follow): a hint that arrives between two Syncs waits
+// for the next one, so they turn over less often. It bounds too what a drain or a verify
+// waits for the Sync in flight, as the workflow's in-Sync wait for hints does (5 s,
+// workflows.maxHintWait); the status folds a Sync's result this often under a steady load.
+const hintFollow = 5 * time.Second
+
+// follow returns how long a caught-up Sync keeps following: a poll interval, or hintFollow
+// with hints if that is longer.
+func follow(poll time.Duration, hints bool) time.Duration {
+	if hints {
+		return max(poll, hintFollow)
+	}
+	return poll
 }

@@ -2,6 +2,7 @@ package activities
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -18,4 +19,22 @@ func TestCopyTally(t *testing.T) {
 	tally.reach(5, 520) // the result, after the last heartbeat
 	tally.reach(6, 600) // the result of a sync that copied once more after its last checkpoint
 	require.Equal(t, [][2]int64{{3, 300}, {2, 220}, {1, 80}}, got)
+}
+
+// TestFollowLongerWithHints: a caught-up Sync follows for a poll interval, and with hints for
+// hintFollow unless the poll interval is longer.
+func TestFollowLongerWithHints(t *testing.T) {
+	for _, tc := range []struct {
+		poll  time.Duration
+		hints bool
+		want  time.Duration
+	}{
+		{time.Second, false, time.Second},
+		{time.Second, true, hintFollow},
+		{10 * time.Second, true, 10 * time.Second},
+	} {
+		if got := follow(tc.poll, tc.hints); got != tc.want {
+			t.Errorf("follow(%s, %v) = %s, want %s", tc.poll, tc.hints, got, tc.want)
+		}
+	}
 }

@@ -61,8 +61,16 @@ type lagResult struct {
 	MeanBetween float64 `json:"meanBetween"` // mean seconds from a Sync's end to the next one's start
 	// RequestsPerRound is the LIST requests (blobs and uploads) per listing of the source,
 	// over the run's Syncs: every round lists the whole folder, so it grows with the folder.
-	RequestsPerRound float64            `json:"requestsPerRound,omitempty"`
-	CPU              map[string]float64 `json:"cpu"` // CPU seconds per process while the load ran
+	RequestsPerRound float64 `json:"requestsPerRound,omitempty"`
+	// SlowAtTurnover is the share of the slowest 1% of blobs (data in target) written within
+	// turnoverMargin of a Sync's end or start, beside AllAtTurnover, that of all blobs: far
+	// above it, the time between one Sync and the next sets the tail.
+	SlowAtTurnover float64 `json:"slowAtTurnover,omitempty"`
+	AllAtTurnover  float64 `json:"allAtTurnover,omitempty"`
+	// Listings is how many times the Syncs listed the source while the load ran: each costs
+	// the source's CPU, which the copies share on a small machine.
+	Listings int                `json:"listings,omitempty"`
+	CPU      map[string]float64 `json:"cpu"` // CPU seconds per process while the load ran
 	// ByQuarter is the watermark lag of the blobs written in each quarter of the load, with
 	// the folder's size at the quarter's end: every round lists the whole folder, so the lag
 	// grows with it.
@@ -234,8 +242,10 @@ func (e *env) runLag(ctx context.Context, duration time.Duration, s lagSetup) (l
 	gaveUp := time.Now()
 	stopPolling()
 	res.CPU = e.cpu().minus(cpuBefore)
-	if tl, err := e.readTimeline(ctx, run, time.Time{}, time.Now()); err == nil && tl.Syncs > 0 {
+	tl, tlErr := e.readTimeline(ctx, run, time.Time{}, time.Now())
+	if err := tlErr; err == nil && tl.Syncs > 0 {
 		res.Syncs, res.MeanSync = tl.Syncs, tl.InSyncs/float64(tl.Syncs)
+		res.Listings = tl.ListRounds
 		if tl.ListRounds > 0 {
 			res.RequestsPerRound = float64(tl.ListRequests) / float64(tl.ListRounds)
 		}
@@ -259,6 +269,9 @@ func (e *env) runLag(ctx context.Context, duration time.Duration, s lagSetup) (l
 	res.Visible = quantiles(visibleLags)
 	arrived, _ := arrivalLags(source, seen(), gaveUp)
 	res.Arrived = quantiles(arrived)
+	if tlErr == nil {
+		res.SlowAtTurnover, res.AllAtTurnover = atTurnover(source, arrived, tl.syncs)
+	}
 	if s.notifications {
 		// The worker started for this run: its counter holds this run's notifications only.
 		n, err := workerCounter(ctx, metricsAddr, "bdr_notifications_received_total")
@@ -272,6 +285,41 @@ func (e *env) runLag(ctx context.Context, duration time.Duration, s lagSetup) (l
 		}
 	}
 	return res, nil
+}
+
+// turnoverMargin is how close to a Sync's end or start a write counts as at a turnover.
+const turnoverMargin = 200 * time.Millisecond
+
+// atTurnover returns the share of the slowest 1% of source's blobs (lags, in the same order)
+// written within turnoverMargin of a Sync's end or start, and that of all blobs.
+func atTurnover(source objectstore.Listing, lags []float64, syncs []span) (slow, all float64) {
+	if len(lags) == 0 || len(lags) != len(source.Objects) || len(syncs) < 2 {
+		return 0, 0
+	}
+	near := func(t time.Time) bool {
+		for i := 1; i < len(syncs); i++ {
+			if t.After(syncs[i-1].to.Add(-turnoverMargin)) && t.Before(syncs[i].from.Add(turnoverMargin)) {
+				return true
+			}
+		}
+		return false
+	}
+	order := make([]int, len(lags))
+	for i := range order {
+		order[i] = i
+	}
+	sort.Slice(order, func(a, b int) bool { return lags[order[a]] > lags[order[b]] })
+	nSlow := max(1, len(lags)/100)
+	var slowNear, allNear int
+	for rank, i := range order {
+		if near(source.Objects[i].LastModified) {
+			allNear++
+			if rank < nSlow {
+				slowNear++
+			}
+		}
+	}
+	return float64(slowNear) / float64(nSlow), float64(allNear) / float64(len(lags))
 }
 
 // notificationsOff removes the primary bucket's event notifications, as the e2e test does.

@@ -128,7 +128,7 @@ func TestLagNotifications(t *testing.T) {
 	require.Contains(t, text, "bottomless-dr, notifications, by its copies' LastModified in the target instead: p50 0.03s  p99 0.50s  max 0.60s")
 	require.Contains(t, text, "with notifications (run just after, 6000 blobs): the worker took 5990 notifications (bdr_notifications_received_total)")
 	require.Contains(t, text, "bottomless-dr, notifications: 3 blobs not seen in a listing of the target")
-	require.Contains(t, text, "20 Sync calls, 1.50s each on average, 0.000s from one's end to the next one's start (poll_interval 1s at most); 7.5 LIST requests per listing of the source")
+	require.Contains(t, text, "20 Sync calls, 1.50s each on average, 0.000s from one's end to the next one's start (poll_interval 1s at most); 40 listings of the source, 7.5 LIST requests each")
 	require.Regexp(t, `lag data in target p99 \(notifications\) / MinIO replication's\s+1\.20x\s+target <= 1\.0x\s+MISS`, text)
 
 	// Notifications faster than MinIO at p99: a pass.
@@ -158,7 +158,7 @@ func TestLagNotifications(t *testing.T) {
 // notifications, and of MinIO's bucket replication, as the bench would measure them.
 func lagRuns() (early, without, notified *lagResult, minio *minioLagResult) {
 	early = &lagResult{Blobs: 6000, BlobsPerSec: 200, SettleWindow: 5, PollInterval: 1, Resolution: lagPoll, EarlyCopies: true,
-		P50: 5.5, P99: 6.5, Max: 7, ArrivalPoll: 0.05, Syncs: 20, MeanSync: 1.5, RequestsPerRound: 7.5,
+		P50: 5.5, P99: 6.5, Max: 7, ArrivalPoll: 0.05, Syncs: 20, MeanSync: 1.5, RequestsPerRound: 7.5, Listings: 40,
 		Arrived: lagQuantiles{P50: 0.2, P99: 0.4, Max: 0.9}, Visible: lagQuantiles{P50: 0.15, P99: 0.3, Max: 0.8}}
 	without = &lagResult{Blobs: 6000, BlobsPerSec: 200, SettleWindow: 5, PollInterval: 1, Resolution: lagPoll,
 		P50: 5.6, P99: 6.6, Max: 7.1, ArrivalPoll: 0.05,
@@ -193,4 +193,29 @@ target_info{service_name="bdr-worker"} 1
 	got, err = workerCounter(context.Background(), addr, "bdr_objects_copied_total")
 	require.NoError(t, err)
 	require.Zero(t, got)
+}
+
+// TestAtTurnover: the share of the slowest 1% of blobs written near a Sync's end or the next
+// one's start, beside that of all blobs.
+func TestAtTurnover(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	sec := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	syncs := []span{{from: sec(0), to: sec(10)}, {from: sec(10.1), to: sec(20)}}
+	var source objectstore.Listing
+	var lags []float64
+	for i := range 200 { // one blob every 0.1 s from 0 to 20 s; the two slowest at 10.0 s and 15.0 s
+		at := sec(float64(i) / 10)
+		source.Objects = append(source.Objects, objectstore.Object{Key: fmt.Sprint(i), LastModified: at})
+		lag := 0.1
+		if i == 100 || i == 150 {
+			lag = 1
+		}
+		lags = append(lags, lag)
+	}
+	slow, all := atTurnover(source, lags, syncs)
+	require.InDelta(t, 0.5, slow, 1e-9, "of the two slowest, the one written at 10.0 s")
+	// Near the turnover: written after 9.8 s and before 10.3 s, 9.9 to 10.2: 4 of 200.
+	require.InDelta(t, 4.0/200, all, 1e-9)
+	slow, all = atTurnover(source, lags, syncs[:1])
+	require.Zero(t, slow+all, "one Sync has no turnover")
 }

@@ -337,12 +337,14 @@ func (r *report) print(out io.Writer) {
 				q.FromSecond, q.ToSecond, q.FolderBlobs, q.P50, q.P99)
 		}
 		fmt.Fprintf(out, "  %d Sync calls, %.2fs each on average, %.3fs from one's end to the next one's start (poll_interval %.0fs at most);"+
-			" %.1f LIST requests per listing of the source\n", l.Syncs, l.MeanSync, l.MeanBetween, l.PollInterval, l.RequestsPerRound)
+			" %d listings of the source, %.1f LIST requests each\n", l.Syncs, l.MeanSync, l.MeanBetween, l.PollInterval, l.Listings, l.RequestsPerRound)
 		fmt.Fprintf(out, "  CPU seconds while the load ran:%s\n", cpuList(l.CPU))
 		if n := r.LagNotifications; n != nil {
 			fmt.Fprintf(out, "  with notifications (run just after, %d blobs): the worker took %d notifications (bdr_notifications_received_total);"+
-				" %d Sync calls, %.2fs each on average; worker peak memory %.0f MiB; CPU seconds while the load ran:%s\n",
-				n.Blobs, n.NotificationsReceived, n.Syncs, n.MeanSync, n.WorkerPeakMiB, cpuList(n.CPU))
+				" %d Sync calls, %.2fs each on average; %d listings of the source; worker peak memory %.0f MiB; CPU seconds while the load ran:%s\n",
+				n.Blobs, n.NotificationsReceived, n.Syncs, n.MeanSync, n.Listings, n.WorkerPeakMiB, cpuList(n.CPU))
+			fmt.Fprintf(out, "  with notifications, the slowest 1%% of blobs: %.0f%% written within %s of one Sync's end and the next one's start (all blobs: %.0f%%)\n",
+				100*n.SlowAtTurnover, turnoverMargin, 100*n.AllAtTurnover)
 		}
 	} else if r.LagError != "" {
 		fmt.Fprintf(out, "\nsteady lag: FAILED: %s\n", r.LagError)

@@ -31,10 +31,15 @@ type timeline struct {
 	// LIST requests they took (SyncResult.ListRounds, ListRequests).
 	ListRounds   int `json:"listRounds,omitempty"`
 	ListRequests int `json:"listRequests,omitempty"`
+	// syncs are the completed Syncs, scheduled to completed, in order.
+	syncs []span
 	// foldedAt is when the workflow task after the last Sync completed: the status shows that
 	// Sync's result from then on.
 	foldedAt time.Time
 }
+
+// span is a stretch of time.
+type span struct{ from, to time.Time }
 
 // readTimeline reads a run's history up to seen. started is when the benchmark called
 // ExecuteWorkflow and seen when its status query saw the sync complete.
@@ -78,6 +83,7 @@ func (e *env) readTimeline(ctx context.Context, run client.WorkflowRun, started,
 			}
 			t.Syncs++
 			t.InSyncs += d
+			t.syncs = append(t.syncs, span{from: from, to: at})
 			lastSyncEnd = at
 			t.foldedAt = time.Time{}
 		case enumspb.EVENT_TYPE_ACTIVITY_TASK_FAILED:

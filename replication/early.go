@@ -101,11 +101,12 @@ func (s *syncer) hinted(ctx context.Context, key string) {
 		return
 	}
 	// Before the listing: a key already copying, or one the latest listing shows (an overwrite,
-	// whose copy would be refused, see hintListed), or no room. startEarly checks
-	// again what may have changed since.
+	// whose copy would be refused, see hintListed), or one an earlier call copied (the record's
+	// Ahead: a hint held between calls, activities.Hints, names it again), or no room.
+	// startEarly checks again what may have changed since.
 	s.mu.Lock()
 	_, known := s.early[key]
-	skip := known || len(s.early) >= s.earlyLimit() || listed(s.last.listing, key)
+	skip := known || s.carriedKeys[key] || len(s.early) >= s.earlyLimit() || listed(s.last.listing, key)
 	s.mu.Unlock()
 	if skip {
 		return
@@ -326,6 +327,9 @@ func (s *syncer) consumeHints(ctx, copyCtx context.Context, hints <-chan string,
 			if !ok {
 				return
 			}
+			s.mu.Lock()
+			s.lastHint = time.Now()
+			s.mu.Unlock()
 			select {
 			case slots <- struct{}{}:
 			case <-ctx.Done():

@@ -265,16 +265,7 @@ func TestSyncWaitEndsOnAHint(t *testing.T) {
 // still land).
 func TestCarriedAheadKeysTheSourceDeletedAreDropped(t *testing.T) {
 	ctx := context.Background()
-	e := newSyncEnv(time.Millisecond, 0)
-	e.src.clockStep = time.Millisecond
-	in := followInput(replication.Policy{SettleWindow: 2 * time.Second, BatchMaxObjects: 4, BatchMaxBytes: 1 << 20}, 2)
-	in.Follow, in.PollInterval = time.Second, time.Second
-	e.src.Put(testRoot+"/a", []byte("a"))
-	e.clock.Advance(3 * time.Second)
-	short := e.src.Put(testRoot+"/short", []byte("short")) // young at the call's only listing
-	got, err := replication.Sync(ctx, e.src, e.dst, &memCopier{src: e.src, dst: e.dst}, in, nil)
-	require.NoError(t, err)
-	require.EqualValues(t, 1, got.EarlyObjects)
+	e, in, short, got := syncOneEarlyCopy(t, "short")
 	ahead := func() []string {
 		rec, _, err := replication.ReadWatermark(ctx, e.dst, testDB)
 		require.NoError(t, err)
@@ -284,7 +275,7 @@ func TestCarriedAheadKeysTheSourceDeletedAreDropped(t *testing.T) {
 	require.NoError(t, e.src.Delete(ctx, short.Key))
 
 	in.Watermark = got.Watermark.Time
-	_, err = replication.Sync(ctx, e.src, e.dst, &memCopier{src: e.src, dst: e.dst}, in, nil)
+	_, err := replication.Sync(ctx, e.src, e.dst, &memCopier{src: e.src, dst: e.dst}, in, nil)
 	require.NoError(t, err)
 	require.Equal(t, []string{short.Key}, ahead(), "the watermark has not passed the copy's time: sealing needs the key")
 
@@ -358,4 +349,55 @@ func TestEarlyCopyReplacedByAnOlderVersionIsCopiedAgain(t *testing.T) {
 	k, _ := e.dst.Get(v1.Key)
 	require.Equal(t, "v2, newer", string(k.Data))
 	e.checkTarget(t, time.Time{})
+}
+
+// TestHintOfACarriedKeyCostsNoLookUp: a hint naming a key the record lists as Ahead (an
+// earlier call copied it early; the worker holds hints between calls, so the next call is
+// told of it again) is dropped before its look-up, a LIST request to the source.
+func TestHintOfACarriedKeyCostsNoLookUp(t *testing.T) {
+	ctx := context.Background()
+	e, in, young, got := syncOneEarlyCopy(t, "young")
+	rec, _, err := replication.ReadWatermark(ctx, e.dst, testDB)
+	require.NoError(t, err)
+	require.Equal(t, []string{young.Key}, rec.Ahead)
+
+	lookUps := 0
+	hints := make(chan string, 1)
+	e.src.afterList = func(kind string) {
+		switch kind {
+		case "list-key":
+			lookUps++
+		case "list": // the call's first listing reads hints meanwhile: wait until it has
+			deadline := time.Now().Add(10 * time.Second)
+			for len(hints) > 0 && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}
+	hints <- young.Key
+	in.Watermark, in.Hints = got.Watermark.Time, hints
+	_, err = replication.Sync(ctx, e.src, e.dst, &memCopier{src: e.src, dst: e.dst}, in, nil)
+	require.NoError(t, err)
+	require.Empty(t, hints, "the call read the hint")
+	require.Zero(t, lookUps, "the record's Ahead names the key: no look-up")
+	require.Equal(t, 1, e.dst.Puts(testRoot + "/")[young.Key])
+	e.checkTarget(t, time.Time{})
+}
+
+// syncOneEarlyCopy runs a following call over blob a, eligible, and the blob named name,
+// young at the call's only listing and so copied early: the record lists it as Ahead. It
+// returns the env, the call's input, the young blob and the result.
+func syncOneEarlyCopy(t *testing.T, name string) (*syncEnv, replication.SyncInput, objectstore.Object, replication.SyncResult) {
+	t.Helper()
+	e := newSyncEnv(time.Millisecond, 0)
+	e.src.clockStep = time.Millisecond
+	in := followInput(replication.Policy{SettleWindow: 2 * time.Second, BatchMaxObjects: 4, BatchMaxBytes: 1 << 20}, 2)
+	in.Follow, in.PollInterval = time.Second, time.Second
+	e.src.Put(testRoot+"/a", []byte("a"))
+	e.clock.Advance(3 * time.Second)
+	young := e.src.Put(testRoot+"/"+name, []byte(name))
+	got, err := replication.Sync(context.Background(), e.src, e.dst, &memCopier{src: e.src, dst: e.dst}, in, nil)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, got.EarlyObjects)
+	return e, in, young, got
 }

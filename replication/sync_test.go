@@ -774,6 +774,61 @@ func TestSyncFollowStops(t *testing.T) {
 	e.checkTarget(t, time.Time{})
 }
 
+// TestSyncHintedListingGap: while hints flow, a following call starts a listing no sooner
+// than HintedListingGap after the one before (each listing here makes the next blob eligible
+// at once, so without the gap they run back to back); with no hint read, it does not pace its
+// listings: with a gap of an hour it would end after its first listing (a wait that long is
+// beyond the poll interval) instead of being cancelled at its fourth.
+func TestSyncHintedListingGap(t *testing.T) {
+	run := func(t *testing.T, hinted bool, gap time.Duration) []time.Time {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		e := newSyncEnv(time.Millisecond, 0)
+		e.src.clockStep = time.Millisecond
+		var starts []time.Time // the uploads are listed first, when a listing begins
+		hints := make(chan string, 1)
+		listings := 0
+		e.src.afterList = func(kind string) {
+			switch kind {
+			case "uploads":
+				starts = append(starts, time.Now())
+			case "list":
+				listings++
+				if listings == 4 {
+					cancel()
+					return
+				}
+				o := e.src.Put(fmt.Sprintf("%s/sid/blob_%03d", testRoot, listings), []byte("x"))
+				if hinted {
+					hints <- o.Key
+					// Read (and so copied early) before the listing ends: the next is paced.
+					waitFor(func() bool { _, ok := e.dst.Get(o.Key); return ok })
+				}
+				e.clock.Advance(1999 * time.Millisecond)
+			}
+		}
+		e.src.Put(testRoot+"/sid/blob_000", []byte("x"))
+		e.clock.Advance(1999 * time.Millisecond)
+		in := followInput(replication.Policy{SettleWindow: 2 * time.Second, BatchMaxObjects: 4, BatchMaxBytes: 1 << 20}, 2)
+		in.Hints, in.HintedListingGap, in.PollInterval = hints, gap, time.Minute
+		_, err := replication.Sync(ctx, e.src, e.dst, &memCopier{src: e.src, dst: e.dst}, in, nil)
+		require.ErrorIs(t, err, context.Canceled, "cancelled at the fourth listing")
+		require.Len(t, starts, 4)
+		e.checkTarget(t, time.Time{})
+		return starts
+	}
+	t.Run("hints flow", func(t *testing.T) {
+		const gap = 100 * time.Millisecond
+		starts := run(t, true, gap)
+		for i := 1; i < len(starts); i++ {
+			assert.GreaterOrEqual(t, starts[i].Sub(starts[i-1]), gap, "listing %d began %s after the one before", i+1, starts[i].Sub(starts[i-1]))
+		}
+	})
+	t.Run("no hint", func(t *testing.T) {
+		run(t, false, time.Hour)
+	})
+}
+
 // failingLister fails every ListParallel after the first ok ones, once beforeFail returns.
 type failingLister struct {
 	*memStore
