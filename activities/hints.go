@@ -22,7 +22,8 @@ const HintKeep = 10 * time.Second
 // Syncs that copy from that bucket (replication.SyncInput.Hints). A hint changes nothing but
 // speed (replication/early.go): Publish never blocks, and drops a hint whose subscriber's
 // channel is full. A hint no subscriber takes, and one left unread when its subscription
-// ends, is held for the next subscription to the bucket for HintKeep. It is safe for
+// ends, is held for the next subscription to the bucket, HintKeep from when it was first
+// held. It is safe for
 // concurrent use; the zero value is not usable, use NewHints.
 type Hints struct {
 	mu   sync.Mutex
@@ -38,6 +39,8 @@ type Hints struct {
 type hintSub struct {
 	prefix string
 	ch     chan string
+	began  time.Time            // when the subscription began
+	handed map[string]time.Time // hints held for it, by key: when each was first held
 }
 
 // heldHint is a hint no subscription has read, and when it was held.
@@ -56,6 +59,9 @@ func NewHints() *Hints {
 // holds it when none takes it. It never blocks: a subscriber whose channel is full misses
 // the hint.
 func (h *Hints) Publish(bucket, key string) {
+	if len(key) > maxKeyBytes {
+		return // no such key in S3: a sender's mistake, not to be held
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	taken := false
@@ -70,18 +76,24 @@ func (h *Hints) Publish(bucket, key string) {
 		}
 	}
 	if !taken && h.known[bucket] {
-		h.hold(bucket, key)
+		h.hold(bucket, key, h.now())
 	}
 }
 
-// hold keeps key for the bucket's next subscription, dropping the oldest beyond HintBuffer
-// and those older than HintKeep. h.mu is held.
-func (h *Hints) hold(bucket, key string) {
+// maxKeyBytes is S3's longest key: what the bus holds is at most HintBuffer of them a bucket.
+const maxKeyBytes = 1024
+
+// hold keeps key, first held at at, for the bucket's next subscription, dropping the oldest
+// beyond HintBuffer and those older than HintKeep. h.mu is held.
+func (h *Hints) hold(bucket, key string, at time.Time) {
 	held := h.fresh(bucket)
+	if !at.After(h.now().Add(-HintKeep)) {
+		return
+	}
 	if len(held) >= HintBuffer {
 		held = held[len(held)-HintBuffer+1:]
 	}
-	h.held[bucket] = append(held, heldHint{key: key, at: h.now()})
+	h.held[bucket] = append(held, heldHint{key: key, at: at})
 }
 
 // fresh returns the bucket's held hints younger than HintKeep, and forgets the others. h.mu
@@ -106,7 +118,7 @@ func (h *Hints) fresh(bucket string) []heldHint {
 // done. Ending the subscription holds what the channel still has for the next one, so call
 // it once the subscriber has stopped reading. Calling the function twice is fine.
 func (h *Hints) Subscribe(bucket, prefix string) (<-chan string, func()) {
-	s := &hintSub{prefix: prefix, ch: make(chan string, HintBuffer)}
+	s := &hintSub{prefix: prefix, ch: make(chan string, HintBuffer), began: h.now(), handed: map[string]time.Time{}}
 	h.mu.Lock()
 	id := h.next
 	h.next++
@@ -119,6 +131,7 @@ func (h *Hints) Subscribe(bucket, prefix string) (<-chan string, func()) {
 	for _, hh := range h.fresh(bucket) {
 		if strings.HasPrefix(hh.key, prefix) {
 			s.ch <- hh.key // at most HintBuffer are held: never blocks
+			s.handed[hh.key] = hh.at
 		} else {
 			left = append(left, hh)
 		}
@@ -138,10 +151,17 @@ func (h *Hints) Subscribe(bucket, prefix string) (<-chan string, func()) {
 			if len(h.subs[bucket]) == 0 {
 				delete(h.subs, bucket)
 			}
+			// Held again as of when each was first held (one published during the
+			// subscription as of its start, a little early), so that hints a subscriber
+			// never reads (a Sync that makes no early copies) expire all the same.
 			for {
 				select {
 				case key := <-s.ch:
-					h.hold(bucket, key)
+					at, ok := s.handed[key]
+					if !ok {
+						at = s.began
+					}
+					h.hold(bucket, key, at)
 				default:
 					return
 				}

@@ -2,6 +2,7 @@ package activities
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -116,7 +117,45 @@ func TestHintsHeldBetweenSubscriptions(t *testing.T) {
 	defer stop()
 	got := drain(ch)
 	if len(got) != HintBuffer || got[0] != "db/10" {
-		t.Errorf("held %d hints from %v, want the newest %d (from db/10)", len(got), got[:1], HintBuffer)
+		t.Errorf("held %d hints, want the newest %d (from db/10)", len(got), HintBuffer)
+	}
+}
+
+// TestHintsNeverReadExpire: hints a subscriber never reads are held again when it ends as of
+// when they were first held, so that subscriptions one after another that never read them
+// (Syncs that make no early copies) do not keep them for ever.
+func TestHintsNeverReadExpire(t *testing.T) {
+	h := NewHints()
+	now := time.Unix(1000, 0)
+	h.now = func() time.Time { return now }
+	_, stop := h.Subscribe("b", "db/")
+	stop()
+	h.Publish("b", "db/k") // held at 1000
+	for range 4 {
+		now = now.Add(3 * time.Second)
+		_, stop := h.Subscribe("b", "db/") // handed the hint, never reads it
+		stop()
+	}
+	ch, stop := h.Subscribe("b", "db/") // at 1012: more than HintKeep after it was held
+	defer stop()
+	if got := drain(ch); len(got) != 0 {
+		t.Errorf("a hint never read was held past HintKeep: %v", got)
+	}
+}
+
+// TestHintsLongKeysAreDropped: a key longer than S3 allows is neither given nor held.
+func TestHintsLongKeysAreDropped(t *testing.T) {
+	h := NewHints()
+	long := "db/" + strings.Repeat("x", maxKeyBytes)
+	ch, stop := h.Subscribe("b", "db/")
+	h.Publish("b", long)
+	stop()
+	h.Publish("b", long)
+	if got := drain(ch); len(got) != 0 {
+		t.Errorf("a %d-byte key was given", len(long))
+	}
+	if n := len(h.held["b"]); n != 0 {
+		t.Errorf("%d long keys held", n)
 	}
 }
 

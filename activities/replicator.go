@@ -229,7 +229,7 @@ func (r *Replicator) Sync(ctx context.Context, in SyncInput) (SyncResult, error)
 		// A caught-up call keeps listing and copying for up to a poll interval, longer with
 		// hints (see follow, replication.SyncInput.Follow): most listings skip the round trip
 		// through the workflow, which still folds a result into its status that often.
-		Follow: follow(rc.PollInterval, r.hints != nil), PollInterval: rc.PollInterval,
+		Follow: follow(rc.PollInterval, r.hints != nil, in.Wait), PollInterval: rc.PollInterval,
 		Hints: hints, HintedListingGap: syncCheckpointEvery, Below: &r.below, Alive: alive,
 	}, func(p replication.Progress) {
 		latest.Store(&p)
@@ -444,18 +444,19 @@ func (t *copyTally) reach(objects, bytes int64) {
 	t.objects, t.bytes = max(objects, t.objects), max(bytes, t.bytes)
 }
 
-// hintFollow is how long a caught-up Sync keeps following when the worker reads bucket
-// notifications (replication.SyncInput.Follow): a hint that arrives between two Syncs waits
-// for the next one, so they turn over less often. It bounds too what a drain or a verify
-// waits for the Sync in flight, as the workflow's in-Sync wait for hints does (5 s,
-// workflows.maxHintWait); the status folds a Sync's result this often under a steady load.
+// hintFollow is how long a Sync runs, its wait included, while it keeps following a steady
+// load when the worker reads bucket notifications (replication.SyncInput.Follow): a hint
+// that arrives between two Syncs waits for the next one, so they turn over less often. A
+// drain or a verify waits for the Sync in flight: up to max(hintFollow, 2 poll intervals)
+// with hints, 2 poll intervals without (its wait, then a poll interval of following). The
+// status folds a Sync's result that often under a steady load.
 const hintFollow = 5 * time.Second
 
-// follow returns how long a caught-up Sync keeps following: a poll interval, or hintFollow
-// with hints if that is longer.
-func follow(poll time.Duration, hints bool) time.Duration {
+// follow returns how long a caught-up Sync that first waited wait keeps following: a poll
+// interval, or with hints what is left of hintFollow after the wait, if that is longer.
+func follow(poll time.Duration, hints bool, wait time.Duration) time.Duration {
 	if hints {
-		return max(poll, hintFollow)
+		return max(poll, hintFollow-wait)
 	}
 	return poll
 }

@@ -21,20 +21,23 @@ func TestCopyTally(t *testing.T) {
 	require.Equal(t, [][2]int64{{3, 300}, {2, 220}, {1, 80}}, got)
 }
 
-// TestFollowLongerWithHints: a caught-up Sync follows for a poll interval, and with hints for
-// hintFollow unless the poll interval is longer.
+// TestFollowLongerWithHints: a caught-up Sync follows for a poll interval, and with hints
+// for what is left of hintFollow after its wait, unless the poll interval is longer.
 func TestFollowLongerWithHints(t *testing.T) {
 	for _, tc := range []struct {
-		poll  time.Duration
-		hints bool
-		want  time.Duration
+		poll, wait time.Duration
+		hints      bool
+		want       time.Duration
 	}{
-		{time.Second, false, time.Second},
-		{time.Second, true, hintFollow},
-		{10 * time.Second, true, 10 * time.Second},
+		{time.Second, 0, false, time.Second},
+		{time.Second, 800 * time.Millisecond, false, time.Second},
+		{time.Second, 0, true, hintFollow},
+		{time.Second, 2 * time.Second, true, hintFollow - 2*time.Second},
+		{time.Second, hintFollow, true, time.Second},
+		{10 * time.Second, 0, true, 10 * time.Second},
 	} {
-		if got := follow(tc.poll, tc.hints); got != tc.want {
-			t.Errorf("follow(%s, %v) = %s, want %s", tc.poll, tc.hints, got, tc.want)
+		if got := follow(tc.poll, tc.hints, tc.wait); got != tc.want {
+			t.Errorf("follow(%s, %v, %s) = %s, want %s", tc.poll, tc.hints, tc.wait, got, tc.want)
 		}
 	}
 }

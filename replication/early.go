@@ -330,10 +330,16 @@ func (s *syncer) consumeHints(ctx, copyCtx context.Context, hints <-chan string,
 			s.mu.Lock()
 			s.lastHint = time.Now()
 			s.mu.Unlock()
+			// A hint read is looked up if a slot is free, even if ctx ended meanwhile:
+			// read, it is no longer in the channel for the next call (activities.Hints).
 			select {
 			case slots <- struct{}{}:
-			case <-ctx.Done():
-				return
+			default:
+				select {
+				case slots <- struct{}{}:
+				case <-ctx.Done():
+					return
+				}
 			}
 			wg.Add(1)
 			go func() {

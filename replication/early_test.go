@@ -256,6 +256,26 @@ func TestSyncWaitEndsOnAHint(t *testing.T) {
 	e.checkTarget(t, time.Time{})
 }
 
+// TestSyncWaitIgnoresHintsWithoutEarlyCopies: a call that makes no early copies (early copies
+// off, order: strict) is not started by a hint: the hinted blob would be no sooner eligible,
+// and the call would only list at once and end. It leaves the hint unread.
+func TestSyncWaitIgnoresHintsWithoutEarlyCopies(t *testing.T) {
+	for _, p := range []replication.Policy{{NoEarlyCopies: true}, {Strict: true}} {
+		e := newSyncEnv(time.Millisecond, 0)
+		b := e.src.Put(testRoot+"/b", []byte("b"))
+		hints := make(chan string, 1)
+		hints <- b.Key
+		p.SettleWindow, p.BatchMaxObjects, p.BatchMaxBytes = 2*time.Second, 4, 1<<20
+		in := followInput(p, 2)
+		in.PollInterval, in.Wait, in.Hints = time.Second, time.Hour, hints
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		_, err := replication.Sync(ctx, e.src, e.dst, &memCopier{src: e.src, dst: e.dst}, in, nil)
+		cancel()
+		require.ErrorIs(t, err, context.DeadlineExceeded, "%+v: the call waited its Wait", p)
+		require.Len(t, hints, 1, "%+v: the hint was left unread", p)
+	}
+}
+
 // TestCarriedAheadKeysTheSourceDeletedAreDropped: an early copy whose blob the source deletes
 // before the watermark reaches it (a short-lived blob) stays in the target beyond the
 // watermark, and the records list it as Ahead while the watermark has not passed the time its

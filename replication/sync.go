@@ -152,7 +152,14 @@ type Progress struct {
 // from the target's watermark, and with VerifyExisting skips blobs already copied. It writes
 // nothing into a target that CheckTarget refuses (a *RefusedError).
 func Sync(ctx context.Context, src, dst Store, copier Copier, in SyncInput, progress func(Progress)) (SyncResult, error) {
-	if err := waitOrHint(ctx, in.Wait, in.Hints); err != nil {
+	// A hint ends the wait only for a call that copies early: for another (order: strict,
+	// early copies off, a drain) the hinted blob is not eligible any sooner, and listing at
+	// once would only turn calls over.
+	waitHints := in.Hints
+	if in.Policy.Strict || in.Drain || in.Policy.NoEarlyCopies {
+		waitHints = nil
+	}
+	if err := waitOrHint(ctx, in.Wait, waitHints); err != nil {
 		return SyncResult{}, fmt.Errorf("sync %s: %w", in.Database, err)
 	}
 	began := time.Now()
@@ -581,11 +588,11 @@ func (s *syncer) follow(ctx, copyCtx context.Context, until time.Time) error {
 			return nil
 		}
 		wait := nextEligibleIn(last.listing, cutoff, s.policy, time.Since(last.listedAt))
-		if hinted && wait > 0 {
-			wait = max(wait, s.in.HintedListingGap-time.Since(last.listedAt))
-		}
 		if wait <= 0 || wait >= s.in.PollInterval || time.Now().Add(wait).After(until) {
 			return nil
+		}
+		if hinted { // after the checks: the gap alone ends no call
+			wait = max(wait, s.in.HintedListingGap-time.Since(last.listedAt))
 		}
 		if sleep(ctx, wait) != nil {
 			return nil

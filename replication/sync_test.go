@@ -777,11 +777,11 @@ func TestSyncFollowStops(t *testing.T) {
 // TestSyncHintedListingGap: while hints flow, a following call starts a listing no sooner
 // than HintedListingGap after the one before (each listing here makes the next blob eligible
 // at once, so without the gap they run back to back); with no hint read, it does not pace its
-// listings: with a gap of an hour it would end after its first listing (a wait that long is
-// beyond the poll interval) instead of being cancelled at its fourth.
+// listings: with a gap of an hour it would still be waiting when its guard timeout of a
+// minute ends it, instead of being cancelled at its fourth listing.
 func TestSyncHintedListingGap(t *testing.T) {
 	run := func(t *testing.T, hinted bool, gap time.Duration) []time.Time {
-		ctx, cancel := context.WithCancel(context.Background())
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		e := newSyncEnv(time.Millisecond, 0)
 		e.src.clockStep = time.Millisecond
