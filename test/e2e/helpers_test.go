@@ -264,11 +264,20 @@ func putInput(key string, data []byte) *s3.PutObjectInput {
 // and returns its status.
 func waitCaughtUp(t *testing.T, tc client.Client, id string, timeout time.Duration) workflows.Status {
 	t.Helper()
+	return waitCaughtUpAfter(t, tc, id, time.Time{}, timeout)
+}
+
+// waitCaughtUpAfter is waitCaughtUp for a Sync that listed the source after after: the
+// status holds the result of the last Sync that returned, and one Sync may run through a
+// whole write load (with notifications, up to 5 s), so a status caught up before the load
+// began says nothing of it.
+func waitCaughtUpAfter(t *testing.T, tc client.Client, id string, after time.Time, timeout time.Duration) workflows.Status {
+	t.Helper()
 	var st workflows.Status
 	waitFor(t, timeout, "replication to catch up", func() (bool, error) {
 		var err error
 		st, err = queryStatus(context.Background(), tc, id)
-		return err == nil && st.InitialSync.Complete && st.PendingObjects == 0, err
+		return err == nil && st.InitialSync.Complete && st.PendingObjects == 0 && st.LastSyncAt.After(after), err
 	})
 	return st
 }

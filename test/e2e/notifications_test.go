@@ -85,7 +85,7 @@ func TestNotifications(t *testing.T) {
 		stopRepeating := repeatNotifications(t, s, src, folder)
 		written := steadyLoad(t, tc, run.GetID(), s.MinIO["primary"].S3(), folder)
 		stopRepeating()
-		waitCaughtUp(t, tc, run.GetID(), time.Minute)
+		waitCaughtUpAfter(t, tc, run.GetID(), time.Now(), time.Minute)
 		checkNotifiedPhase(t, s, src, dst, folder, written)
 		for _, k := range []string{rootPath + "/" + folder + "/no-such-blob", rootPath + "-other/x", "elsewhere/x"} {
 			if _, err := dst.Head(ctx, k); err == nil {
@@ -128,7 +128,7 @@ func steadyLoad(t *testing.T, tc client.Client, id string, src *s3.Client, folde
 	stop := writeSteadily(t, src, folder)
 	time.Sleep(6 * time.Second)
 	written := stop()
-	waitCaughtUp(t, tc, id, time.Minute)
+	waitCaughtUpAfter(t, tc, id, time.Now(), time.Minute)
 	return written
 }
 

@@ -74,7 +74,7 @@ func TestNotificationsSQS(t *testing.T) {
 	folder := "0002/sqs"
 	written := writeAndNotify(t, s.MinIO["primary"].S3(), folder, 6*time.Second, send)
 	send(`{"Records": "garbage too"`)
-	waitCaughtUp(t, tc, run.GetID(), time.Minute)
+	waitCaughtUpAfter(t, tc, run.GetID(), time.Now(), time.Minute)
 
 	waitFor(t, 30*time.Second, "the worker to take every hint and empty the queue", func() (bool, error) {
 		got := metric("bdr_notifications_received_total") - receivedBefore
