@@ -23,8 +23,7 @@ const HintKeep = 10 * time.Second
 // speed (replication/early.go): Publish never blocks, and drops a hint whose subscriber's
 // channel is full. A hint no subscriber takes, and one left unread when its subscription
 // ends, is held for the next subscription to the bucket, HintKeep from when it was first
-// held. It is safe for
-// concurrent use; the zero value is not usable, use NewHints.
+// held. It is safe for concurrent use; the zero value is not usable, use NewHints.
 type Hints struct {
 	mu   sync.Mutex
 	next uint64
@@ -86,10 +85,10 @@ const maxKeyBytes = 1024
 // hold keeps key, first held at at, for the bucket's next subscription, dropping the oldest
 // beyond HintBuffer and those older than HintKeep. h.mu is held.
 func (h *Hints) hold(bucket, key string, at time.Time) {
-	held := h.fresh(bucket)
-	if !at.After(h.now().Add(-HintKeep)) {
+	if h.expired(at) {
 		return
 	}
+	held := h.fresh(bucket)
 	if len(held) >= HintBuffer {
 		held = held[len(held)-HintBuffer+1:]
 	}
@@ -100,9 +99,8 @@ func (h *Hints) hold(bucket, key string, at time.Time) {
 // is held.
 func (h *Hints) fresh(bucket string) []heldHint {
 	held := h.held[bucket]
-	cut := h.now().Add(-HintKeep)
 	i := 0
-	for i < len(held) && held[i].at.Before(cut) {
+	for i < len(held) && h.expired(held[i].at) {
 		i++
 	}
 	if i == len(held) {
@@ -111,6 +109,9 @@ func (h *Hints) fresh(bucket string) []heldHint {
 	}
 	return held[i:]
 }
+
+// expired reports whether a hint held at at is older than HintKeep. h.mu is held.
+func (h *Hints) expired(at time.Time) bool { return at.Before(h.now().Add(-HintKeep)) }
 
 // Subscribe returns a channel of the keys published for bucket under prefix from now on,
 // and first those the bucket holds under prefix, buffered (HintBuffer), and a function that

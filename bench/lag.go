@@ -243,7 +243,7 @@ func (e *env) runLag(ctx context.Context, duration time.Duration, s lagSetup) (l
 	stopPolling()
 	res.CPU = e.cpu().minus(cpuBefore)
 	tl, tlErr := e.readTimeline(ctx, run, time.Time{}, time.Now())
-	if err := tlErr; err == nil && tl.Syncs > 0 {
+	if tlErr == nil && tl.Syncs > 0 {
 		res.Syncs, res.MeanSync = tl.Syncs, tl.InSyncs/float64(tl.Syncs)
 		res.Listings = tl.ListRounds
 		if tl.ListRounds > 0 {

@@ -57,8 +57,12 @@ const maxEarlyCopies = 2000
 func (s *syncer) earlyLimit() int { return max(maxEarlyCopies, s.in.Policy.BatchMaxObjects) }
 
 // earlyAllowed reports whether the call makes early copies.
-func (s *syncer) earlyAllowed() bool {
-	return !s.in.Policy.Strict && !s.in.Drain && !s.in.Policy.NoEarlyCopies
+func (s *syncer) earlyAllowed() bool { return s.in.copiesEarly() }
+
+// copiesEarly reports whether a call with this input makes early copies: not with order:
+// strict, early copies off, or a drain.
+func (in SyncInput) copiesEarly() bool {
+	return !in.Policy.Strict && !in.Drain && !in.Policy.NoEarlyCopies
 }
 
 // hintListed starts an early copy of every new blob of a listing beyond its cutoff: blobs it
@@ -105,6 +109,7 @@ func (s *syncer) hinted(ctx context.Context, key string) {
 	// Ahead: a hint held between calls, activities.Hints, names it again), or no room.
 	// startEarly checks again what may have changed since.
 	s.mu.Lock()
+	s.lastHint = time.Now()
 	_, known := s.early[key]
 	skip := known || s.carriedKeys[key] || len(s.early) >= s.earlyLimit() || listed(s.last.listing, key)
 	s.mu.Unlock()
@@ -327,9 +332,6 @@ func (s *syncer) consumeHints(ctx, copyCtx context.Context, hints <-chan string,
 			if !ok {
 				return
 			}
-			s.mu.Lock()
-			s.lastHint = time.Now()
-			s.mu.Unlock()
 			// A hint read is looked up if a slot is free, even if ctx ended meanwhile:
 			// read, it is no longer in the channel for the next call (activities.Hints).
 			select {

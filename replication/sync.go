@@ -152,11 +152,10 @@ type Progress struct {
 // from the target's watermark, and with VerifyExisting skips blobs already copied. It writes
 // nothing into a target that CheckTarget refuses (a *RefusedError).
 func Sync(ctx context.Context, src, dst Store, copier Copier, in SyncInput, progress func(Progress)) (SyncResult, error) {
-	// A hint ends the wait only for a call that copies early: for another (order: strict,
-	// early copies off, a drain) the hinted blob is not eligible any sooner, and listing at
-	// once would only turn calls over.
+	// A hint ends the wait only for a call that copies early: for another the hinted blob is
+	// not eligible any sooner, and listing at once would only turn calls over.
 	waitHints := in.Hints
-	if in.Policy.Strict || in.Drain || in.Policy.NoEarlyCopies {
+	if !in.copiesEarly() {
 		waitHints = nil
 	}
 	if err := waitOrHint(ctx, in.Wait, waitHints); err != nil {
@@ -377,7 +376,7 @@ type syncer struct {
 	following     bool      // a follow goroutine may still extend the window
 	stopFollowing bool      // the dispatcher is done: extend the window no more
 	recording     bool      // a checkpoint is writing the record: no copy starts; mu
-	lastHint      time.Time // when the call last read a hint; mu
+	lastHint      time.Time // when the call last looked at a hint for its folder; mu
 }
 
 // round is one listing of the source and what it made eligible.
@@ -565,7 +564,7 @@ func (s *syncer) waitForItem(ctx context.Context, i int) bool {
 // every blob at or before that cutoff is either in the target or still in the window, which
 // keeps the watermark before it. So the window's watermark keeps its guarantee.
 //
-// While hints flow (one read since the last listing began), a listing starts
+// While hints flow (one for the folder looked at since the last listing began), a listing starts
 // HintedListingGap after the one before at the soonest. A worker set up for notifications
 // that receives none lists back to back, as without them.
 func (s *syncer) follow(ctx, copyCtx context.Context, until time.Time) error {
